@@ -1,0 +1,312 @@
+//! Administration commands run on the collector's host (`cntt-collector units|enroll-token|...`).
+//!
+//! They talk to the database directly, like the server does, and write every change to the audit
+//! log with the operating-system user as the actor. Each returns the text to print, so `main` stays
+//! a thin parser and tests can check the output.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use time::OffsetDateTime;
+
+use crate::auth::{hash_secret, new_secret, Role, SecretKind};
+use crate::store::{from_millis, AuditFilter, NewApiToken, NewAuditEntry, NewEnrollToken, Store, Unit};
+use crate::units::{read_csv, render_tree, TreeOptions};
+
+/// Who is running a command, for the audit log: `cli:<user>`.
+pub fn cli_actor() -> String {
+    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+async fn audit_ok(store: &Store, action: &str, target: &str, details: serde_json::Value) -> anyhow::Result<()> {
+    let entry = NewAuditEntry {
+        actor: cli_actor(),
+        action: action.into(),
+        target: target.into(),
+        outcome: "ok",
+        remote_addr: None,
+        details,
+    };
+    store.audit(&entry, OffsetDateTime::now_utc()).await
+}
+
+async fn unit(store: &Store, code: &str) -> anyhow::Result<Unit> {
+    match store.unit_by_code(code).await? {
+        Some(unit) => Ok(unit),
+        None => bail!("no unit with code {code:?}; `cntt-collector units list` shows them"),
+    }
+}
+
+fn local_time(at: OffsetDateTime) -> String {
+    // Vietnam has had UTC+7 without daylight saving since 1975.
+    let offset = time::UtcOffset::from_hms(7, 0, 0).expect("+07:00 is a valid offset");
+    let format = time::macros::format_description!("[day]/[month]/[year] [hour]:[minute]:[second]");
+    at.to_offset(offset).format(&format).expect("dates format")
+}
+
+/// `units import FILE.csv`.
+///
+/// # Errors
+///
+/// When the file is bad (nothing is imported) or the database fails.
+pub async fn units_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let records = read_csv(path)?;
+    let summary = store.units_import(&records, OffsetDateTime::now_utc()).await?;
+    audit_ok(store, "unit.import", &path.display().to_string(), serde_json::to_value(&summary)?).await?;
+    Ok(format!(
+        "imported {} units from {}: {} created, {} updated, {} unchanged\n",
+        records.len(),
+        path.display(),
+        summary.created,
+        summary.updated,
+        summary.unchanged
+    ))
+}
+
+/// `units list`.
+///
+/// # Errors
+///
+/// When the root is unknown or the database fails.
+pub async fn units_list(store: &Store, options: &TreeOptions) -> anyhow::Result<String> {
+    render_tree(&store.units_all().await?, options)
+}
+
+/// `enroll-token create`.
+///
+/// # Errors
+///
+/// When the unit is unknown, `uses` is 0, or the database fails.
+pub async fn enroll_token_create(
+    store: &Store,
+    unit_code: &str,
+    uses: u32,
+    ttl: Duration,
+    note: &str,
+) -> anyhow::Result<String> {
+    if uses == 0 {
+        bail!("--uses must be at least 1");
+    }
+    let unit = unit(store, unit_code).await?;
+    let now = OffsetDateTime::now_utc();
+    let expires_at = now + ttl;
+    let secret = new_secret(SecretKind::Enroll);
+    let token = NewEnrollToken {
+        token_hash: hash_secret(secret.expose()),
+        unit_id: unit.id,
+        uses_allowed: i64::from(uses),
+        expires_at,
+        created_by: cli_actor(),
+        note: note.to_owned(),
+    };
+    let id = store.enroll_token_create(&token, now).await?;
+    audit_ok(
+        store,
+        "enroll_token.create",
+        &unit.code,
+        serde_json::json!({ "id": id, "uses": uses, "expires_at": local_time(expires_at) }),
+    )
+    .await?;
+    Ok(format!(
+        "{}\n\nEnrollment token {id} for {} ({}): {uses} use(s), valid until {} (giờ Việt Nam).\n\
+         It is shown only once. On the agent's machine run:\n  \
+         cntt-agent enroll --server https://COLLECTOR:8443 --ca ca.pem --token {}\n",
+        secret.expose(),
+        unit.code,
+        unit.name,
+        local_time(expires_at),
+        secret.expose(),
+    ))
+}
+
+/// `enroll-token list`.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn enroll_tokens_list(store: &Store) -> anyhow::Result<String> {
+    let now = crate::store::millis(OffsetDateTime::now_utc());
+    let mut out = String::from("ID\tUNIT\tUSES\tEXPIRES\tSTATE\tNOTE\n");
+    for token in store.enroll_tokens_list().await? {
+        let state = match token.revoked_at {
+            Some(_) => "revoked",
+            None if token.expires_at <= now => "expired",
+            None if token.uses >= token.uses_allowed => "used up",
+            None => "active",
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}/{}\t{}\t{state}\t{}",
+            token.id,
+            token.unit_code,
+            token.uses,
+            token.uses_allowed,
+            local_time(from_millis(token.expires_at)),
+            token.note
+        );
+    }
+    Ok(out)
+}
+
+/// `enroll-token revoke ID`.
+///
+/// # Errors
+///
+/// When no active token has that id, or the database fails.
+pub async fn enroll_token_revoke(store: &Store, id: i64) -> anyhow::Result<String> {
+    if !store.enroll_token_revoke(id, OffsetDateTime::now_utc()).await? {
+        bail!("no active enrollment token with id {id}; `cntt-collector enroll-token list` shows them");
+    }
+    audit_ok(store, "enroll_token.revoke", &id.to_string(), serde_json::Value::Null).await?;
+    Ok(format!("enrollment token {id} revoked\n"))
+}
+
+/// `api-token create`.
+///
+/// # Errors
+///
+/// When an officer token has no unit, the unit is unknown, or the database fails.
+pub async fn api_token_create(
+    store: &Store,
+    role: Role,
+    unit_code: Option<&str>,
+    name: &str,
+    ttl: Option<Duration>,
+) -> anyhow::Result<String> {
+    if role == Role::Officer && unit_code.is_none() {
+        bail!("an officer token needs --unit CODE: officers see their unit and its children only");
+    }
+    if role == Role::Admin && unit_code.is_some() {
+        bail!("an admin token covers the whole province; drop --unit or use --role officer");
+    }
+    let unit = match unit_code {
+        Some(code) => Some(unit(store, code).await?),
+        None => None,
+    };
+    let now = OffsetDateTime::now_utc();
+    let secret = new_secret(SecretKind::Api);
+    let token = NewApiToken {
+        token_hash: hash_secret(secret.expose()),
+        name: name.to_owned(),
+        role: role.to_string(),
+        unit_id: unit.as_ref().map(|unit| unit.id),
+        expires_at: ttl.map(|ttl| now + ttl),
+        created_by: cli_actor(),
+    };
+    let id = store.api_token_create(&token, now).await?;
+    let scope = unit.as_ref().map_or_else(|| "toàn tỉnh".to_owned(), |unit| format!("{} {}", unit.code, unit.name));
+    audit_ok(
+        store,
+        "api_token.create",
+        &id.to_string(),
+        serde_json::json!({ "role": role, "unit": unit.as_ref().map(|unit| &unit.code), "name": name }),
+    )
+    .await?;
+    Ok(format!(
+        "{}\n\nAPI token {id} ({role}, {scope}) for {name:?}. It is shown only once; use it as\n  \
+         Authorization: Bearer <token>\n",
+        secret.expose()
+    ))
+}
+
+/// `api-token list`.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn api_tokens_list(store: &Store) -> anyhow::Result<String> {
+    let mut out = String::from("ID\tROLE\tUNIT\tNAME\tSTATE\tLAST USED\n");
+    let now = crate::store::millis(OffsetDateTime::now_utc());
+    for token in store.api_tokens_list().await? {
+        let state = match (token.revoked_at, token.expires_at) {
+            (Some(_), _) => "revoked",
+            (None, Some(at)) if at <= now => "expired",
+            _ => "active",
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{state}\t{}",
+            token.id,
+            token.role,
+            token.unit_code.as_deref().unwrap_or("-"),
+            token.name,
+            token.last_used_at.map_or_else(|| "-".to_owned(), |at| local_time(from_millis(at))),
+        );
+    }
+    Ok(out)
+}
+
+/// `api-token revoke ID`.
+///
+/// # Errors
+///
+/// When no active token has that id, or the database fails.
+pub async fn api_token_revoke(store: &Store, id: i64) -> anyhow::Result<String> {
+    if !store.api_token_revoke(id, OffsetDateTime::now_utc()).await? {
+        bail!("no active API token with id {id}; `cntt-collector api-token list` shows them");
+    }
+    audit_ok(store, "api_token.revoke", &id.to_string(), serde_json::Value::Null).await?;
+    Ok(format!("API token {id} revoked\n"))
+}
+
+/// `agents list`.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn agents_list(store: &Store) -> anyhow::Result<String> {
+    let mut out = String::from("ID\tUNIT\tHOST\tVERSION\tLAST SEEN\tSTATE\n");
+    for agent in store.agents_list(None).await? {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            agent.id,
+            agent.unit_code,
+            agent.hostname,
+            agent.agent_version,
+            agent.last_seen_at.map_or_else(|| "never".to_owned(), |at| local_time(from_millis(at))),
+            if agent.revoked_at.is_some() { "revoked" } else { "active" },
+        );
+    }
+    Ok(out)
+}
+
+/// `agents revoke ID`.
+///
+/// # Errors
+///
+/// When no active agent has that id, or the database fails.
+pub async fn agent_revoke(store: &Store, id: &str) -> anyhow::Result<String> {
+    if !store.agent_revoke(id, OffsetDateTime::now_utc()).await? {
+        bail!("no active agent with id {id}; `cntt-collector agents list` shows them");
+    }
+    audit_ok(store, "agent.revoke", id, serde_json::Value::Null).await?;
+    Ok(format!("agent {id} revoked; its credential is refused from now on\n"))
+}
+
+/// `audit list`.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn audit_list(store: &Store, action: Option<&str>, limit: u32) -> anyhow::Result<String> {
+    let filter = AuditFilter { action: action.map(str::to_owned), limit: i64::from(limit) };
+    let mut out = String::from("TIME (+07)\tACTOR\tACTION\tTARGET\tOUTCOME\tFROM\tDETAILS\n");
+    for entry in store.audit_list(&filter).await.context("reading the audit log")? {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            local_time(from_millis(entry.at)),
+            entry.actor,
+            entry.action,
+            entry.target,
+            entry.outcome,
+            entry.remote_addr.as_deref().unwrap_or("-"),
+            entry.details
+        );
+    }
+    Ok(out)
+}

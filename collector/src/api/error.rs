@@ -1,0 +1,101 @@
+//! One error type for every handler, turned into a JSON [`ErrorBody`] response.
+//!
+//! Client mistakes get a 4xx whose message says what was wrong and how to fix it. Server faults get
+//! a generic 500; the cause is logged here, once, and never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cntt_common::wire::ErrorBody;
+
+/// What went wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (400).
+    #[error("{message}")]
+    BadRequest {
+        /// Machine-readable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// No valid credential (401).
+    #[error("{message}")]
+    Unauthorized {
+        /// Machine-readable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is larger than allowed (413).
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is not JSON (415).
+    #[error("send the body as JSON with the header Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// Well-formed but unacceptable (422).
+    #[error("{message}")]
+    Unprocessable {
+        /// Machine-readable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// A fault of ours (500).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { code, message: message.into() }
+    }
+
+    /// A 401 with a code and message.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Unauthorized { code, message: message.into() }
+    }
+
+    /// A 422 with a code and message.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable { code, message: message.into() }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = %format!("{err:#}"), "request failed");
+                "internal error; the collector's log has the details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody { error: code.to_owned(), message };
+        (status, Json(body)).into_response()
+    }
+}

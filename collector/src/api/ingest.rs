@@ -1,0 +1,156 @@
+//! `POST /api/v1/ingest`: store a batch of an agent's events exactly once.
+//!
+//! Order of checks, cheapest first: credential, content type and size, protocol version (read
+//! before the full shape so a newer agent gets a clear "unsupported version" and not a parse error),
+//! shape, batch size, timestamps. A batch that fails any check stores nothing. Inside a good batch
+//! an unknown kind or a known kind with bad data is stored as it came and flagged, never a reason to
+//! refuse the others.
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use cntt_common::wire::{Ack, Batch, Event, InvalidEvent, Payload, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION};
+use serde::Deserialize;
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+use super::{json_bytes, ok, parse_json, ApiError, AppState, AuthenticatedAgent};
+use crate::store::{HeartbeatUpdate, NewEvent};
+
+/// No event of ours can be older than this: the product did not exist.
+const EARLIEST_EVENT: OffsetDateTime = datetime!(2000-01-01 00:00 UTC);
+
+/// Just the version of a batch, read before the rest.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: Option<u32>,
+}
+
+/// Stores a batch and acknowledges it.
+pub(super) async fn batches_create(
+    State(state): State<AppState>,
+    caller: AuthenticatedAgent,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let res = ingest(&state, &caller, request).await;
+    let outcome = match &res {
+        Ok(_) => "ok",
+        Err(ApiError::Internal(_)) => "error",
+        Err(_) => "rejected",
+    };
+    state.metrics.ingest_batches.with_label_values(&[outcome]).inc();
+    if let Err(err) = &res {
+        if !matches!(err, ApiError::Internal(_)) {
+            tracing::warn!(agent = %caller.agent.id, error = %err, "batch refused");
+        }
+    }
+    res.map(ok)
+}
+
+async fn ingest(state: &AppState, caller: &AuthenticatedAgent, request: Request) -> Result<Ack, ApiError> {
+    let bytes = json_bytes(request, state.ingest.max_body_bytes).await?;
+    let probe: VersionProbe = parse_json(&bytes)?;
+    match probe.version {
+        Some(PROTOCOL_VERSION) => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "unsupported_version",
+                format!("protocol version {other} is not supported; this collector speaks version {PROTOCOL_VERSION}"),
+            ))
+        }
+        None => return Err(ApiError::bad_request("invalid_json", "the batch has no version field")),
+    }
+    let batch: Batch = parse_json(&bytes)?;
+    if batch.events.len() > MAX_EVENTS_PER_BATCH {
+        return Err(ApiError::unprocessable(
+            "too_many_events",
+            format!("a batch may carry at most {MAX_EVENTS_PER_BATCH} events; this one has {}", batch.events.len()),
+        ));
+    }
+    if batch.agent_version.len() > 64 {
+        return Err(ApiError::unprocessable("invalid_agent_version", "agent_version is longer than 64 characters"));
+    }
+    let now = OffsetDateTime::now_utc();
+    let latest = now + state.ingest.max_future_skew;
+    for event in &batch.events {
+        if event.at < EARLIEST_EVENT || event.at > latest {
+            return Err(ApiError::unprocessable(
+                "absurd_timestamp",
+                format!(
+                    "event {} (seq {}) is dated {}, outside the accepted range from 2000-01-01 to {}; check the agent's clock",
+                    event.id, event.seq, event.at, latest
+                ),
+            ));
+        }
+        if event.seq > i64::MAX as u64 || event.kind.is_empty() || event.kind.len() > 64 {
+            return Err(ApiError::unprocessable(
+                "invalid_event",
+                format!("event {} has a seq above 2^63 or a kind that is empty or longer than 64 characters", event.id),
+            ));
+        }
+    }
+
+    let mut invalid = Vec::new();
+    let mut unknown_kinds = 0;
+    let mut newest_heartbeat: Option<(&Event, HeartbeatUpdate)> = None;
+    let mut events = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        let (status, error) = match event.payload() {
+            Ok(Some(Payload::Heartbeat(heartbeat))) => {
+                let is_newer = newest_heartbeat.as_ref().is_none_or(|(newest, _)| event.at >= newest.at);
+                if is_newer {
+                    let update = HeartbeatUpdate {
+                        interval_seconds: i64::from(heartbeat.interval_seconds),
+                        host_snapshot: serde_json::to_string(&heartbeat.host)
+                            .map_err(|err| anyhow::anyhow!("re-encoding a host snapshot: {err}"))?,
+                    };
+                    newest_heartbeat = Some((event, update));
+                }
+                ("ok", None)
+            }
+            Ok(None) => {
+                unknown_kinds += 1;
+                ("unknown_kind", None)
+            }
+            Err(err) => {
+                invalid.push(InvalidEvent { id: event.id, seq: event.seq, reason: err.to_string() });
+                ("invalid", Some(err.to_string()))
+            }
+        };
+        events.push(NewEvent {
+            id: event.id.to_string(),
+            seq: i64::try_from(event.seq).expect("checked above that seq fits in i64"),
+            kind: event.kind.clone(),
+            occurred_at: event.at,
+            status,
+            error,
+            data: event.data.to_string(),
+        });
+    }
+    let counts = state
+        .store
+        .events_ingest(&crate::store::BatchWrite {
+            agent_id: &caller.agent.id,
+            unit_id: caller.agent.unit_id,
+            events: &events,
+            heartbeat: newest_heartbeat.as_ref().map(|(_, update)| update),
+            agent_version: &batch.agent_version,
+            address: caller.address.as_deref(),
+            now,
+        })
+        .await?;
+    let metrics = &state.metrics.ingest_events;
+    metrics.with_label_values(&["accepted"]).inc_by(u64::from(counts.accepted));
+    metrics.with_label_values(&["duplicate"]).inc_by(u64::from(counts.duplicates));
+    metrics.with_label_values(&["unknown_kind"]).inc_by(unknown_kinds);
+    metrics.with_label_values(&["invalid"]).inc_by(invalid.len() as u64);
+    tracing::debug!(agent = %caller.agent.id, accepted = counts.accepted, duplicates = counts.duplicates, "batch stored");
+    Ok(Ack {
+        version: PROTOCOL_VERSION,
+        accepted: counts.accepted,
+        duplicates: counts.duplicates,
+        unknown_kinds: u32::try_from(unknown_kinds).expect("a batch holds at most 1000 events"),
+        invalid,
+        through_seq: batch.events.iter().map(|event| event.seq).max(),
+        server_time: now,
+    })
+}

@@ -1,0 +1,264 @@
+//! The HTTP API: the router built by [`app`], its shared [`AppState`], and the extractors that
+//! authenticate agents and people.
+//!
+//! Handlers are named `<resource>_<verb>` and live one resource per file. They contain no SQL: they
+//! check input, ask [`crate::store::Store`], and answer. Every refusal of a credential or of access
+//! is written to the audit log before the 401/403 leaves.
+
+mod enroll;
+mod error;
+mod ingest;
+mod read;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+pub use error::ApiError;
+
+use crate::auth::{hash_secret, Principal, Role};
+use crate::config::IngestConfig;
+use crate::exposition::Metrics;
+use crate::store::{AgentAuth, NewAuditEntry, Store};
+
+/// Largest body of requests other than ingest.
+const SMALL_BODY_LIMIT: usize = 64 << 10;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Metrics to update.
+    pub metrics: Arc<Metrics>,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+    /// Whether `/metrics` needs no token.
+    pub public_metrics: bool,
+}
+
+/// The client's address, put into request extensions by the server loop. Absent in tests that call
+/// the router directly.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Builds the router. It is complete without a socket, so tests drive it with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let ingest_limit = state.ingest.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(read::healthz_show))
+        .route("/metrics", get(read::metrics_show))
+        .route("/api/v1/openapi.json", get(read::openapi_show))
+        .route("/api/v1/enroll", post(enroll::enroll_create).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)))
+        .route("/api/v1/ingest", post(ingest::batches_create).layer(DefaultBodyLimit::max(ingest_limit)))
+        .route("/api/v1/units", get(read::units_list))
+        .route("/api/v1/agents", get(read::agents_list))
+        .fallback(|| async { ApiError::NotFound("no such endpoint; see GET /api/v1/openapi.json".into()) })
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+/// Counts every response by route and status.
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.http_requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+    response
+}
+
+/// The peer address of a request, as text, when known.
+fn peer(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<PeerAddr>().map(|peer| peer.0.to_string())
+}
+
+/// The bearer token of a request.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim())
+}
+
+impl AppState {
+    /// Appends to the audit log; a failure to audit is logged, never hidden, but does not turn a
+    /// refusal into a 500.
+    async fn audit(&self, entry: NewAuditEntry) {
+        if let Err(err) = self.store.audit(&entry, OffsetDateTime::now_utc()).await {
+            tracing::error!(error = %format!("{err:#}"), action = %entry.action, "could not write audit entry");
+        }
+    }
+
+    async fn refuse(&self, kind: &'static str, entry: NewAuditEntry, err: ApiError) -> ApiError {
+        self.metrics.auth_failures.with_label_values(&[kind]).inc();
+        tracing::warn!(action = %entry.action, actor = %entry.actor, remote = ?entry.remote_addr, reason = %err, "refused");
+        self.audit(entry).await;
+        err
+    }
+}
+
+/// An agent authenticated by its credential. Its id and unit come from the credential only.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedAgent {
+    /// The agent as stored.
+    pub agent: AgentAuth,
+    /// Client address.
+    pub address: Option<String>,
+}
+
+impl FromRequestParts<AppState> for AuthenticatedAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let address = peer(parts);
+        let denied = |reason: &str, actor: String| NewAuditEntry {
+            actor,
+            action: "auth.failed".into(),
+            target: parts.uri.path().to_owned(),
+            outcome: "denied",
+            remote_addr: address.clone(),
+            details: serde_json::json!({ "credential": "agent", "reason": reason }),
+        };
+        let Some(token) = bearer(parts) else {
+            let err = ApiError::unauthorized(
+                "missing_credential",
+                "send the agent credential as Authorization: Bearer <credential>; enroll first with cntt-agent enroll",
+            );
+            return Err(state.refuse("agent", denied("missing", "anonymous".into()), err).await);
+        };
+        let agent = state.store.agent_by_credential(&hash_secret(token)).await?;
+        match agent {
+            None => {
+                let err = ApiError::unauthorized("invalid_credential", "the agent credential is not known");
+                Err(state.refuse("agent", denied("unknown", "anonymous".into()), err).await)
+            }
+            Some(agent) if agent.revoked_at.is_some() => {
+                let err = ApiError::unauthorized(
+                    "agent_revoked",
+                    "this agent was revoked; ask the Sở TT&TT for a new enrollment token",
+                );
+                Err(state.refuse("agent", denied("revoked", format!("agent:{}", agent.id)), err).await)
+            }
+            Some(agent) => Ok(AuthenticatedAgent { agent, address }),
+        }
+    }
+}
+
+/// A person authenticated by an API token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who they are and what they may do.
+    pub principal: Principal,
+    /// Client address.
+    pub address: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let address = peer(parts);
+        let denied = |reason: &str, actor: String| NewAuditEntry {
+            actor,
+            action: "auth.failed".into(),
+            target: parts.uri.path().to_owned(),
+            outcome: "denied",
+            remote_addr: address.clone(),
+            details: serde_json::json!({ "credential": "api_token", "reason": reason }),
+        };
+        let Some(token) = bearer(parts) else {
+            let err = ApiError::unauthorized(
+                "missing_credential",
+                "send an API token as Authorization: Bearer <token>; an administrator creates one with cntt-collector api-token create",
+            );
+            return Err(state.refuse("api", denied("missing", "anonymous".into()), err).await);
+        };
+        let now = OffsetDateTime::now_utc();
+        let token_row = state.store.api_token_by_hash(&hash_secret(token)).await?;
+        let Some(token_row) = token_row else {
+            let err = ApiError::unauthorized("invalid_credential", "the API token is not known");
+            return Err(state.refuse("api", denied("unknown", "anonymous".into()), err).await);
+        };
+        let actor = format!("api-token:{}", token_row.id);
+        if token_row.revoked_at.is_some() {
+            let err = ApiError::unauthorized("token_revoked", "this API token was revoked");
+            return Err(state.refuse("api", denied("revoked", actor), err).await);
+        }
+        if token_row.expires_at.is_some_and(|at| at <= crate::store::millis(now)) {
+            let err = ApiError::unauthorized("token_expired", "this API token has expired");
+            return Err(state.refuse("api", denied("expired", actor), err).await);
+        }
+        let Ok(role) = token_row.role.parse::<Role>() else {
+            return Err(ApiError::Internal(anyhow::anyhow!("API token {} has unknown role {}", token_row.id, token_row.role)));
+        };
+        state.store.api_token_touch(token_row.id, now).await?;
+        let principal = Principal { token_id: token_row.id, name: token_row.name, role, unit_id: token_row.unit_id };
+        Ok(Caller { principal, address })
+    }
+}
+
+impl Caller {
+    /// Refuses, with an audit entry, access to something outside the caller's scope.
+    async fn forbid(&self, state: &AppState, target: &str, why: &str) -> ApiError {
+        let entry = NewAuditEntry {
+            actor: self.principal.actor(),
+            action: "access.denied".into(),
+            target: target.to_owned(),
+            outcome: "denied",
+            remote_addr: self.address.clone(),
+            details: serde_json::json!({ "role": self.principal.role, "reason": why }),
+        };
+        tracing::warn!(actor = %entry.actor, target, why, "access denied");
+        state.audit(entry).await;
+        ApiError::Forbidden(why.to_owned())
+    }
+}
+
+/// Reads a JSON body with our own errors: 415 without a JSON content type, 413 over `limit`, 400
+/// with the parser's line and column for bad JSON or bad UTF-8.
+async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = json_bytes(request, limit).await?;
+    parse_json(&bytes)
+}
+
+/// Parses JSON bytes into `T`, with a 400 that says where the text went wrong.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON of the expected shape: {err}"))
+    })
+}
+
+/// Reads a body that must be JSON and at most `limit` bytes.
+async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let is_json = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Bytes::from_request(request, &()).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::bad_request("unreadable_body", format!("could not read the request body: {rejection}"))
+        }
+    })
+}
+
+/// Answers JSON with status 200.
+fn ok<T: serde::Serialize>(value: T) -> Response {
+    Json(value).into_response()
+}

@@ -1,0 +1,219 @@
+//! The collector's configuration file: what to serve, where to store, which certificates.
+//!
+//! [`CollectorConfig`] is what we deserialize from TOML (unknown keys are errors naming the key);
+//! [`Config`] is the checked value the rest of the collector receives. Every default is written out
+//! in `collector/collector.example.toml`, which a test keeps in step with this file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The configuration file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// HTTPS listener.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// Database.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Server certificate.
+    pub tls: TlsConfig,
+    /// Limits of the ingest endpoint.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+/// Where the HTTPS API listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Socket address, e.g. `0.0.0.0:8443`.
+    #[serde(default = "default_listen_address")]
+    pub address: String,
+    /// Whether `GET /metrics` may be read without a token (for a Prometheus on a trusted network).
+    #[serde(default)]
+    pub public_metrics: bool,
+}
+
+impl Default for ListenConfig {
+    fn default() -> ListenConfig {
+        ListenConfig { address: default_listen_address(), public_metrics: false }
+    }
+}
+
+fn default_listen_address() -> String {
+    "0.0.0.0:8443".to_owned()
+}
+
+/// Which database to use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite:///path/to/file.db` (default, one file in WAL mode) or `postgres://user@host/db`.
+    #[serde(default = "default_database_url")]
+    pub url: String,
+    /// Most connections to keep open.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> DatabaseConfig {
+        DatabaseConfig { url: default_database_url(), max_connections: default_max_connections() }
+    }
+}
+
+fn default_database_url() -> String {
+    "sqlite:///var/lib/cntt-collector/collector.db".to_owned()
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+/// PEM files of the server certificate; `cntt-collector tls init` makes a set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key of the leaf certificate.
+    pub key: PathBuf,
+}
+
+/// Limits that keep one agent from hurting the collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// How far ahead of the collector's clock an event may be dated, e.g. `1h`.
+    #[serde(default = "default_max_clock_skew", with = "duration_text")]
+    pub max_future_skew: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> IngestConfig {
+        IngestConfig {
+            max_body_bytes: default_max_body_bytes(),
+            max_future_skew: default_max_clock_skew(),
+        }
+    }
+}
+
+fn default_max_body_bytes() -> usize {
+    8 << 20
+}
+
+fn default_max_clock_skew() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Whether `/metrics` is readable without a token.
+    pub public_metrics: bool,
+    /// Database settings.
+    pub database: DatabaseConfig,
+    /// Certificate files.
+    pub tls: TlsConfig,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+}
+
+impl Config {
+    /// Reads and checks a configuration file. Relative certificate paths are resolved against the
+    /// file's folder, so a config and its certificates can move together.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read, is not valid TOML, has an unknown key (named in the message) or
+    /// a value out of range.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    /// Parses configuration text; relative paths are resolved against `base`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`].
+    pub fn parse(text: &str, base: &Path) -> anyhow::Result<Config> {
+        let raw: CollectorConfig = toml::from_str(text).map_err(|err| anyhow::anyhow!("{err}"))?;
+        let listen: SocketAddr = raw.listen.address.parse().with_context(|| {
+            format!("listen.address {:?} is not an address like 0.0.0.0:8443", raw.listen.address)
+        })?;
+        let url = &raw.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("database.url {url:?} must start with sqlite: or postgres://");
+        }
+        if raw.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if raw.ingest.max_body_bytes < 1024 {
+            bail!("ingest.max_body_bytes must be at least 1024");
+        }
+        let tls = TlsConfig { cert: base.join(&raw.tls.cert), key: base.join(&raw.tls.key) };
+        Ok(Config {
+            listen,
+            public_metrics: raw.listen.public_metrics,
+            database: raw.database,
+            tls,
+            ingest: raw.ingest,
+        })
+    }
+}
+
+/// Durations written as text in config files: `90s`, `5m`, `2h`, `7d`.
+pub(crate) mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a duration like 90s, 5m or 7d: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_error(text: &str, expected: &str) {
+        let err = format!("{:#}", Config::parse(text, Path::new("/etc/cntt")).unwrap_err());
+        assert!(err.contains(expected), "error {err:?} should contain {expected:?}");
+    }
+
+    #[test]
+    fn example_file_parses_with_defaults() {
+        let text = include_str!("../collector.example.toml");
+        let config = Config::parse(text, Path::new("/etc/cntt-collector")).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(config.tls.cert, Path::new("/etc/cntt-collector/tls/server.pem"));
+        assert_eq!(config.ingest.max_body_bytes, default_max_body_bytes());
+        assert_eq!(config.database.url, default_database_url());
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        check_error("", "missing field `tls`");
+        check_error("[tls]\ncert='a'\nkey='b'\ncolour='red'", "unknown field `colour`");
+        check_error("[tls]\ncert='a'\nkey='b'\n[listen]\naddress='localhost'", "listen.address");
+        check_error("[tls]\ncert='a'\nkey='b'\n[database]\nurl='mysql://x'", "must start with sqlite:");
+        check_error("[tls]\ncert='a'\nkey='b'\n[ingest]\nmax_future_skew='soon'", "not a duration");
+    }
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics of the collector: the only module that knows the exposition format.
+//!
+//! Names follow `cntt_collector_<noun>_<unit>[_total]`. Counters are updated where things happen;
+//! gauges that mirror the database (agents by state) are refreshed when `/metrics` is scraped, so
+//! several collectors on one database report the same figures.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Every metric the collector exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by matched route and status code.
+    pub http_requests: IntCounterVec,
+    /// Ingested events by result: `accepted`, `duplicate`, `unknown_kind`, `invalid`.
+    pub ingest_events: IntCounterVec,
+    /// Ingest requests by outcome: `ok`, `rejected`, `error`.
+    pub ingest_batches: IntCounterVec,
+    /// Refused authentications by kind: `agent`, `api`, `enroll`.
+    pub auth_failures: IntCounterVec,
+    /// TLS handshakes that failed, e.g. plain HTTP sent to the HTTPS port.
+    pub tls_handshake_failures: IntCounter,
+    /// Agents by state: `active`, `revoked`.
+    pub agents: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new("cntt_collector_http_requests_total", "HTTP requests by route and status code"),
+            &["route", "status"],
+        )
+        .expect("metric definition is valid");
+        let ingest_events = IntCounterVec::new(
+            Opts::new("cntt_collector_ingest_events_total", "Events received from agents by result"),
+            &["result"],
+        )
+        .expect("metric definition is valid");
+        let ingest_batches = IntCounterVec::new(
+            Opts::new("cntt_collector_ingest_batches_total", "Ingest requests by outcome"),
+            &["outcome"],
+        )
+        .expect("metric definition is valid");
+        let auth_failures = IntCounterVec::new(
+            Opts::new("cntt_collector_auth_failures_total", "Refused authentications by credential kind"),
+            &["kind"],
+        )
+        .expect("metric definition is valid");
+        let tls_handshake_failures = IntCounter::new(
+            "cntt_collector_tls_handshake_failures_total",
+            "TLS handshakes that failed, such as plain HTTP sent to the HTTPS port",
+        )
+        .expect("metric definition is valid");
+        let agents = IntGaugeVec::new(Opts::new("cntt_collector_agents", "Enrolled agents by state"), &["state"])
+            .expect("metric definition is valid");
+        let build_info = IntGauge::with_opts(
+            Opts::new("cntt_collector_build_info", "Always 1; the version label tells the collector's version")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )
+        .expect("metric definition is valid");
+        build_info.set(1);
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ingest_events.clone()),
+            Box::new(ingest_batches.clone()),
+            Box::new(auth_failures.clone()),
+            Box::new(tls_handshake_failures.clone()),
+            Box::new(agents.clone()),
+            Box::new(build_info.clone()),
+        ] {
+            registry.register(collector).expect("each metric is registered once");
+        }
+        Metrics {
+            registry,
+            http_requests,
+            ingest_events,
+            ingest_batches,
+            auth_failures,
+            tls_handshake_failures,
+            agents,
+        }
+    }
+}
+
+impl Metrics {
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding metrics into memory cannot fail");
+        String::from_utf8(buffer).expect("the text encoder writes UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exported_with_help() {
+        let metrics = Metrics::default();
+        metrics.ingest_events.with_label_values(&["accepted"]).inc_by(3);
+        metrics.agents.with_label_values(&["active"]).set(2);
+        metrics.tls_handshake_failures.inc();
+        let text = metrics.render();
+        for line in [
+            "cntt_collector_ingest_events_total{result=\"accepted\"} 3",
+            "cntt_collector_agents{state=\"active\"} 2",
+            "cntt_collector_tls_handshake_failures_total 1",
+            "cntt_collector_build_info{version=\"0.1.0\"} 1",
+            "# HELP cntt_collector_http_requests_total HTTP requests by route and status code",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}

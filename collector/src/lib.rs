@@ -1,0 +1,45 @@
+//! `cntt-collector`: the central server at the Sở TT&TT.
+//!
+//! Data path: agents post batches over HTTPS ([`server`], [`api`]) → checked and stored exactly
+//! once ([`store`]) → read back by the API, the administration commands ([`admin`]) and Prometheus
+//! ([`exposition`]). `main.rs` only parses the command line; everything else is here so tests can
+//! reach it.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod exposition;
+pub mod server;
+pub mod store;
+pub mod tls;
+pub mod units;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::api::AppState;
+use crate::config::Config;
+use crate::exposition::Metrics;
+use crate::server::Server;
+use crate::store::Store;
+
+/// Opens the database, loads the certificate and binds the listener: everything `serve` needs
+/// before it can answer. Returns the server (not yet running) and the store it uses.
+///
+/// # Errors
+///
+/// When the database, the certificate files or the address are unusable; the message says which.
+pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
+    let store = Store::connect(&config.database).await?;
+    let tls = tls::server_config(&config.tls).context("loading the server certificate (see [tls] in the config)")?;
+    let state = AppState {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        ingest: config.ingest.clone(),
+        public_metrics: config.public_metrics,
+    };
+    let server = Server::bind(config.listen, tls, state).await?;
+    Ok((server, store))
+}

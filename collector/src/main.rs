@@ -1,0 +1,294 @@
+//! Command line of `cntt-collector`: parses arguments, loads the config, starts logging and hands
+//! over to the library. Errors are reported here, once, with their full chain.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cntt_collector::auth::Role;
+use cntt_collector::config::Config;
+use cntt_collector::store::{redact_url, Store};
+use cntt_collector::units::TreeOptions;
+use cntt_collector::{admin, build, tls};
+
+/// Central collector of the provincial IT monitoring system (Sở TT&TT).
+///
+/// Receives data from cntt-agent over HTTPS, stores it in SQLite or PostgreSQL, and serves the API.
+/// First steps on a new server:
+///   cntt-collector tls init --dir /etc/cntt-collector/tls --host collector.example
+///   cntt-collector units import collector/data/dak-nong-units.csv
+///   cntt-collector api-token create --role admin --name "Sở TT&TT"
+///   cntt-collector enroll-token create --unit 67.S.TTTT --uses 5 --ttl 7d
+///   cntt-collector serve
+#[derive(Debug, Parser)]
+#[command(name = "cntt-collector", version, verbatim_doc_comment)]
+struct Cli {
+    /// Configuration file (TOML); see collector/collector.example.toml.
+    #[arg(long, short, global = true, env = "CNTT_COLLECTOR_CONFIG", default_value = "/etc/cntt-collector/collector.toml")]
+    config: PathBuf,
+    /// Log filter, e.g. info, debug, cntt_collector=debug.
+    #[arg(long, global = true, env = "CNTT_LOG", default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTPS server until SIGINT or SIGTERM.
+    Serve,
+    /// Certificates for sites without a PKI.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+    /// Agencies (đơn vị): import and show the hierarchy.
+    #[command(subcommand)]
+    Units(UnitsCommand),
+    /// One-time tokens with which agents enroll into a unit.
+    #[command(subcommand, name = "enroll-token")]
+    EnrollToken(EnrollTokenCommand),
+    /// Tokens with which people use the API.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(ApiTokenCommand),
+    /// Enrolled agents.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Make a private CA and a server certificate: ca.pem (give it to agents), ca-key.pem, server.pem,
+    /// server-key.pem.
+    Init {
+        /// Folder to write into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// DNS name or IP address agents use to reach the collector; repeat for several.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UnitsCommand {
+    /// Create or update units from a CSV file (header: code,name,kind,parent_code,valid_from,valid_to,
+    /// successor_codes,note). A file with any bad row is refused whole.
+    Import {
+        /// The CSV file, e.g. collector/data/dak-nong-units.csv.
+        file: PathBuf,
+    },
+    /// Print the unit tree.
+    List {
+        /// Start at this unit.
+        #[arg(long)]
+        root: Option<String>,
+        /// Only units valid on this date (YYYY-MM-DD).
+        #[arg(long)]
+        at: Option<String>,
+        /// Stop below this depth (0 = the top only).
+        #[arg(long)]
+        depth: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EnrollTokenCommand {
+    /// Create a token for one unit; prints it once.
+    Create {
+        /// Code of the unit the agents belong to, e.g. 67.S.TTTT or 663.
+        #[arg(long)]
+        unit: String,
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// How long it stays valid, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        ttl: Duration,
+        /// Free text, e.g. who it was given to.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List tokens with their state.
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id from `enroll-token list`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiTokenCommand {
+    /// Create a token; prints it once.
+    Create {
+        /// admin (Sở TT&TT, everything), officer (one unit and its children), viewer (read-only).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Unit the token is limited to (required for officer, optional for viewer).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Whose token it is, e.g. a person's name.
+        #[arg(long)]
+        name: String,
+        /// How long it stays valid, e.g. 90d; forever when absent.
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<Duration>,
+    },
+    /// List tokens.
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id from `api-token list`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentsCommand {
+    /// List agents.
+    List,
+    /// Revoke an agent's credential.
+    Revoke {
+        /// Agent id from `agents list`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Show the newest entries.
+    List {
+        /// Only this action, e.g. auth.failed or agent.enroll.
+        #[arg(long)]
+        action: Option<String>,
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_level, &cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(output) => {
+            let _ = std::io::stdout().write_all(output.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<String> {
+    if let Command::Tls(TlsCommand::Init { dir, hosts, force }) = &cli.command {
+        let files = tls::init(dir, hosts, *force)?;
+        return Ok(format!(
+            "wrote\n  {}  CA certificate: give it to agents (cntt-agent enroll --ca)\n  {}  CA key: keep it safe, offline if you can\n  {}  server certificate (tls.cert)\n  {}  server key (tls.key)\n",
+            files.ca_cert.display(),
+            files.ca_key.display(),
+            files.server_cert.display(),
+            files.server_key.display()
+        ));
+    }
+    let config = Config::load(&cli.config)?;
+    if let Command::Serve = cli.command {
+        return serve(&config).await.map(|()| String::new());
+    }
+    let store = Store::connect(&config.database).await?;
+    let output = match cli.command {
+        Command::Serve | Command::Tls(_) => unreachable!("handled above"),
+        Command::Migrate => format!("database {} is up to date\n", redact_url(&config.database.url)),
+        Command::Units(UnitsCommand::Import { file }) => admin::units_import(&store, &file).await?,
+        Command::Units(UnitsCommand::List { root, at, depth }) => {
+            admin::units_list(&store, &TreeOptions { root, at, depth }).await?
+        }
+        Command::EnrollToken(EnrollTokenCommand::Create { unit, uses, ttl, note }) => {
+            admin::enroll_token_create(&store, &unit, uses, ttl, &note).await?
+        }
+        Command::EnrollToken(EnrollTokenCommand::List) => admin::enroll_tokens_list(&store).await?,
+        Command::EnrollToken(EnrollTokenCommand::Revoke { id }) => admin::enroll_token_revoke(&store, id).await?,
+        Command::ApiToken(ApiTokenCommand::Create { role, unit, name, ttl }) => {
+            admin::api_token_create(&store, role, unit.as_deref(), &name, ttl).await?
+        }
+        Command::ApiToken(ApiTokenCommand::List) => admin::api_tokens_list(&store).await?,
+        Command::ApiToken(ApiTokenCommand::Revoke { id }) => admin::api_token_revoke(&store, id).await?,
+        Command::Agents(AgentsCommand::List) => admin::agents_list(&store).await?,
+        Command::Agents(AgentsCommand::Revoke { id }) => admin::agent_revoke(&store, &id).await?,
+        Command::Audit(AuditCommand::List { action, limit }) => admin::audit_list(&store, action.as_deref(), limit).await?,
+    };
+    store.close().await;
+    Ok(output)
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let (server, store) = build(config).await?;
+    let address = server.local_addr()?;
+    tracing::info!(%address, database = %redact_url(&config.database.url), "collector listening on https://{address}");
+    server.run(shutdown_signal()).await.context("serving")?;
+    store.close().await;
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,177 @@
+//! Storage: every query and migration of the collector lives here.
+//!
+//! One [`Store`] serves both databases through `sqlx::Any`: SQLite by default (one file in WAL mode)
+//! and PostgreSQL at scale. The queries are written once in the dialect both understand (`$1`
+//! placeholders, `ON CONFLICT`, `RETURNING`); only the DDL differs, so each backend has its own
+//! migration folder (`migrations/sqlite`, `migrations/postgres`) kept in step by hand.
+//!
+//! Conventions: times are Unix milliseconds in UTC (`i64`), dates are ISO `YYYY-MM-DD` text, ids of
+//! agents and events are UUID text. Handlers never write SQL; they call the methods of [`Store`],
+//! grouped by table in the sibling files.
+
+mod agents;
+mod audit;
+mod events;
+mod tokens;
+mod units;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use time::OffsetDateTime;
+
+pub use agents::{Agent, AgentAuth, NewAgent};
+pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use events::{BatchWrite, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent};
+pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
+pub use units::{ImportSummary, Unit, UnitRecord};
+
+use crate::config::DatabaseConfig;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone (it is a pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects, creating the SQLite file and its folder when missing, and applies pending
+    /// migrations.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached or opened, or a migration fails.
+    pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if config.url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(&config.url)?,
+            Backend::Postgres => config.url.clone(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("parsing database url {}", redact_url(&config.url)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; NORMAL sync is durable across
+                        // process crashes and loses at most the last commits on power loss.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to database {}", redact_url(&config.url)))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.context("applying database migrations")?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which engine this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    ///
+    /// When it does not.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("pinging database")?;
+        Ok(())
+    }
+
+    /// Closes every connection; used at shutdown so SQLite checkpoints its WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Adds `mode=rwc` so SQLite creates the file, and creates its folder.
+fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!("database.url {url:?} must name a file, e.g. sqlite:///var/lib/cntt-collector/collector.db");
+    }
+    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating database folder {}", parent.display()))?;
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(if url.contains("mode=") { url.to_owned() } else { format!("{url}{separator}mode=rwc") })
+}
+
+/// Hides the password of a database URL for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Unix milliseconds of a time.
+pub fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("times we store fit in i64 milliseconds")
+}
+
+/// The time of Unix milliseconds read back from the database.
+pub fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("i64 milliseconds are always a valid time")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(redact_url("postgres://cntt:s3cret@db:5432/cntt"), "postgres://cntt:***@db:5432/cntt");
+        assert_eq!(redact_url("postgres://cntt@db/cntt"), "postgres://cntt@db/cntt");
+        assert_eq!(redact_url("sqlite:///var/lib/x.db"), "sqlite:///var/lib/x.db");
+    }
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/c.db", dir.path().display());
+        assert_eq!(sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(dir.path().join("sub").is_dir());
+        assert!(sqlite_url("sqlite::memory:").is_err());
+    }
+}

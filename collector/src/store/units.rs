@@ -1,0 +1,192 @@
+//! Units (đơn vị): the hierarchy of agencies, with validity dates so history stays attributable.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{millis, Store};
+
+/// A unit as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Unit {
+    /// Internal id.
+    #[serde(skip)]
+    pub id: i64,
+    /// Official or local code, unique.
+    pub code: String,
+    /// Full Vietnamese name.
+    pub name: String,
+    /// `province`, `department`, `district` or `commune`.
+    pub kind: String,
+    /// Parent's internal id.
+    #[serde(skip)]
+    pub parent_id: Option<i64>,
+    /// Parent's code.
+    pub parent_code: Option<String>,
+    /// First day of validity, ISO date, or none when unknown.
+    pub valid_from: Option<String>,
+    /// Last day of validity, or none while the unit exists.
+    pub valid_to: Option<String>,
+    /// Codes of the units that took over, separated by `;`.
+    pub successor_codes: String,
+    /// Free text.
+    pub note: String,
+}
+
+impl Unit {
+    /// Whether the unit existed on an ISO date (`YYYY-MM-DD` compares as text).
+    pub fn valid_on(&self, date: &str) -> bool {
+        let started = self.valid_from.as_deref().is_none_or(|from| from <= date);
+        let not_ended = self.valid_to.as_deref().is_none_or(|to| date <= to);
+        started && not_ended
+    }
+}
+
+/// A unit to create or update, as read from an import file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRecord {
+    /// Code, the key of the import.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Parent's code; must be in the same import or already stored.
+    pub parent_code: Option<String>,
+    /// First day of validity.
+    pub valid_from: Option<String>,
+    /// Last day of validity.
+    pub valid_to: Option<String>,
+    /// Successors, `;`-separated.
+    pub successor_codes: String,
+    /// Free text.
+    pub note: String,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// Units that were not there before.
+    pub created: u64,
+    /// Units whose fields changed.
+    pub updated: u64,
+    /// Units already exactly as imported.
+    pub unchanged: u64,
+}
+
+impl Store {
+    /// Creates or updates units by code, in one transaction: either the whole file lands or
+    /// nothing does. Parents may come after their children in `records`.
+    ///
+    /// # Errors
+    ///
+    /// When a parent code is neither in `records` nor stored, or on a database error.
+    pub async fn units_import(&self, records: &[UnitRecord], now: OffsetDateTime) -> anyhow::Result<ImportSummary> {
+        let now = millis(now);
+        let existing: HashMap<String, Unit> =
+            self.units_all().await?.into_iter().map(|unit| (unit.code.clone(), unit)).collect();
+        let mut tx = self.pool.begin().await.context("starting unit import")?;
+        let mut summary = ImportSummary::default();
+        // First pass: every row exists with its own fields; second pass: links to parents, so the
+        // file's order does not matter.
+        for record in records {
+            let before = existing.get(&record.code);
+            let same = before.is_some_and(|unit| {
+                unit.name == record.name
+                    && unit.kind == record.kind
+                    && unit.parent_code == record.parent_code
+                    && unit.valid_from == record.valid_from
+                    && unit.valid_to == record.valid_to
+                    && unit.successor_codes == record.successor_codes
+                    && unit.note == record.note
+            });
+            match (before, same) {
+                (Some(_), true) => summary.unchanged += 1,
+                (Some(_), false) => summary.updated += 1,
+                (None, _) => summary.created += 1,
+            }
+            if same {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO units (code, name, kind, valid_from, valid_to, successor_codes, note, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                 ON CONFLICT (code) DO UPDATE SET name = $2, kind = $3, valid_from = $4, valid_to = $5,
+                     successor_codes = $6, note = $7, updated_at = $8",
+            )
+            .bind(&record.code)
+            .bind(&record.name)
+            .bind(&record.kind)
+            .bind(&record.valid_from)
+            .bind(&record.valid_to)
+            .bind(&record.successor_codes)
+            .bind(&record.note)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("storing unit {}", record.code))?;
+        }
+        for record in records {
+            let parent_id: Option<i64> = match &record.parent_code {
+                None => None,
+                Some(parent_code) => {
+                    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM units WHERE code = $1")
+                        .bind(parent_code)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match row {
+                        Some((id,)) => Some(id),
+                        None => bail!("unit {}: parent {parent_code} is neither in the file nor stored", record.code),
+                    }
+                }
+            };
+            sqlx::query("UPDATE units SET parent_id = $1 WHERE code = $2")
+                .bind(parent_id)
+                .bind(&record.code)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("linking unit {} to its parent", record.code))?;
+        }
+        tx.commit().await.context("committing unit import")?;
+        Ok(summary)
+    }
+
+    /// Every unit, ordered by code.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn units_all(&self) -> anyhow::Result<Vec<Unit>> {
+        let units = sqlx::query_as::<_, Unit>(
+            "SELECT u.id, u.code, u.name, u.kind, u.parent_id, p.code AS parent_code, u.valid_from, u.valid_to,
+                    u.successor_codes, u.note
+             FROM units u LEFT JOIN units p ON p.id = u.parent_id
+             ORDER BY u.code",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing units")?;
+        Ok(units)
+    }
+
+    /// One unit by code.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn unit_by_code(&self, code: &str) -> anyhow::Result<Option<Unit>> {
+        let unit = sqlx::query_as::<_, Unit>(
+            "SELECT u.id, u.code, u.name, u.kind, u.parent_id, p.code AS parent_code, u.valid_from, u.valid_to,
+                    u.successor_codes, u.note
+             FROM units u LEFT JOIN units p ON p.id = u.parent_id
+             WHERE u.code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading unit {code}"))?;
+        Ok(unit)
+    }
+}
