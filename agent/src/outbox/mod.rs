@@ -786,6 +786,7 @@ impl Outbox {
             .copied()
             .collect();
         let old_size = segment.size;
+        let id = segment.id;
         if keep.is_empty() {
             if let Some(aside) = segment.remove_file(&self.dir)? {
                 tracing::warn!(path = %aside.display(), "set aside thinned segment that had damaged records");
@@ -833,6 +834,7 @@ impl Outbox {
         self.n_records -= n_dropped;
         self.state.dropped_routine_total += n_dropped;
         tracing::info!(
+            segment = id,
             n_dropped,
             dropped_routine_total = self.state.dropped_routine_total,
             "dropped old routine records to stay within the outbox budget"

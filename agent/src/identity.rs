@@ -1,0 +1,223 @@
+//! The agent's identity: enrollment with the collector, and the credential and pinned CA it leaves
+//! in the state folder.
+//!
+//! Files in the state folder: `credential.json` (owner-only: the secret that authenticates every
+//! upload) and `ca.pem` (the CA given at enrollment; the only CA the agent trusts from then on, so
+//! a rogue certificate from a public CA cannot intercept it).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use cntt_common::wire::{EnrollRequest, EnrollResponse, ErrorBody, ENROLL_PATH, PROTOCOL_VERSION};
+use cntt_common::Secret;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+
+/// File name of the credential in the state folder.
+pub const CREDENTIAL_FILE: &str = "credential.json";
+
+/// File name of the pinned CA in the state folder.
+pub const CA_FILE: &str = "ca.pem";
+
+/// What enrollment leaves behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The agent's id.
+    pub agent_id: uuid::Uuid,
+    /// Its unit's code.
+    pub unit_code: String,
+    /// Its unit's name.
+    pub unit_name: String,
+    /// Collector base URL, e.g. `https://collector.example:8443`.
+    pub server: String,
+    /// The secret.
+    pub credential: Secret,
+}
+
+impl Identity {
+    /// Reads the identity from a state folder.
+    ///
+    /// # Errors
+    ///
+    /// When the agent is not enrolled (with the command to run) or the file is damaged.
+    pub fn load(state_dir: &Path) -> anyhow::Result<Identity> {
+        let path = state_dir.join(CREDENTIAL_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+                "this agent is not enrolled ({} is missing); run: cntt-agent enroll --server URL --ca CA.pem --token TOKEN",
+                path.display()
+            ),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is damaged; enroll again with a new token", path.display()))
+    }
+
+    /// Writes the identity with owner-only permissions, atomically (temporary file, then rename).
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be written.
+    pub fn save(&self, state_dir: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self).context("encoding credential")?;
+        write_atomically(&state_dir.join(CREDENTIAL_FILE), text.as_bytes(), true)
+    }
+}
+
+/// An HTTPS client that trusts only the CA in `ca_pem`.
+///
+/// # Errors
+///
+/// When the file holds no usable certificate.
+pub fn pinned_client(ca_pem: &Path, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_pem)
+        .with_context(|| format!("reading CA file {}", ca_pem.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing CA file {}", ca_pem.display()))?;
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        bail!("CA file {} holds no usable certificate", ca_pem.display());
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .https_only(true)
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("cntt-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building HTTPS client")
+}
+
+/// Enrolls with the collector at `server` using a one-time `token`, trusting only `ca_file`, and
+/// saves the credential and a copy of the CA in `state_dir`.
+///
+/// # Errors
+///
+/// When an identity already exists and `force` is not set, the collector cannot be reached or
+/// refuses the token (its message is passed on), or the files cannot be written.
+pub async fn enroll(server: &str, token: &Secret, ca_file: &Path, state_dir: &Path, force: bool) -> anyhow::Result<Identity> {
+    let server = server.trim_end_matches('/');
+    if !server.starts_with("https://") {
+        bail!("--server {server:?} must start with https://: the collector serves HTTPS only");
+    }
+    let credential_path = state_dir.join(CREDENTIAL_FILE);
+    if credential_path.exists() && !force {
+        bail!("{} exists: this agent is already enrolled; pass --force to enroll again", credential_path.display());
+    }
+    let client = pinned_client(ca_file, Duration::from_secs(30))?;
+    let hostname = sysinfo::System::host_name().unwrap_or_else(|| "unknown".into());
+    let request = EnrollRequest {
+        version: PROTOCOL_VERSION,
+        token: token.clone(),
+        hostname,
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let url = format!("{server}{ENROLL_PATH}");
+    let response = client
+        .post(&url)
+        .json(&request)
+        .send()
+        .await
+        .with_context(|| format!("reaching the collector at {url} (is the address right, and is --ca the collector's CA?)"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&body).map_or(body, |error| error.message);
+        bail!("the collector refused enrollment ({status}): {message}");
+    }
+    let enrolled: EnrollResponse = response.json().await.context("reading the collector's enrollment answer")?;
+    fs::create_dir_all(state_dir).with_context(|| format!("creating state folder {}", state_dir.display()))?;
+    restrict_dir(state_dir)?;
+    let ca = fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
+    write_atomically(&state_dir.join(CA_FILE), &ca, false)?;
+    let identity = Identity {
+        agent_id: enrolled.agent_id,
+        unit_code: enrolled.unit_code,
+        unit_name: enrolled.unit_name,
+        server: server.to_owned(),
+        credential: enrolled.credential,
+    };
+    identity.save(state_dir)?;
+    Ok(identity)
+}
+
+/// The pinned CA of a state folder.
+pub fn ca_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(CA_FILE)
+}
+
+fn restrict_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+    drop(file);
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_round_trip_is_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity {
+            agent_id: uuid::Uuid::nil(),
+            unit_code: "663".into(),
+            unit_name: "Huyện Đắk Mil".into(),
+            server: "https://collector:8443".into(),
+            credential: Secret::new("cntt_agent_x"),
+        };
+        identity.save(dir.path()).unwrap();
+        assert_eq!(Identity::load(dir.path()).unwrap(), identity);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(CREDENTIAL_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(!format!("{identity:?}").contains("cntt_agent_x"), "Debug must not show the credential");
+    }
+
+    #[test]
+    fn missing_and_damaged_identities_say_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", Identity::load(dir.path()).unwrap_err());
+        assert!(err.contains("cntt-agent enroll"), "{err}");
+        fs::write(dir.path().join(CREDENTIAL_FILE), "{not json").unwrap();
+        let err = format!("{:#}", Identity::load(dir.path()).unwrap_err());
+        assert!(err.contains("damaged"), "{err}");
+    }
+}
