@@ -42,7 +42,9 @@ pub struct HeartbeatConfig {
 
 impl Default for HeartbeatConfig {
     fn default() -> HeartbeatConfig {
-        HeartbeatConfig { interval: default_heartbeat_interval() }
+        HeartbeatConfig {
+            interval: default_heartbeat_interval(),
+        }
     }
 }
 
@@ -105,7 +107,10 @@ pub struct OutboxSection {
 
 impl Default for OutboxSection {
     fn default() -> OutboxSection {
-        OutboxSection { max_bytes: default_outbox_max_bytes(), max_age: default_outbox_max_age() }
+        OutboxSection {
+            max_bytes: default_outbox_max_bytes(),
+            max_age: default_outbox_max_age(),
+        }
     }
 }
 
@@ -144,7 +149,9 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && missing_ok => String::new(),
-            Err(err) => return Err(err).with_context(|| format!("reading config file {}", path.display())),
+            Err(err) => {
+                return Err(err).with_context(|| format!("reading config file {}", path.display()))
+            }
         };
         Config::parse(&text).with_context(|| format!("in config file {}", path.display()))
     }
@@ -160,7 +167,10 @@ impl Config {
             bail!("heartbeat.interval must be at least 1s");
         }
         if !(1..=cntt_common::wire::MAX_EVENTS_PER_BATCH).contains(&raw.uplink.batch_max_events) {
-            bail!("uplink.batch_max_events must be between 1 and {}", cntt_common::wire::MAX_EVENTS_PER_BATCH);
+            bail!(
+                "uplink.batch_max_events must be between 1 and {}",
+                cntt_common::wire::MAX_EVENTS_PER_BATCH
+            );
         }
         if let Some(url) = &raw.uplink.url {
             if !url.starts_with("https://") {
@@ -170,9 +180,15 @@ impl Config {
         if raw.outbox.max_bytes < 1 << 20 {
             bail!("outbox.max_bytes must be at least 1048576 (1 MiB)");
         }
-        let outbox = OutboxConfig { max_bytes: raw.outbox.max_bytes, max_age: raw.outbox.max_age, ..OutboxConfig::default() };
+        let outbox = OutboxConfig {
+            max_bytes: raw.outbox.max_bytes,
+            max_age: raw.outbox.max_age,
+            ..OutboxConfig::default()
+        };
         Ok(Config {
-            state_dir: raw.state_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            state_dir: raw
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
             heartbeat_interval: raw.heartbeat.interval,
             uplink: raw.uplink,
             outbox,
@@ -186,10 +202,15 @@ mod duration_text {
 
     use serde::{Deserialize, Deserializer};
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a duration like 90s, 5m or 7d: {err}")))
+        humantime::parse_duration(&text).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 90s, 5m or 7d: {err}"
+            ))
+        })
     }
 }
 
@@ -199,14 +220,21 @@ mod tests {
 
     fn check_error(text: &str, expected: &str) {
         let err = format!("{:#}", Config::parse(text).unwrap_err());
-        assert!(err.contains(expected), "error {err:?} should contain {expected:?}");
+        assert!(
+            err.contains(expected),
+            "error {err:?} should contain {expected:?}"
+        );
     }
 
     #[test]
     fn example_file_is_the_defaults() {
         let example = Config::parse(include_str!("../agent.example.toml")).unwrap();
         let empty = Config::parse("").unwrap();
-        assert_eq!(format!("{example:?}"), format!("{empty:?}"), "agent.example.toml must show the defaults");
+        assert_eq!(
+            format!("{example:?}"),
+            format!("{empty:?}"),
+            "agent.example.toml must show the defaults"
+        );
     }
 
     #[test]
@@ -222,6 +250,7 @@ mod tests {
     fn missing_file_is_fine_only_when_allowed() {
         let path = Path::new("/nonexistent/agent.toml");
         assert!(Config::load(path, true).is_ok());
-        assert!(format!("{:#}", Config::load(path, false).unwrap_err()).contains("/nonexistent/agent.toml"));
+        assert!(format!("{:#}", Config::load(path, false).unwrap_err())
+            .contains("/nonexistent/agent.toml"));
     }
 }

@@ -12,7 +12,12 @@ use crate::outbox::Class;
 use crate::uplink::SharedOutbox;
 
 /// Appends a heartbeat every `interval` until `stop` turns true, waking the uplink after each.
-pub async fn run(interval: Duration, outbox: SharedOutbox, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    interval: Duration,
+    outbox: SharedOutbox,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut sampler = HostSampler::default();
     // CPU use is measured between two readings; give the first one a moment.
     tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
@@ -24,11 +29,18 @@ pub async fn run(interval: Duration, outbox: SharedOutbox, wake: Arc<Notify>, mu
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let payload = Payload::Heartbeat(Heartbeat { interval_seconds, host: sampler.sample() });
-        let at = OffsetDateTime::now_utc();
-        let res = outbox.lock().expect("outbox lock is never poisoned").append(Class::Routine, |seq| {
-            serde_json::to_vec(&Event::new(seq, at, &payload)).expect("wire events always serialize")
+        let payload = Payload::Heartbeat(Heartbeat {
+            interval_seconds,
+            host: sampler.sample(),
         });
+        let at = OffsetDateTime::now_utc();
+        let res = outbox
+            .lock()
+            .expect("outbox lock is never poisoned")
+            .append(Class::Routine, |seq| {
+                serde_json::to_vec(&Event::new(seq, at, &payload))
+                    .expect("wire events always serialize")
+            });
         match res {
             Ok(seq) => {
                 tracing::debug!(seq, "heartbeat recorded");

@@ -10,8 +10,10 @@ use cntt_common::wire::{Disk, HostSnapshot};
 use sysinfo::{Disks, System};
 
 /// File systems that are not storage a person could fill (memory-backed or virtual).
-const PSEUDO_FILE_SYSTEMS: [&str; 10] =
-    ["tmpfs", "devtmpfs", "squashfs", "overlay", "proc", "sysfs", "cgroup", "cgroup2", "devfs", "ramfs"];
+const PSEUDO_FILE_SYSTEMS: [&str; 10] = [
+    "tmpfs", "devtmpfs", "squashfs", "overlay", "proc", "sysfs", "cgroup", "cgroup2", "devfs",
+    "ramfs",
+];
 
 /// Keeps sysinfo's state between samples; CPU use is measured between two refreshes.
 #[derive(Debug)]
@@ -26,7 +28,10 @@ impl Default for HostSampler {
         // The first CPU reading only sets the baseline; the next sample measures from here.
         system.refresh_cpu_usage();
         system.refresh_memory();
-        HostSampler { system, disks: Disks::new_with_refreshed_list() }
+        HostSampler {
+            system,
+            disks: Disks::new_with_refreshed_list(),
+        }
     }
 }
 
@@ -107,7 +112,9 @@ pub fn snapshot(reading: Reading) -> HostSnapshot {
     let disks = reading
         .disks
         .into_iter()
-        .filter(|disk| disk.total_bytes > 0 && !PSEUDO_FILE_SYSTEMS.contains(&disk.file_system.as_str()))
+        .filter(|disk| {
+            disk.total_bytes > 0 && !PSEUDO_FILE_SYSTEMS.contains(&disk.file_system.as_str())
+        })
         .filter(|disk| seen.insert(disk.mount_point.clone()))
         .collect();
     let has_load = reading.load_average.iter().any(|value| *value > 0.0);
@@ -119,7 +126,11 @@ pub fn snapshot(reading: Reading) -> HostSnapshot {
         arch: reading.arch,
         uptime_seconds: reading.uptime_seconds,
         cpu_count: u32::try_from(reading.cpu_count).unwrap_or(u32::MAX),
-        cpu_usage_percent: if reading.cpu_usage_percent.is_finite() { reading.cpu_usage_percent.clamp(0.0, 100.0) } else { 0.0 },
+        cpu_usage_percent: if reading.cpu_usage_percent.is_finite() {
+            reading.cpu_usage_percent.clamp(0.0, 100.0)
+        } else {
+            0.0
+        },
         load_average: has_load.then_some(reading.load_average),
         memory_total_bytes: reading.memory_total_bytes,
         memory_used_bytes: reading.memory_used_bytes.min(reading.memory_total_bytes),
@@ -134,7 +145,12 @@ mod tests {
     use super::*;
 
     fn disk(mount_point: &str, file_system: &str, total_bytes: u64) -> Disk {
-        Disk { mount_point: mount_point.into(), file_system: file_system.into(), total_bytes, available_bytes: total_bytes / 2 }
+        Disk {
+            mount_point: mount_point.into(),
+            file_system: file_system.into(),
+            total_bytes,
+            available_bytes: total_bytes / 2,
+        }
     }
 
     #[test]
@@ -153,7 +169,12 @@ mod tests {
             memory_used_bytes: 150,
             swap_total_bytes: 0,
             swap_used_bytes: 0,
-            disks: vec![disk("/", "ext4", 10), disk("/run", "tmpfs", 10), disk("/", "ext4", 10), disk("/media/cd", "iso9660", 0)],
+            disks: vec![
+                disk("/", "ext4", 10),
+                disk("/run", "tmpfs", 10),
+                disk("/", "ext4", 10),
+                disk("/media/cd", "iso9660", 0),
+            ],
         };
         let snapshot = snapshot(reading);
         assert_eq!(snapshot.disks, vec![disk("/", "ext4", 10)]);

@@ -55,8 +55,12 @@ impl Identity {
             ),
             Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
         };
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is damaged; enroll again with a new token", path.display()))
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is damaged; enroll again with a new token",
+                path.display()
+            )
+        })
     }
 
     /// Writes the identity with owner-only permissions, atomically (temporary file, then rename).
@@ -85,11 +89,13 @@ pub fn pinned_client(ca_pem: &Path, timeout: Duration) -> anyhow::Result<reqwest
     if added == 0 {
         bail!("CA file {} holds no usable certificate", ca_pem.display());
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .context("choosing TLS versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("choosing TLS versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .https_only(true)
@@ -107,14 +113,23 @@ pub fn pinned_client(ca_pem: &Path, timeout: Duration) -> anyhow::Result<reqwest
 ///
 /// When an identity already exists and `force` is not set, the collector cannot be reached or
 /// refuses the token (its message is passed on), or the files cannot be written.
-pub async fn enroll(server: &str, token: &Secret, ca_file: &Path, state_dir: &Path, force: bool) -> anyhow::Result<Identity> {
+pub async fn enroll(
+    server: &str,
+    token: &Secret,
+    ca_file: &Path,
+    state_dir: &Path,
+    force: bool,
+) -> anyhow::Result<Identity> {
     let server = server.trim_end_matches('/');
     if !server.starts_with("https://") {
         bail!("--server {server:?} must start with https://: the collector serves HTTPS only");
     }
     let credential_path = state_dir.join(CREDENTIAL_FILE);
     if credential_path.exists() && !force {
-        bail!("{} exists: this agent is already enrolled; pass --force to enroll again", credential_path.display());
+        bail!(
+            "{} exists: this agent is already enrolled; pass --force to enroll again",
+            credential_path.display()
+        );
     }
     let client = pinned_client(ca_file, Duration::from_secs(30))?;
     let hostname = sysinfo::System::host_name().unwrap_or_else(|| "unknown".into());
@@ -137,8 +152,12 @@ pub async fn enroll(server: &str, token: &Secret, ca_file: &Path, state_dir: &Pa
         let message = serde_json::from_str::<ErrorBody>(&body).map_or(body, |error| error.message);
         bail!("the collector refused enrollment ({status}): {message}");
     }
-    let enrolled: EnrollResponse = response.json().await.context("reading the collector's enrollment answer")?;
-    fs::create_dir_all(state_dir).with_context(|| format!("creating state folder {}", state_dir.display()))?;
+    let enrolled: EnrollResponse = response
+        .json()
+        .await
+        .context("reading the collector's enrollment answer")?;
+    fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating state folder {}", state_dir.display()))?;
     restrict_dir(state_dir)?;
     let ca = fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
     write_atomically(&state_dir.join(CA_FILE), &ca, false)?;
@@ -178,11 +197,16 @@ fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(if private { 0o600 } else { 0o644 });
     }
-    let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+    let mut file = options
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", tmp.display()))?;
     drop(file);
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -205,10 +229,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(CREDENTIAL_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(CREDENTIAL_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(!format!("{identity:?}").contains("cntt_agent_x"), "Debug must not show the credential");
+        assert!(
+            !format!("{identity:?}").contains("cntt_agent_x"),
+            "Debug must not show the credential"
+        );
     }
 
     #[test]

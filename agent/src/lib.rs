@@ -35,13 +35,21 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// cannot be opened. Once running, failures are logged and retried, never fatal.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let identity = Identity::load(&config.state_dir)?;
-    let server = config.uplink.url.clone().unwrap_or_else(|| identity.server.clone());
+    let server = config
+        .uplink
+        .url
+        .clone()
+        .unwrap_or_else(|| identity.server.clone());
     let client = pinned_client(&ca_path(&config.state_dir), config.uplink.request_timeout)?;
     let outbox_dir = config.state_dir.join("outbox");
     let (outbox, report) = Outbox::open(&outbox_dir, config.outbox.clone())
         .with_context(|| format!("opening the outbox in {}", outbox_dir.display()))?;
     if report.is_clean() {
-        tracing::info!(pending = report.records, next_seq = report.next_seq, "outbox opened");
+        tracing::info!(
+            pending = report.records,
+            next_seq = report.next_seq,
+            "outbox opened"
+        );
     } else {
         tracing::warn!(pending = report.records, set_aside = ?report.set_aside, truncated_bytes = report.truncated_bytes,
             notes = ?report.notes, "outbox recovered from damage");
@@ -51,7 +59,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let wake = Arc::new(Notify::new());
     // Turning this true asks both tasks to finish; they hold receivers.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let heartbeat = tokio::spawn(heartbeat::run(config.heartbeat_interval, outbox.clone(), wake.clone(), stop_rx.clone()));
+    let heartbeat = tokio::spawn(heartbeat::run(
+        config.heartbeat_interval,
+        outbox.clone(),
+        wake.clone(),
+        stop_rx.clone(),
+    ));
     let uplink = Uplink {
         client,
         server,
@@ -73,7 +86,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if joined.is_err() {
         tracing::warn!("an upload was still running at shutdown; its events stay in the outbox");
     }
-    let stats = outbox.lock().expect("outbox lock is never poisoned").stats();
+    let stats = outbox
+        .lock()
+        .expect("outbox lock is never poisoned")
+        .stats();
     tracing::info!(pending = stats.records, "agent stopped");
     Ok(())
 }

@@ -62,7 +62,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log_level, &cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: starting the async runtime: {err}");
@@ -82,8 +85,11 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(filter: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -97,8 +103,14 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         None => Config::load(std::path::Path::new(DEFAULT_CONFIG), true)?,
     };
     match cli.command {
-        Command::Enroll { server, token, ca, force } => {
-            let identity = enroll(&server, &Secret::new(token), &ca, &config.state_dir, force).await?;
+        Command::Enroll {
+            server,
+            token,
+            ca,
+            force,
+        } => {
+            let identity =
+                enroll(&server, &Secret::new(token), &ca, &config.state_dir, force).await?;
             Ok(format!(
                 "enrolled as agent {} of {} ({})\ncredential saved in {} (owner-only); CA pinned\nnext: cntt-agent run\n",
                 identity.agent_id,
@@ -113,7 +125,8 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         }
         Command::Status => {
             let identity = Identity::load(&config.state_dir)?;
-            let (outbox, _report) = Outbox::open(&config.state_dir.join("outbox"), config.outbox.clone())?;
+            let (outbox, _report) =
+                Outbox::open(&config.state_dir.join("outbox"), config.outbox.clone())?;
             let stats = outbox.stats();
             Ok(format!(
                 "agent {}\nunit {} ({})\ncollector {}\noutbox: {} events waiting ({} critical), {} bytes, {} routine samples dropped so far\n",
@@ -135,14 +148,15 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

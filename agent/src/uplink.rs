@@ -76,7 +76,10 @@ impl Uplink {
                 Outcome::Delivered(n) => {
                     tracing::debug!(events = n, "batch delivered");
                     if backoff.failures > 0 {
-                        tracing::info!(after_failures = backoff.failures, "collector reachable again");
+                        tracing::info!(
+                            after_failures = backoff.failures,
+                            "collector reachable again"
+                        );
                     }
                     backoff.reset();
                     batch_limit = (batch_limit * 2).min(self.config.batch_max_events);
@@ -84,7 +87,10 @@ impl Uplink {
                 }
                 Outcome::TooLarge => {
                     batch_limit = (batch_limit / 2).max(1);
-                    tracing::warn!(batch_limit, "collector says the batch is too large; sending fewer events");
+                    tracing::warn!(
+                        batch_limit,
+                        "collector says the batch is too large; sending fewer events"
+                    );
                     None
                 }
                 Outcome::SetAside(n) => {
@@ -109,7 +115,12 @@ impl Uplink {
     }
 
     async fn deliver_once(&self, batch_limit: usize) -> Outcome {
-        let records = match self.outbox.lock().expect("outbox lock is never poisoned").peek(batch_limit, MAX_BATCH_BYTES) {
+        let records = match self
+            .outbox
+            .lock()
+            .expect("outbox lock is never poisoned")
+            .peek(batch_limit, MAX_BATCH_BYTES)
+        {
             Ok(records) => records,
             Err(err) => return Outcome::Retry(format!("reading the outbox: {err}")),
         };
@@ -127,7 +138,11 @@ impl Uplink {
         if !unreadable.is_empty() {
             // A record the agent itself cannot read would be refused forever; keep it aside.
             let kept: Vec<&Record> = unreadable.iter().map(|(record, _)| *record).collect();
-            let reason = unreadable.iter().map(|(record, err)| format!("seq {}: {err}", record.seq)).collect::<Vec<_>>().join("; ");
+            let reason = unreadable
+                .iter()
+                .map(|(record, err)| format!("seq {}: {err}", record.seq))
+                .collect::<Vec<_>>()
+                .join("; ");
             if let Err(err) = self.set_aside(&kept, "unreadable in the outbox", &reason) {
                 return Outcome::Retry(format!("{err:#}"));
             }
@@ -142,14 +157,26 @@ impl Uplink {
             events,
         };
         let url = format!("{}{INGEST_PATH}", self.server);
-        let response = match self.client.post(&url).bearer_auth(self.credential.expose()).json(&batch).send().await {
+        let response = match self
+            .client
+            .post(&url)
+            .bearer_auth(self.credential.expose())
+            .json(&batch)
+            .send()
+            .await
+        {
             Ok(response) => response,
             Err(err) => return Outcome::Retry(format!("reaching {url}: {}", error_chain(&err))),
         };
         let status = response.status();
         let body = match response.text().await {
             Ok(body) => body,
-            Err(err) => return Outcome::Retry(format!("reading the answer from {url}: {}", error_chain(&err))),
+            Err(err) => {
+                return Outcome::Retry(format!(
+                    "reading the answer from {url}: {}",
+                    error_chain(&err)
+                ))
+            }
         };
         if status.is_success() {
             return match serde_json::from_str::<Ack>(&body) {
@@ -162,8 +189,10 @@ impl Uplink {
                 Err(err) => Outcome::Retry(format!("unreadable acknowledgement: {err}")),
             };
         }
-        let error = serde_json::from_str::<ErrorBody>(&body)
-            .unwrap_or_else(|_| ErrorBody { error: "unknown".into(), message: body.chars().take(200).collect() });
+        let error = serde_json::from_str::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
+            error: "unknown".into(),
+            message: body.chars().take(200).collect(),
+        });
         match status {
             StatusCode::PAYLOAD_TOO_LARGE if batch_limit > 1 => Outcome::TooLarge,
             StatusCode::BAD_REQUEST if error.error == "unsupported_version" => {
@@ -185,7 +214,12 @@ impl Uplink {
     }
 
     fn ack(&self, through: u64, outcome: Outcome) -> Outcome {
-        match self.outbox.lock().expect("outbox lock is never poisoned").ack(through) {
+        match self
+            .outbox
+            .lock()
+            .expect("outbox lock is never poisoned")
+            .ack(through)
+        {
             Ok(()) => outcome,
             // The collector has the events; re-sending them later is harmless (deduplicated).
             Err(err) => Outcome::Retry(format!("acknowledging in the outbox: {err}")),
@@ -200,10 +234,16 @@ impl Uplink {
         std::fs::create_dir_all(&self.rejected_dir)
             .with_context(|| format!("creating {}", self.rejected_dir.display()))?;
         let stamp = OffsetDateTime::now_utc().unix_timestamp();
-        let path = self.rejected_dir.join(format!("{stamp}-{}-{}.json", first.seq, last.seq));
-        let payloads: Vec<String> = records.iter().map(|record| String::from_utf8_lossy(&record.payload).into_owned()).collect();
+        let path = self
+            .rejected_dir
+            .join(format!("{stamp}-{}-{}.json", first.seq, last.seq));
+        let payloads: Vec<String> = records
+            .iter()
+            .map(|record| String::from_utf8_lossy(&record.payload).into_owned())
+            .collect();
         let document = serde_json::json!({ "what": what, "reason": reason, "records": payloads });
-        std::fs::write(&path, serde_json::to_vec_pretty(&document)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec_pretty(&document)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 }
@@ -237,7 +277,9 @@ impl Backoff {
     }
 
     fn next_delay(&mut self) -> Duration {
-        let base = Duration::from_secs(1).saturating_mul(1 << self.failures.min(16)).min(self.max);
+        let base = Duration::from_secs(1)
+            .saturating_mul(1 << self.failures.min(16))
+            .min(self.max);
         self.failures = self.failures.saturating_add(1);
         let jitter = f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX); // 0..1
         base.mul_f64(0.8 + 0.4 * jitter).min(self.max)
@@ -252,9 +294,18 @@ mod tests {
     fn backoff_grows_to_the_cap_with_jitter() {
         let mut backoff = Backoff::new(Duration::from_secs(60));
         let delays: Vec<Duration> = (0..10).map(|_| backoff.next_delay()).collect();
-        assert!(delays[0] >= Duration::from_millis(800) && delays[0] <= Duration::from_millis(1200), "{delays:?}");
-        assert!(delays[3] >= Duration::from_millis(6400) && delays[3] <= Duration::from_millis(9600), "{delays:?}");
-        assert!(delays[9] <= Duration::from_secs(60) && delays[9] >= Duration::from_secs(48), "{delays:?}");
+        assert!(
+            delays[0] >= Duration::from_millis(800) && delays[0] <= Duration::from_millis(1200),
+            "{delays:?}"
+        );
+        assert!(
+            delays[3] >= Duration::from_millis(6400) && delays[3] <= Duration::from_millis(9600),
+            "{delays:?}"
+        );
+        assert!(
+            delays[9] <= Duration::from_secs(60) && delays[9] >= Duration::from_secs(48),
+            "{delays:?}"
+        );
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(1200));
     }

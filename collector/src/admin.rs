@@ -12,16 +12,25 @@ use anyhow::{bail, Context};
 use time::OffsetDateTime;
 
 use crate::auth::{hash_secret, new_secret, Role, SecretKind};
-use crate::store::{from_millis, AuditFilter, NewApiToken, NewAuditEntry, NewEnrollToken, Store, Unit};
+use crate::store::{
+    from_millis, AuditFilter, NewApiToken, NewAuditEntry, NewEnrollToken, Store, Unit,
+};
 use crate::units::{read_csv, render_tree, TreeOptions};
 
 /// Who is running a command, for the audit log: `cli:<user>`.
 pub fn cli_actor() -> String {
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
 
-async fn audit_ok(store: &Store, action: &str, target: &str, details: serde_json::Value) -> anyhow::Result<()> {
+async fn audit_ok(
+    store: &Store,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let entry = NewAuditEntry {
         actor: cli_actor(),
         action: action.into(),
@@ -54,8 +63,16 @@ fn local_time(at: OffsetDateTime) -> String {
 /// When the file is bad (nothing is imported) or the database fails.
 pub async fn units_import(store: &Store, path: &Path) -> anyhow::Result<String> {
     let records = read_csv(path)?;
-    let summary = store.units_import(&records, OffsetDateTime::now_utc()).await?;
-    audit_ok(store, "unit.import", &path.display().to_string(), serde_json::to_value(&summary)?).await?;
+    let summary = store
+        .units_import(&records, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "unit.import",
+        &path.display().to_string(),
+        serde_json::to_value(&summary)?,
+    )
+    .await?;
     Ok(format!(
         "imported {} units from {}: {} created, {} updated, {} unchanged\n",
         records.len(),
@@ -157,10 +174,19 @@ pub async fn enroll_tokens_list(store: &Store) -> anyhow::Result<String> {
 ///
 /// When no active token has that id, or the database fails.
 pub async fn enroll_token_revoke(store: &Store, id: i64) -> anyhow::Result<String> {
-    if !store.enroll_token_revoke(id, OffsetDateTime::now_utc()).await? {
+    if !store
+        .enroll_token_revoke(id, OffsetDateTime::now_utc())
+        .await?
+    {
         bail!("no active enrollment token with id {id}; `cntt-collector enroll-token list` shows them");
     }
-    audit_ok(store, "enroll_token.revoke", &id.to_string(), serde_json::Value::Null).await?;
+    audit_ok(
+        store,
+        "enroll_token.revoke",
+        &id.to_string(),
+        serde_json::Value::Null,
+    )
+    .await?;
     Ok(format!("enrollment token {id} revoked\n"))
 }
 
@@ -197,7 +223,10 @@ pub async fn api_token_create(
         created_by: cli_actor(),
     };
     let id = store.api_token_create(&token, now).await?;
-    let scope = unit.as_ref().map_or_else(|| "toàn tỉnh".to_owned(), |unit| format!("{} {}", unit.code, unit.name));
+    let scope = unit.as_ref().map_or_else(
+        || "toàn tỉnh".to_owned(),
+        |unit| format!("{} {}", unit.code, unit.name),
+    );
     audit_ok(
         store,
         "api_token.create",
@@ -233,7 +262,9 @@ pub async fn api_tokens_list(store: &Store) -> anyhow::Result<String> {
             token.role,
             token.unit_code.as_deref().unwrap_or("-"),
             token.name,
-            token.last_used_at.map_or_else(|| "-".to_owned(), |at| local_time(from_millis(at))),
+            token
+                .last_used_at
+                .map_or_else(|| "-".to_owned(), |at| local_time(from_millis(at))),
         );
     }
     Ok(out)
@@ -245,10 +276,19 @@ pub async fn api_tokens_list(store: &Store) -> anyhow::Result<String> {
 ///
 /// When no active token has that id, or the database fails.
 pub async fn api_token_revoke(store: &Store, id: i64) -> anyhow::Result<String> {
-    if !store.api_token_revoke(id, OffsetDateTime::now_utc()).await? {
+    if !store
+        .api_token_revoke(id, OffsetDateTime::now_utc())
+        .await?
+    {
         bail!("no active API token with id {id}; `cntt-collector api-token list` shows them");
     }
-    audit_ok(store, "api_token.revoke", &id.to_string(), serde_json::Value::Null).await?;
+    audit_ok(
+        store,
+        "api_token.revoke",
+        &id.to_string(),
+        serde_json::Value::Null,
+    )
+    .await?;
     Ok(format!("API token {id} revoked\n"))
 }
 
@@ -267,8 +307,14 @@ pub async fn agents_list(store: &Store) -> anyhow::Result<String> {
             agent.unit_code,
             agent.hostname,
             agent.agent_version,
-            agent.last_seen_at.map_or_else(|| "never".to_owned(), |at| local_time(from_millis(at))),
-            if agent.revoked_at.is_some() { "revoked" } else { "active" },
+            agent
+                .last_seen_at
+                .map_or_else(|| "never".to_owned(), |at| local_time(from_millis(at))),
+            if agent.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            },
         );
     }
     Ok(out)
@@ -284,7 +330,9 @@ pub async fn agent_revoke(store: &Store, id: &str) -> anyhow::Result<String> {
         bail!("no active agent with id {id}; `cntt-collector agents list` shows them");
     }
     audit_ok(store, "agent.revoke", id, serde_json::Value::Null).await?;
-    Ok(format!("agent {id} revoked; its credential is refused from now on\n"))
+    Ok(format!(
+        "agent {id} revoked; its credential is refused from now on\n"
+    ))
 }
 
 /// `audit list`.
@@ -293,9 +341,16 @@ pub async fn agent_revoke(store: &Store, id: &str) -> anyhow::Result<String> {
 ///
 /// When the database fails.
 pub async fn audit_list(store: &Store, action: Option<&str>, limit: u32) -> anyhow::Result<String> {
-    let filter = AuditFilter { action: action.map(str::to_owned), limit: i64::from(limit) };
+    let filter = AuditFilter {
+        action: action.map(str::to_owned),
+        limit: i64::from(limit),
+    };
     let mut out = String::from("TIME (+07)\tACTOR\tACTION\tTARGET\tOUTCOME\tFROM\tDETAILS\n");
-    for entry in store.audit_list(&filter).await.context("reading the audit log")? {
+    for entry in store
+        .audit_list(&filter)
+        .await
+        .context("reading the audit log")?
+    {
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",

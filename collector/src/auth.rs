@@ -91,7 +91,9 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "officer" => Ok(Role::Officer),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(format!("unknown role {text:?}; expected admin, officer or viewer")),
+            _ => Err(format!(
+                "unknown role {text:?}; expected admin, officer or viewer"
+            )),
         }
     }
 }
@@ -198,11 +200,26 @@ mod tests {
 
     #[test]
     fn scope_covers_the_subtree_only() {
-        let units = [unit(1, None), unit(2, Some(1)), unit(3, Some(2)), unit(4, Some(1)), unit(5, Some(5))];
-        let officer = Principal { token_id: 1, name: "x".into(), role: Role::Officer, unit_id: Some(2) };
+        let units = [
+            unit(1, None),
+            unit(2, Some(1)),
+            unit(3, Some(2)),
+            unit(4, Some(1)),
+            unit(5, Some(5)),
+        ];
+        let officer = Principal {
+            token_id: 1,
+            name: "x".into(),
+            role: Role::Officer,
+            unit_id: Some(2),
+        };
         let scope = Scope::of(&officer, &units);
         assert!(scope.contains(2) && scope.contains(3));
         assert!(!scope.contains(1) && !scope.contains(4));
-        assert_eq!(subtree(5, &units), HashSet::from([5]), "a self-parented unit does not loop");
+        assert_eq!(
+            subtree(5, &units),
+            HashSet::from([5]),
+            "a self-parented unit does not loop"
+        );
     }
 }

@@ -42,7 +42,10 @@ pub struct ListenConfig {
 
 impl Default for ListenConfig {
     fn default() -> ListenConfig {
-        ListenConfig { address: default_listen_address(), public_metrics: false }
+        ListenConfig {
+            address: default_listen_address(),
+            public_metrics: false,
+        }
     }
 }
 
@@ -64,7 +67,10 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> DatabaseConfig {
-        DatabaseConfig { url: default_database_url(), max_connections: default_max_connections() }
+        DatabaseConfig {
+            url: default_database_url(),
+            max_connections: default_max_connections(),
+        }
     }
 }
 
@@ -153,10 +159,16 @@ impl Config {
     pub fn parse(text: &str, base: &Path) -> anyhow::Result<Config> {
         let raw: CollectorConfig = toml::from_str(text).map_err(|err| anyhow::anyhow!("{err}"))?;
         let listen: SocketAddr = raw.listen.address.parse().with_context(|| {
-            format!("listen.address {:?} is not an address like 0.0.0.0:8443", raw.listen.address)
+            format!(
+                "listen.address {:?} is not an address like 0.0.0.0:8443",
+                raw.listen.address
+            )
         })?;
         let url = &raw.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             bail!("database.url {url:?} must start with sqlite: or postgres://");
         }
         if raw.database.max_connections == 0 {
@@ -165,7 +177,10 @@ impl Config {
         if raw.ingest.max_body_bytes < 1024 {
             bail!("ingest.max_body_bytes must be at least 1024");
         }
-        let tls = TlsConfig { cert: base.join(&raw.tls.cert), key: base.join(&raw.tls.key) };
+        let tls = TlsConfig {
+            cert: base.join(&raw.tls.cert),
+            key: base.join(&raw.tls.key),
+        };
         Ok(Config {
             listen,
             public_metrics: raw.listen.public_metrics,
@@ -182,10 +197,15 @@ pub(crate) mod duration_text {
 
     use serde::{Deserialize, Deserializer};
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a duration like 90s, 5m or 7d: {err}")))
+        humantime::parse_duration(&text).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 90s, 5m or 7d: {err}"
+            ))
+        })
     }
 }
 
@@ -194,8 +214,14 @@ mod tests {
     use super::*;
 
     fn check_error(text: &str, expected: &str) {
-        let err = format!("{:#}", Config::parse(text, Path::new("/etc/cntt")).unwrap_err());
-        assert!(err.contains(expected), "error {err:?} should contain {expected:?}");
+        let err = format!(
+            "{:#}",
+            Config::parse(text, Path::new("/etc/cntt")).unwrap_err()
+        );
+        assert!(
+            err.contains(expected),
+            "error {err:?} should contain {expected:?}"
+        );
     }
 
     #[test]
@@ -203,7 +229,10 @@ mod tests {
         let text = include_str!("../collector.example.toml");
         let config = Config::parse(text, Path::new("/etc/cntt-collector")).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8443".parse().unwrap());
-        assert_eq!(config.tls.cert, Path::new("/etc/cntt-collector/tls/server.pem"));
+        assert_eq!(
+            config.tls.cert,
+            Path::new("/etc/cntt-collector/tls/server.pem")
+        );
         assert_eq!(config.ingest.max_body_bytes, default_max_body_bytes());
         assert_eq!(config.database.url, default_database_url());
     }
@@ -211,9 +240,21 @@ mod tests {
     #[test]
     fn bad_files_name_the_problem() {
         check_error("", "missing field `tls`");
-        check_error("[tls]\ncert='a'\nkey='b'\ncolour='red'", "unknown field `colour`");
-        check_error("[tls]\ncert='a'\nkey='b'\n[listen]\naddress='localhost'", "listen.address");
-        check_error("[tls]\ncert='a'\nkey='b'\n[database]\nurl='mysql://x'", "must start with sqlite:");
-        check_error("[tls]\ncert='a'\nkey='b'\n[ingest]\nmax_future_skew='soon'", "not a duration");
+        check_error(
+            "[tls]\ncert='a'\nkey='b'\ncolour='red'",
+            "unknown field `colour`",
+        );
+        check_error(
+            "[tls]\ncert='a'\nkey='b'\n[listen]\naddress='localhost'",
+            "listen.address",
+        );
+        check_error(
+            "[tls]\ncert='a'\nkey='b'\n[database]\nurl='mysql://x'",
+            "must start with sqlite:",
+        );
+        check_error(
+            "[tls]\ncert='a'\nkey='b'\n[ingest]\nmax_future_skew='soon'",
+            "not a duration",
+        );
     }
 }

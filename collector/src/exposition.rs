@@ -4,7 +4,9 @@
 //! gauges that mirror the database (agents by state) are refreshed when `/metrics` is scraped, so
 //! several collectors on one database report the same figures.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Every metric the collector exports.
 #[derive(Debug, Clone)]
@@ -28,22 +30,34 @@ impl Default for Metrics {
     fn default() -> Metrics {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
-            Opts::new("cntt_collector_http_requests_total", "HTTP requests by route and status code"),
+            Opts::new(
+                "cntt_collector_http_requests_total",
+                "HTTP requests by route and status code",
+            ),
             &["route", "status"],
         )
         .expect("metric definition is valid");
         let ingest_events = IntCounterVec::new(
-            Opts::new("cntt_collector_ingest_events_total", "Events received from agents by result"),
+            Opts::new(
+                "cntt_collector_ingest_events_total",
+                "Events received from agents by result",
+            ),
             &["result"],
         )
         .expect("metric definition is valid");
         let ingest_batches = IntCounterVec::new(
-            Opts::new("cntt_collector_ingest_batches_total", "Ingest requests by outcome"),
+            Opts::new(
+                "cntt_collector_ingest_batches_total",
+                "Ingest requests by outcome",
+            ),
             &["outcome"],
         )
         .expect("metric definition is valid");
         let auth_failures = IntCounterVec::new(
-            Opts::new("cntt_collector_auth_failures_total", "Refused authentications by credential kind"),
+            Opts::new(
+                "cntt_collector_auth_failures_total",
+                "Refused authentications by credential kind",
+            ),
             &["kind"],
         )
         .expect("metric definition is valid");
@@ -52,14 +66,33 @@ impl Default for Metrics {
             "TLS handshakes that failed, such as plain HTTP sent to the HTTPS port",
         )
         .expect("metric definition is valid");
-        let agents = IntGaugeVec::new(Opts::new("cntt_collector_agents", "Enrolled agents by state"), &["state"])
-            .expect("metric definition is valid");
+        let agents = IntGaugeVec::new(
+            Opts::new("cntt_collector_agents", "Enrolled agents by state"),
+            &["state"],
+        )
+        .expect("metric definition is valid");
         let build_info = IntGauge::with_opts(
-            Opts::new("cntt_collector_build_info", "Always 1; the version label tells the collector's version")
-                .const_label("version", env!("CARGO_PKG_VERSION")),
+            Opts::new(
+                "cntt_collector_build_info",
+                "Always 1; the version label tells the collector's version",
+            )
+            .const_label("version", env!("CARGO_PKG_VERSION")),
         )
         .expect("metric definition is valid");
         build_info.set(1);
+        // Series with known labels exist from the start, so dashboards show 0 instead of nothing.
+        for result in ["accepted", "duplicate", "unknown_kind", "invalid"] {
+            ingest_events.with_label_values(&[result]);
+        }
+        for outcome in ["ok", "rejected", "error"] {
+            ingest_batches.with_label_values(&[outcome]);
+        }
+        for kind in ["agent", "api", "enroll"] {
+            auth_failures.with_label_values(&[kind]);
+        }
+        for state in ["active", "revoked"] {
+            agents.with_label_values(&[state]);
+        }
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ingest_events.clone()),
@@ -69,7 +102,9 @@ impl Default for Metrics {
             Box::new(agents.clone()),
             Box::new(build_info.clone()),
         ] {
-            registry.register(collector).expect("each metric is registered once");
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
         }
         Metrics {
             registry,
@@ -101,7 +136,10 @@ mod tests {
     #[test]
     fn every_metric_is_exported_with_help() {
         let metrics = Metrics::default();
-        metrics.ingest_events.with_label_values(&["accepted"]).inc_by(3);
+        metrics
+            .ingest_events
+            .with_label_values(&["accepted"])
+            .inc_by(3);
         metrics.agents.with_label_values(&["active"]).set(2);
         metrics.tls_handshake_failures.inc();
         let text = metrics.render();
@@ -110,7 +148,9 @@ mod tests {
             "cntt_collector_agents{state=\"active\"} 2",
             "cntt_collector_tls_handshake_failures_total 1",
             "cntt_collector_build_info{version=\"0.1.0\"} 1",
-            "# HELP cntt_collector_http_requests_total HTTP requests by route and status code",
+            "cntt_collector_ingest_events_total{result=\"duplicate\"} 0",
+            "cntt_collector_auth_failures_total{kind=\"enroll\"} 0",
+            "# HELP cntt_collector_tls_handshake_failures_total TLS handshakes that failed",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -33,7 +33,8 @@ use crate::store::Store;
 /// When the database, the certificate files or the address are unusable; the message says which.
 pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
     let store = Store::connect(&config.database).await?;
-    let tls = tls::server_config(&config.tls).context("loading the server certificate (see [tls] in the config)")?;
+    let tls = tls::server_config(&config.tls)
+        .context("loading the server certificate (see [tls] in the config)")?;
     let state = AppState {
         store: store.clone(),
         metrics: Arc::new(Metrics::default()),

@@ -27,7 +27,13 @@ use cntt_collector::{admin, build, tls};
 #[command(name = "cntt-collector", version, verbatim_doc_comment)]
 struct Cli {
     /// Configuration file (TOML); see collector/collector.example.toml.
-    #[arg(long, short, global = true, env = "CNTT_COLLECTOR_CONFIG", default_value = "/etc/cntt-collector/collector.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "CNTT_COLLECTOR_CONFIG",
+        default_value = "/etc/cntt-collector/collector.toml"
+    )]
     config: PathBuf,
     /// Log filter, e.g. info, debug, cntt_collector=debug.
     #[arg(long, global = true, env = "CNTT_LOG", default_value = "info")]
@@ -181,7 +187,8 @@ enum AuditCommand {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
+    humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -191,7 +198,10 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log_level, &cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: starting the async runtime: {err}");
@@ -211,8 +221,11 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(filter: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -238,24 +251,39 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
     let store = Store::connect(&config.database).await?;
     let output = match cli.command {
         Command::Serve | Command::Tls(_) => unreachable!("handled above"),
-        Command::Migrate => format!("database {} is up to date\n", redact_url(&config.database.url)),
+        Command::Migrate => format!(
+            "database {} is up to date\n",
+            redact_url(&config.database.url)
+        ),
         Command::Units(UnitsCommand::Import { file }) => admin::units_import(&store, &file).await?,
         Command::Units(UnitsCommand::List { root, at, depth }) => {
             admin::units_list(&store, &TreeOptions { root, at, depth }).await?
         }
-        Command::EnrollToken(EnrollTokenCommand::Create { unit, uses, ttl, note }) => {
-            admin::enroll_token_create(&store, &unit, uses, ttl, &note).await?
-        }
+        Command::EnrollToken(EnrollTokenCommand::Create {
+            unit,
+            uses,
+            ttl,
+            note,
+        }) => admin::enroll_token_create(&store, &unit, uses, ttl, &note).await?,
         Command::EnrollToken(EnrollTokenCommand::List) => admin::enroll_tokens_list(&store).await?,
-        Command::EnrollToken(EnrollTokenCommand::Revoke { id }) => admin::enroll_token_revoke(&store, id).await?,
-        Command::ApiToken(ApiTokenCommand::Create { role, unit, name, ttl }) => {
-            admin::api_token_create(&store, role, unit.as_deref(), &name, ttl).await?
+        Command::EnrollToken(EnrollTokenCommand::Revoke { id }) => {
+            admin::enroll_token_revoke(&store, id).await?
         }
+        Command::ApiToken(ApiTokenCommand::Create {
+            role,
+            unit,
+            name,
+            ttl,
+        }) => admin::api_token_create(&store, role, unit.as_deref(), &name, ttl).await?,
         Command::ApiToken(ApiTokenCommand::List) => admin::api_tokens_list(&store).await?,
-        Command::ApiToken(ApiTokenCommand::Revoke { id }) => admin::api_token_revoke(&store, id).await?,
+        Command::ApiToken(ApiTokenCommand::Revoke { id }) => {
+            admin::api_token_revoke(&store, id).await?
+        }
         Command::Agents(AgentsCommand::List) => admin::agents_list(&store).await?,
         Command::Agents(AgentsCommand::Revoke { id }) => admin::agent_revoke(&store, &id).await?,
-        Command::Audit(AuditCommand::List { action, limit }) => admin::audit_list(&store, action.as_deref(), limit).await?,
+        Command::Audit(AuditCommand::List { action, limit }) => {
+            admin::audit_list(&store, action.as_deref(), limit).await?
+        }
     };
     store.close().await;
     Ok(output)
@@ -276,14 +304,15 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

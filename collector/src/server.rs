@@ -45,7 +45,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("listener", &self.listener).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,9 +62,14 @@ impl Server {
         tls: Arc<rustls::ServerConfig>,
         state: AppState,
     ) -> anyhow::Result<Server> {
-        let listener =
-            TcpListener::bind(address).await.with_context(|| format!("binding HTTPS listener on {address}"))?;
-        Ok(Server { listener, acceptor: TlsAcceptor::from(tls), state })
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding HTTPS listener on {address}"))?;
+        Ok(Server {
+            listener,
+            acceptor: TlsAcceptor::from(tls),
+            state,
+        })
     }
 
     /// The bound address.
@@ -71,7 +78,9 @@ impl Server {
     ///
     /// When the OS cannot tell.
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listener.local_addr().context("reading listener address")
+        self.listener
+            .local_addr()
+            .context("reading listener address")
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight finish (up to 30 s).
@@ -111,14 +120,20 @@ impl Server {
                 }
             }
         }
-        tracing::info!(connections = connections.len(), "shutting down; draining connections");
+        tracing::info!(
+            connections = connections.len(),
+            "shutting down; draining connections"
+        );
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(left = connections.len(), "connections still open after the drain timeout; closing them");
+            tracing::warn!(
+                left = connections.len(),
+                "connections still open after the drain timeout; closing them"
+            );
         }
         Ok(())
     }
@@ -140,12 +155,17 @@ impl Connection {
             Ok(Err(err)) => return self.handshake_failed(peer, &err.to_string()).await,
             Err(_) => return self.handshake_failed(peer, "handshake timed out").await,
         };
-        let service = self.router.clone().map_request(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(PeerAddr(peer));
-            request
-        });
+        let service =
+            self.router
+                .clone()
+                .map_request(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    request
+                });
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
         let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
         tokio::pin!(conn);
         tokio::select! {
@@ -167,7 +187,10 @@ impl Connection {
         self.state.metrics.tls_handshake_failures.inc();
         tracing::info!(%peer, reason, "TLS handshake failed");
         let audit = {
-            let mut budget = self.audit_budget.lock().expect("audit budget lock is never poisoned");
+            let mut budget = self
+                .audit_budget
+                .lock()
+                .expect("audit budget lock is never poisoned");
             if budget.0.elapsed() > Duration::from_secs(60) {
                 *budget = (Instant::now(), 0);
             }
@@ -183,7 +206,12 @@ impl Connection {
                 remote_addr: Some(peer.to_string()),
                 details: serde_json::json!({ "reason": reason }),
             };
-            if let Err(err) = self.state.store.audit(&entry, OffsetDateTime::now_utc()).await {
+            if let Err(err) = self
+                .state
+                .store
+                .audit(&entry, OffsetDateTime::now_utc())
+                .await
+            {
                 tracing::error!(error = %format!("{err:#}"), "could not write audit entry");
             }
         }

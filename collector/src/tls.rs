@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -39,7 +39,10 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing certificate file {}", tls.cert.display()))?;
     if certs.is_empty() {
-        bail!("certificate file {} holds no certificate", tls.cert.display());
+        bail!(
+            "certificate file {} holds no certificate",
+            tls.cert.display()
+        );
     }
     let key = PrivateKeyDer::from_pem_file(&tls.key)
         .with_context(|| format!("reading private key file {}", tls.key.display()))?;
@@ -48,7 +51,13 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
         .context("choosing TLS versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .with_context(|| format!("using certificate {} with key {}", tls.cert.display(), tls.key.display()))?;
+        .with_context(|| {
+            format!(
+                "using certificate {} with key {}",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -82,9 +91,17 @@ pub fn init(dir: &Path, hosts: &[String], force: bool) -> anyhow::Result<InitFil
         server_cert: dir.join("server.pem"),
         server_key: dir.join("server-key.pem"),
     };
-    for path in [&files.ca_cert, &files.ca_key, &files.server_cert, &files.server_key] {
+    for path in [
+        &files.ca_cert,
+        &files.ca_key,
+        &files.server_cert,
+        &files.server_key,
+    ] {
         if path.exists() && !force {
-            bail!("{} already exists; pass --force to replace the whole set", path.display());
+            bail!(
+                "{} already exists; pass --force to replace the whole set",
+                path.display()
+            );
         }
     }
     fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
@@ -94,10 +111,16 @@ pub fn init(dir: &Path, hosts: &[String], force: bool) -> anyhow::Result<InitFil
     let mut ca_params = CertificateParams::default();
     ca_params.distinguished_name = name("CNTT Collector Private CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca_params.not_before = now - Duration::hours(1);
     ca_params.not_after = now + Duration::days(3650);
-    let ca_cert = ca_params.self_signed(&ca_key).context("signing CA certificate")?;
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .context("signing CA certificate")?;
     let issuer = Issuer::new(ca_params, &ca_key);
 
     let server_key = KeyPair::generate().context("generating server key")?;
@@ -107,19 +130,32 @@ pub fn init(dir: &Path, hosts: &[String], force: bool) -> anyhow::Result<InitFil
         .iter()
         .map(|host| match host.parse::<IpAddr>() {
             Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => Ok(SanType::DnsName(host.as_str().try_into().with_context(|| format!("{host:?} is not a DNS name"))?)),
+            Err(_) => Ok(SanType::DnsName(
+                host.as_str()
+                    .try_into()
+                    .with_context(|| format!("{host:?} is not a DNS name"))?,
+            )),
         })
         .collect::<anyhow::Result<_>>()?;
-    server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    server_params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server_params.not_before = now - Duration::hours(1);
     server_params.not_after = now + Duration::days(825);
-    let server_cert = server_params.signed_by(&server_key, &issuer).context("signing server certificate")?;
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .context("signing server certificate")?;
 
     write_file(&files.ca_key, &ca_key.serialize_pem(), true)?;
     write_file(&files.ca_cert, &ca_cert.pem(), false)?;
     write_file(&files.server_key, &server_key.serialize_pem(), true)?;
-    write_file(&files.server_cert, &format!("{}{}", server_cert.pem(), ca_cert.pem()), false)?;
+    write_file(
+        &files.server_cert,
+        &format!("{}{}", server_cert.pem(), ca_cert.pem()),
+        false,
+    )?;
     Ok(files)
 }
 
@@ -139,15 +175,22 @@ fn write_file(path: &Path, text: &str, private: bool) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(if private { 0o600 } else { 0o644 });
     }
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         // An existing file keeps its old mode when opened; set it explicitly.
-        fs::set_permissions(path, fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }))
-            .with_context(|| format!("setting permissions of {}", path.display()))?;
+        fs::set_permissions(
+            path,
+            fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }),
+        )
+        .with_context(|| format!("setting permissions of {}", path.display()))?;
     }
     Ok(())
 }
@@ -161,23 +204,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
         let files = init(dir.path(), &hosts, false).unwrap();
-        server_config(&TlsConfig { cert: files.server_cert.clone(), key: files.server_key.clone() }).unwrap();
+        server_config(&TlsConfig {
+            cert: files.server_cert.clone(),
+            key: files.server_key.clone(),
+        })
+        .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&files.server_key).unwrap().permissions().mode();
+            let mode = fs::metadata(&files.server_key)
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "private keys are owner-only");
         }
         let err = init(dir.path(), &hosts, false).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
         init(dir.path(), &hosts, true).unwrap();
-        assert!(init(dir.path(), &[], true).unwrap_err().to_string().contains("--host"));
+        assert!(init(dir.path(), &[], true)
+            .unwrap_err()
+            .to_string()
+            .contains("--host"));
     }
 
     #[test]
     fn missing_files_are_named() {
-        let err = server_config(&TlsConfig { cert: "/nonexistent/cert.pem".into(), key: "/nonexistent/key.pem".into() })
-            .unwrap_err();
-        assert!(format!("{err:#}").contains("/nonexistent/cert.pem"), "{err:#}");
+        let err = server_config(&TlsConfig {
+            cert: "/nonexistent/cert.pem".into(),
+            key: "/nonexistent/key.pem".into(),
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/cert.pem"),
+            "{err:#}"
+        );
     }
 }

@@ -14,7 +14,16 @@ use anyhow::{bail, Context};
 use crate::store::{Unit, UnitRecord};
 
 /// The header an import file must have.
-pub const HEADER: [&str; 8] = ["code", "name", "kind", "parent_code", "valid_from", "valid_to", "successor_codes", "note"];
+pub const HEADER: [&str; 8] = [
+    "code",
+    "name",
+    "kind",
+    "parent_code",
+    "valid_from",
+    "valid_to",
+    "successor_codes",
+    "note",
+];
 
 /// The kinds of unit.
 pub const KINDS: [&str; 4] = ["province", "department", "district", "commune"];
@@ -40,10 +49,16 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<UnitRecord>> {
 /// As [`read_csv`].
 pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<UnitRecord>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes);
     let header = reader.headers().context("reading the header row")?.clone();
     if header.iter().map(str::trim).ne(HEADER) {
-        bail!("the header row must be exactly {:?}; found {:?}", HEADER.join(","), header.iter().collect::<Vec<_>>().join(","));
+        bail!(
+            "the header row must be exactly {:?}; found {:?}",
+            HEADER.join(","),
+            header.iter().collect::<Vec<_>>().join(",")
+        );
     }
     let mut problems = Vec::new();
     let mut records = Vec::new();
@@ -82,31 +97,50 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<UnitRecord>> {
         }
     }
     if !problems.is_empty() {
-        bail!("nothing was imported; fix these rows first:\n  {}", problems.join("\n  "));
+        bail!(
+            "nothing was imported; fix these rows first:\n  {}",
+            problems.join("\n  ")
+        );
     }
     Ok(records)
 }
 
 fn check(record: &UnitRecord) -> Result<(), String> {
-    if record.code.is_empty() || record.code.len() > 64 || record.code.chars().any(char::is_whitespace) {
-        return Err(format!("code {:?} must be 1 to 64 characters without spaces", record.code));
+    if record.code.is_empty()
+        || record.code.len() > 64
+        || record.code.chars().any(char::is_whitespace)
+    {
+        return Err(format!(
+            "code {:?} must be 1 to 64 characters without spaces",
+            record.code
+        ));
     }
     if record.name.is_empty() {
         return Err(format!("unit {} has no name", record.code));
     }
     if !KINDS.contains(&record.kind.as_str()) {
-        return Err(format!("kind {:?} must be one of {}", record.kind, KINDS.join(", ")));
+        return Err(format!(
+            "kind {:?} must be one of {}",
+            record.kind,
+            KINDS.join(", ")
+        ));
     }
     if record.parent_code.as_deref() == Some(record.code.as_str()) {
         return Err(format!("unit {} is its own parent", record.code));
     }
     for date in [&record.valid_from, &record.valid_to].into_iter().flatten() {
-        time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| format!("{date:?} is not a date like 2025-07-01"))?;
+        time::Date::parse(
+            date,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| format!("{date:?} is not a date like 2025-07-01"))?;
     }
     if let (Some(from), Some(to)) = (&record.valid_from, &record.valid_to) {
         if from > to {
-            return Err(format!("unit {} ends ({to}) before it starts ({from})", record.code));
+            return Err(format!(
+                "unit {} ends ({to}) before it starts ({from})",
+                record.code
+            ));
         }
     }
     Ok(())
@@ -136,7 +170,12 @@ pub fn render_tree(units: &[Unit], options: &TreeOptions) -> anyhow::Result<Stri
     }
     for list in children.values_mut() {
         // Departments first, then districts, then communes, each by code.
-        list.sort_by_key(|unit| (KINDS.iter().position(|kind| *kind == unit.kind), unit.code.clone()));
+        list.sort_by_key(|unit| {
+            (
+                KINDS.iter().position(|kind| *kind == unit.kind),
+                unit.code.clone(),
+            )
+        });
     }
     let roots: Vec<&Unit> = match &options.root {
         Some(code) => match units.iter().find(|unit| &unit.code == code) {
@@ -145,17 +184,32 @@ pub fn render_tree(units: &[Unit], options: &TreeOptions) -> anyhow::Result<Stri
         },
         None => {
             // Units whose parent is hidden (e.g. by --at) are drawn as roots so nothing disappears.
-            let shown: HashSet<i64> = units.iter().filter(|unit| visible(unit)).map(|unit| unit.id).collect();
+            let shown: HashSet<i64> = units
+                .iter()
+                .filter(|unit| visible(unit))
+                .map(|unit| unit.id)
+                .collect();
             units
                 .iter()
-                .filter(|unit| visible(unit) && unit.parent_id.is_none_or(|parent| !shown.contains(&parent)))
+                .filter(|unit| {
+                    visible(unit) && unit.parent_id.is_none_or(|parent| !shown.contains(&parent))
+                })
                 .collect()
         }
     };
     let mut out = String::new();
     let mut seen = HashSet::new();
     for root in roots {
-        draw(&mut out, root, &children, "", "", 0, options.depth, &mut seen);
+        draw(
+            &mut out,
+            root,
+            &children,
+            "",
+            "",
+            0,
+            options.depth,
+            &mut seen,
+        );
     }
     if out.is_empty() {
         out.push_str("(no units; import some with: cntt-collector units import FILE.csv)\n");
@@ -163,7 +217,10 @@ pub fn render_tree(units: &[Unit], options: &TreeOptions) -> anyhow::Result<Stri
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments, reason = "a private recursive helper; a struct would only rename the same state")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a private recursive helper; a struct would only rename the same state"
+)]
 fn draw(
     out: &mut String,
     unit: &Unit,
@@ -179,17 +236,41 @@ fn draw(
     }
     let validity = match (&unit.valid_from, &unit.valid_to) {
         (None, None) => String::new(),
-        (from, to) => format!("  {} → {}", from.as_deref().unwrap_or("?"), to.as_deref().unwrap_or("nay")),
+        (from, to) => format!(
+            "  {} → {}",
+            from.as_deref().unwrap_or("?"),
+            to.as_deref().unwrap_or("nay")
+        ),
     };
-    let _ = writeln!(out, "{lead}{}  {}  [{}]{validity}", unit.code, unit.name, unit.kind);
+    let _ = writeln!(
+        out,
+        "{lead}{}  {}  [{}]{validity}",
+        unit.code, unit.name, unit.kind
+    );
     if max_depth.is_some_and(|max| depth >= max) {
         return;
     }
-    let kids = children.get(&Some(unit.id)).map(Vec::as_slice).unwrap_or_default();
+    let kids = children
+        .get(&Some(unit.id))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for (i, kid) in kids.iter().enumerate() {
         let last = i + 1 == kids.len();
-        let (branch, next) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
-        draw(out, kid, children, &format!("{child_lead}{branch}"), &format!("{child_lead}{next}"), depth + 1, max_depth, seen);
+        let (branch, next) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        draw(
+            out,
+            kid,
+            children,
+            &format!("{child_lead}{branch}"),
+            &format!("{child_lead}{next}"),
+            depth + 1,
+            max_depth,
+            seen,
+        );
     }
 }
 
@@ -201,7 +282,10 @@ mod tests {
 
     fn check_error(csv: &str, expected: &str) {
         let err = format!("{:#}", parse_csv(csv.as_bytes()).unwrap_err());
-        assert!(err.contains(expected), "error {err:?} should contain {expected:?}");
+        assert!(
+            err.contains(expected),
+            "error {err:?} should contain {expected:?}"
+        );
     }
 
     const HEAD: &str = "code,name,kind,parent_code,valid_from,valid_to,successor_codes,note\n";
@@ -209,35 +293,54 @@ mod tests {
     #[test]
     fn bad_files_are_refused_whole_with_every_problem() {
         check_error("code,name\n1,x\n", "the header row must be exactly");
-        check_error(&format!("{HEAD}67,Tỉnh,state,,,,,\n"), "line 2: kind \"state\" must be one of");
-        check_error(&format!("{HEAD}67,Tỉnh,province,,2025-13-01,,,\n"), "is not a date");
-        check_error(&format!("{HEAD}67,Tỉnh,province,,2025-07-01,2025-06-30,,\n"), "ends (2025-06-30) before it starts");
-        check_error(&format!("{HEAD}67,A,province,,,,,\n67,B,province,,,,,\n"), "line 3: code 67 appears twice");
-        check_error(&format!("{HEAD}67,,province,,,,,\n660,X,district,660,,,,\n"), "line 2: unit 67 has no name\n  line 3: unit 660 is its own parent");
+        check_error(
+            &format!("{HEAD}67,Tỉnh,state,,,,,\n"),
+            "line 2: kind \"state\" must be one of",
+        );
+        check_error(
+            &format!("{HEAD}67,Tỉnh,province,,2025-13-01,,,\n"),
+            "is not a date",
+        );
+        check_error(
+            &format!("{HEAD}67,Tỉnh,province,,2025-07-01,2025-06-30,,\n"),
+            "ends (2025-06-30) before it starts",
+        );
+        check_error(
+            &format!("{HEAD}67,A,province,,,,,\n67,B,province,,,,,\n"),
+            "line 3: code 67 appears twice",
+        );
+        check_error(
+            &format!("{HEAD}67,,province,,,,,\n660,X,district,660,,,,\n"),
+            "line 2: unit 67 has no name\n  line 3: unit 660 is its own parent",
+        );
     }
 
     #[test]
     fn shipped_dataset_parses() {
         let records = parse_csv(include_bytes!("../data/dak-nong-units.csv")).unwrap();
-        let districts = records.iter().filter(|r| r.kind == "district" && r.parent_code.as_deref() == Some("67")).count();
+        let districts = records
+            .iter()
+            .filter(|r| r.kind == "district" && r.parent_code.as_deref() == Some("67"))
+            .count();
         assert_eq!(districts, 8, "Đắk Nông has 8 district-level units");
         assert!(records.iter().any(|r| r.code == "67.S.TTTT"));
     }
 
     #[test]
     fn tree_is_drawn_with_validity() {
-        let unit = |id: i64, code: &str, kind: &str, parent_id: Option<i64>, to: Option<&str>| Unit {
-            id,
-            code: code.into(),
-            name: format!("Đơn vị {code}"),
-            kind: kind.into(),
-            parent_id,
-            parent_code: None,
-            valid_from: None,
-            valid_to: to.map(str::to_owned),
-            successor_codes: String::new(),
-            note: String::new(),
-        };
+        let unit =
+            |id: i64, code: &str, kind: &str, parent_id: Option<i64>, to: Option<&str>| Unit {
+                id,
+                code: code.into(),
+                name: format!("Đơn vị {code}"),
+                kind: kind.into(),
+                parent_id,
+                parent_code: None,
+                valid_from: None,
+                valid_to: to.map(str::to_owned),
+                successor_codes: String::new(),
+                note: String::new(),
+            };
         let units = [
             unit(1, "67", "province", None, Some("2025-06-30")),
             unit(2, "660", "district", Some(1), Some("2025-06-30")),
@@ -252,7 +355,14 @@ mod tests {
                 └── 24611  Đơn vị 24611  [commune]  ? → 2025-06-30
         "#]]
         .assert_eq(&tree);
-        let today = render_tree(&units, &TreeOptions { at: Some("2026-11-23".into()), ..TreeOptions::default() }).unwrap();
+        let today = render_tree(
+            &units,
+            &TreeOptions {
+                at: Some("2026-11-23".into()),
+                ..TreeOptions::default()
+            },
+        )
+        .unwrap();
         expect![[r#"
             67.S.TTTT  Đơn vị 67.S.TTTT  [department]
         "#]]

@@ -43,7 +43,13 @@ mod tests {
     #[test]
     fn debug_and_display_redact() {
         let secret = Secret::new("cntt_a_supersecret");
-        assert_eq!(format!("{secret:?} {secret}"), "Secret([redacted]) [redacted]");
-        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"cntt_a_supersecret\"");
+        assert_eq!(
+            format!("{secret:?} {secret}"),
+            "Secret([redacted]) [redacted]"
+        );
+        assert_eq!(
+            serde_json::to_string(&secret).unwrap(),
+            "\"cntt_a_supersecret\""
+        );
     }
 }

@@ -292,7 +292,11 @@ mod tests {
 
     #[test]
     fn heartbeat_batch_layout() {
-        let mut event = Event::new(7, datetime!(2026-11-23 08:12:00 +07:00), &sample_heartbeat());
+        let mut event = Event::new(
+            7,
+            datetime!(2026-11-23 08:12:00 +07:00),
+            &sample_heartbeat(),
+        );
         event.id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         let batch = Batch {
             version: PROTOCOL_VERSION,
@@ -356,7 +360,11 @@ mod tests {
 
         let mut unknown = known.clone();
         unknown.kind = "probe_result_v9".into();
-        assert_eq!(unknown.payload().unwrap(), None, "unknown kinds are not an error");
+        assert_eq!(
+            unknown.payload().unwrap(),
+            None,
+            "unknown kinds are not an error"
+        );
 
         let mut invalid = known;
         invalid.data = serde_json::json!({"interval_seconds": "sixty"});

@@ -1,1 +1,311 @@
-//! placeholder
+//! Test harness: real databases, a real collector over TLS on a free port, real agents.
+//!
+//! Every helper starts the real thing: [`sqlite_db`] makes a file in a temporary folder,
+//! [`postgres_db`] creates a fresh database on the PostgreSQL server that `scripts/test` keeps
+//! running (a missing server is a failure that says how to start it, never a silent skip), and
+//! [`spawn_collector`] runs `cntt_collector::build` with a freshly made CA on 127.0.0.1:0.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use cntt_agent::config::Config as AgentConfig;
+use cntt_collector::auth::Role;
+use cntt_collector::config::Config;
+use cntt_collector::store::Store;
+use sqlx::any::AnyConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where tests find PostgreSQL unless `CNTT_TEST_POSTGRES_URL` says otherwise.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The database engines the suites run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// A database made for one test; a PostgreSQL one is dropped by [`TestDb::drop_database`].
+#[derive(Debug)]
+pub struct TestDb {
+    /// URL to give the collector.
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<TempDir>,
+}
+
+/// A fresh database of the given engine.
+pub async fn test_db(db: Db) -> TestDb {
+    match db {
+        Db::Sqlite => sqlite_db(),
+        Db::Postgres => postgres_db().await,
+    }
+}
+
+/// A fresh SQLite file in a temporary folder.
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    TestDb {
+        url,
+        postgres: None,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh, empty database on the test PostgreSQL server.
+///
+/// # Panics
+///
+/// When the server cannot be reached, with the way to start it.
+pub async fn postgres_db() -> TestDb {
+    sqlx::any::install_default_drivers();
+    let admin_url =
+        std::env::var("CNTT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let name = format!("cntt_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = connect(&admin_url).await;
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("creating test database");
+    conn.close().await.ok();
+    let url = match admin_url.rsplit_once('/') {
+        Some((base, _db)) => format!("{base}/{name}"),
+        None => panic!("CNTT_TEST_POSTGRES_URL {admin_url:?} must end with /DATABASE"),
+    };
+    TestDb {
+        url,
+        postgres: Some((admin_url, name)),
+        _dir: None,
+    }
+}
+
+async fn connect(url: &str) -> sqlx::AnyConnection {
+    let options = AnyConnectOptions::from_str(url)
+        .expect("valid PostgreSQL url")
+        .disable_statement_logging();
+    match options.connect().await {
+        Ok(conn) => conn,
+        Err(err) => panic!(
+            "PostgreSQL is not reachable at {url}: {err}\n\
+             Run the tests with scripts/test, which starts (or installs) PostgreSQL, \
+             or set CNTT_TEST_POSTGRES_URL to a server where this user may CREATE DATABASE."
+        ),
+    }
+}
+
+impl TestDb {
+    /// Drops a PostgreSQL test database; SQLite files go with their folder.
+    pub async fn drop_database(self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            let mut conn = connect(admin_url).await;
+            conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await
+                .ok();
+            conn.close().await.ok();
+        }
+    }
+
+    /// A store on this database (migrations applied).
+    pub async fn store(&self) -> Store {
+        let config = cntt_collector::config::DatabaseConfig {
+            url: self.url.clone(),
+            max_connections: 4,
+        };
+        Store::connect(&config)
+            .await
+            .expect("connecting test store")
+    }
+}
+
+/// A small unit tree for tests: province 67, the Sở TT&TT, two districts and a commune.
+pub const TEST_UNITS_CSV: &str =
+    "code,name,kind,parent_code,valid_from,valid_to,successor_codes,note
+67,Tỉnh Đắk Nông,province,,2004-01-01,,,
+67.S.TTTT,Sở Thông tin và Truyền thông,department,67,,,,
+663,Huyện Đắk Mil,district,67,,,,
+24700,Thị trấn Đắk Mil,commune,663,,,,
+664,Huyện Krông Nô,district,67,,,,
+";
+
+/// A running collector.
+#[derive(Debug)]
+pub struct TestCollector {
+    /// `https://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The CA agents must trust.
+    pub ca_pem: PathBuf,
+    /// The collector's config file.
+    pub config_path: PathBuf,
+    /// The collector's database, for direct checks.
+    pub store: Store,
+    /// Folder of config and certificates.
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Extra settings for [`spawn_collector_with`].
+#[derive(Debug, Clone, Default)]
+pub struct CollectorOptions {
+    /// `ingest.max_body_bytes`, when not the default.
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Starts a collector on `db` with a fresh CA and the [`TEST_UNITS_CSV`] units.
+pub async fn spawn_collector(db: &TestDb) -> TestCollector {
+    spawn_collector_with(db, &CollectorOptions::default()).await
+}
+
+/// Starts a collector with options.
+pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> TestCollector {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let tls_dir = dir.path().join("tls");
+    let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let files =
+        cntt_collector::tls::init(&tls_dir, &hosts, false).expect("making test certificates");
+    let ingest = options.max_body_bytes.map_or_else(String::new, |limit| {
+        format!("[ingest]\nmax_body_bytes = {limit}\n")
+    });
+    let config_text = format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\n[database]\nurl = \"{}\"\n[tls]\ncert = \"tls/server.pem\"\nkey = \"tls/server-key.pem\"\n{ingest}",
+        db.url
+    );
+    let config_path = dir.path().join("collector.toml");
+    std::fs::write(&config_path, config_text).expect("writing test config");
+    let config = Config::load(&config_path).expect("test config is valid");
+    let (server, store) = cntt_collector::build(&config)
+        .await
+        .expect("starting collector");
+    let units_path = dir.path().join("units.csv");
+    std::fs::write(&units_path, TEST_UNITS_CSV).expect("writing units");
+    cntt_collector::admin::units_import(&store, &units_path)
+        .await
+        .expect("importing test units");
+    let address = server.local_addr().expect("bound address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    TestCollector {
+        base_url: format!("https://127.0.0.1:{}", address.port()),
+        ca_pem: files.ca_cert,
+        config_path,
+        store,
+        dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestCollector {
+    /// Creates an enrollment token for a unit and returns the secret.
+    pub async fn enroll_token(&self, unit: &str, uses: u32, ttl: Duration) -> String {
+        let output =
+            cntt_collector::admin::enroll_token_create(&self.store, unit, uses, ttl, "test")
+                .await
+                .expect("creating enrollment token");
+        first_line(&output)
+    }
+
+    /// Creates an API token and returns the secret.
+    pub async fn api_token(&self, role: Role, unit: Option<&str>) -> String {
+        let output = cntt_collector::admin::api_token_create(&self.store, role, unit, "test", None)
+            .await
+            .expect("creating API token");
+        first_line(&output)
+    }
+
+    /// An HTTPS client that trusts only this collector's CA.
+    pub fn client(&self) -> reqwest::Client {
+        cntt_agent::identity::pinned_client(&self.ca_pem, Duration::from_secs(30))
+            .expect("pinned client")
+    }
+
+    /// Enrolls a new agent of `unit` in a fresh state folder and returns its config.
+    pub async fn enroll_agent(&self, unit: &str) -> TestAgent {
+        let token = self.enroll_token(unit, 1, Duration::from_secs(3600)).await;
+        let state = tempfile::tempdir().expect("temporary folder");
+        let config_text = format!(
+            "state_dir = \"{}\"\n[heartbeat]\ninterval = \"1s\"\n",
+            state.path().display()
+        );
+        let config = AgentConfig::parse(&config_text).expect("agent config is valid");
+        let identity = cntt_agent::identity::enroll(
+            &self.base_url,
+            &cntt_common::Secret::new(token),
+            &self.ca_pem,
+            state.path(),
+            false,
+        )
+        .await
+        .expect("enrolling test agent");
+        TestAgent {
+            config,
+            identity,
+            state,
+        }
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("collector task did not panic")
+                .expect("collector stopped cleanly");
+        }
+        self.store.close().await;
+    }
+}
+
+/// An enrolled agent's files.
+#[derive(Debug)]
+pub struct TestAgent {
+    /// Its config (heartbeat every second).
+    pub config: AgentConfig,
+    /// What enrollment saved.
+    pub identity: cntt_agent::identity::Identity,
+    /// Its state folder.
+    pub state: TempDir,
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .expect("command printed the secret first")
+        .trim()
+        .to_owned()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads a file of the repository, for tests that use shipped data.
+pub fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}

@@ -71,15 +71,17 @@
 //!
 //! - A file holding only zeros or a prefix of the magic is a segment whose creation was cut
 //!   short: it holds no record and is deleted.
-//! - A file with any other header (or too large to be a segment) is garbage: it is moved into
-//!   `corrupt/` whole.
 //! - An invalid frame (bad checksum, field out of range, seq not above the previous one) starts
 //!   a damaged range. The scan looks for the next offset where a valid frame with a larger seq
-//!   starts, so one damaged record costs only itself. If anything was damaged, the original file
-//!   is copied into `corrupt/` and the segment rewritten with its valid frames.
-//! - The newest segment may end in a torn tail: a frame cut short or a run of zeros (a crash
-//!   after the file grew but before its data reached the disk). That tail never held a record
-//!   whose append returned, so it is truncated away. Elsewhere, the same bytes count as damage.
+//!   starts, so one damaged record costs only itself. The same search runs behind a damaged
+//!   header. If anything was damaged, the original file is copied into `corrupt/` and the
+//!   segment rewritten with its valid frames.
+//! - A file with no valid header and no valid frame, or too large to be a segment, or that
+//!   cannot be read, is moved into `corrupt/` whole.
+//! - The newest segment may end in a torn tail: a last frame cut short, or one that ends in a
+//!   zero byte (a crash after the file grew but before all its data reached the disk). Such a
+//!   tail never held a record whose append returned, so it is truncated away. Elsewhere, or when
+//!   the invalid tail does not look torn, the same bytes count as damage.
 //! - The state file is read; if it is missing or damaged (a damaged one is set aside) the
 //!   counters are rebuilt, see below. Records with seq at most `acked_through` are skipped.
 //!
@@ -93,13 +95,16 @@
 //! Seqs are assigned by [`Outbox::append`], strictly increasing and never reused for a record
 //! that was ever visible: a seq is consumed even when its append fails. At open, `next_seq` is
 //! the largest of the state file's `next_seq`, one past the largest seq in any segment, and the
-//! name of the newest segment. When the state file is missing or damaged although the directory
-//! was used before, nothing proves which seqs were handed out after the surviving records
-//! (segments are deleted once acknowledged), so `next_seq` also jumps to at least the current
-//! unix time in milliseconds: a gap the collector tolerates (it deduplicates by event id and
-//! sees gaps from thinning anyway), in exchange for never reusing a seq. Only a directory with
-//! no state, no segment and no `corrupt/` is new and starts at seq 1. A record cut off by a crash
-//! mid-append may have its seq handed out again: its append never returned and no one saw it.
+//! largest segment name. That is enough while the state file and the end of the newest segment
+//! are intact. When either was lost (state file missing or damaged in a directory used before,
+//! newest segment damaged to its end or set aside), nothing proves which seqs were handed out
+//! after the surviving records, so `next_seq` also jumps to at least the current unix time in
+//! milliseconds: a gap the collector tolerates (it deduplicates by event id and sees gaps from
+//! thinning anyway), in exchange for never reusing a seq. Only a directory with no state, no
+//! segment and no `corrupt/` is new and starts at seq 1. A record cut off by a crash mid-append
+//! may have its seq handed out again: its append never returned and no one saw it. So may the
+//! last record of the newest segment when damage to its length field makes it look cut off: a
+//! limit of telling damage from a torn write.
 //!
 //! ## Budget
 //!
@@ -119,6 +124,7 @@
 
 mod quarantine;
 mod record;
+mod recovery;
 mod segment;
 mod state;
 #[cfg(test)]
@@ -133,7 +139,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use self::record::{Header, MAX_PAYLOAD_BYTES, SEGMENT_HEADER_LEN, SEQ_LIMIT};
+use self::record::{MAX_PAYLOAD_BYTES, SEGMENT_HEADER_LEN, SEQ_LIMIT};
+use self::recovery::{list, Recovery};
 use self::segment::{Entry, Segment};
 use self::state::{Loaded, State};
 
@@ -289,7 +296,10 @@ pub enum OutboxError {
     },
     /// A routine record was refused: the outbox is over budget and has no older routine record
     /// left to drop.
-    #[error("refusing routine record: outbox holds {bytes} bytes, over its budget of {max_bytes}, with nothing left to drop")]
+    #[error(
+        "refusing routine record: outbox holds {bytes} of its {max_bytes} bytes and has no \
+         routine record left to drop"
+    )]
     Full {
         /// Bytes of segment files.
         bytes: u64,
@@ -361,8 +371,15 @@ impl Outbox {
         clock: fn() -> OffsetDateTime,
     ) -> Result<(Outbox, OpenReport), OutboxError> {
         let config = config.effective();
-        fs::create_dir_all(dir)
-            .map_err(|source| OutboxError::io("creating outbox directory", dir, source))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir)
+                .map_err(|source| OutboxError::io("creating outbox directory", dir, source))?;
+            // Make the new directory's own entry durable, or a power cut could lose it whole.
+            match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent)?,
+                _ => sync_dir(Path::new("."))?,
+            }
+        }
         let listing = list(dir)?;
         let mut report = OpenReport::default();
 
@@ -392,6 +409,7 @@ impl Outbox {
             acked_through: known.map_or(0, |state| state.acked_through),
             min_seq: 1,
             seq_floor: 1,
+            seqs_lost: None,
             report: &mut report,
         };
         let mut segments = VecDeque::new();
@@ -403,18 +421,20 @@ impl Outbox {
         }
         let acked_through = recovery.acked_through;
         let mut next_seq = recovery.min_seq.max(recovery.seq_floor);
+        let mut seqs_lost = recovery.seqs_lost;
         match known {
             Some(state) => next_seq = next_seq.max(state.next_seq),
             None if report.state == StateRecovery::Fresh => {}
-            None => {
-                let clock_floor = unix_ms(clock()).clamp(1, SEQ_LIMIT as i64 / 2) as u64;
-                if clock_floor > next_seq {
-                    report.notes.push(format!(
-                        "state file lost: next seq raised from {next_seq} to {clock_floor} \
-                         (unix milliseconds) so that no seq is reused"
-                    ));
-                    next_seq = clock_floor;
-                }
+            None => seqs_lost = Some("the state file was lost".to_owned()),
+        }
+        if let Some(reason) = seqs_lost {
+            let clock_floor = unix_ms(clock()).clamp(1, SEQ_LIMIT as i64 / 2) as u64;
+            if clock_floor > next_seq {
+                report.notes.push(format!(
+                    "{reason}: next seq raised from {next_seq} to {clock_floor} \
+                     (unix milliseconds) so that no seq is reused"
+                ));
+                next_seq = clock_floor;
             }
         }
         let state = State {
@@ -433,7 +453,11 @@ impl Outbox {
                 match fs::remove_file(&segment.path) {
                     Ok(()) => deleted = true,
                     Err(err) => {
-                        tracing::warn!(path = %segment.path.display(), error = %err, "could not delete delivered segment");
+                        tracing::warn!(
+                            path = %segment.path.display(),
+                            error = %err,
+                            "could not delete delivered segment",
+                        );
                         return true;
                     }
                 }
@@ -617,7 +641,8 @@ impl Outbox {
             let mut reader = None;
             for entry in segment.entries() {
                 let len = entry.payload_len as usize;
-                if records.len() >= max_records || (!records.is_empty() && n_bytes + len > max_bytes)
+                if records.len() >= max_records
+                    || (!records.is_empty() && n_bytes + len > max_bytes)
                 {
                     return Ok(records);
                 }
@@ -645,7 +670,12 @@ impl Outbox {
                         });
                     }
                     Ok(None) => {
-                        tracing::error!(path = %segment.path.display(), offset = entry.offset, seq = entry.seq, "skipping record damaged on disk");
+                        tracing::error!(
+                            path = %segment.path.display(),
+                            offset = entry.offset,
+                            seq = entry.seq,
+                            "skipping record damaged on disk",
+                        );
                         segment.tainted.set(true);
                         self.unreadable.borrow_mut().insert(entry.seq);
                         self.unreadable_total.set(self.unreadable_total.get() + 1);
@@ -701,7 +731,10 @@ impl Outbox {
             match self.segments[0].remove_file(&self.dir) {
                 Ok(aside) => {
                     if let Some(aside) = aside {
-                        tracing::warn!(path = %aside.display(), "set aside delivered segment that had damaged records");
+                        tracing::warn!(
+                            path = %aside.display(),
+                            "set aside delivered segment that had damaged records",
+                        );
                     }
                     deleted = true;
                     let segment = self.segments.pop_front().expect("checked non-empty");
@@ -715,7 +748,10 @@ impl Outbox {
         }
         if deleted {
             if let Err(err) = sync_dir(&self.dir) {
-                tracing::warn!(error = %err, "could not sync outbox directory after deleting segments");
+                tracing::warn!(
+                    error = %err,
+                    "could not sync outbox directory after deleting segments",
+                );
             }
         }
         Ok(())
@@ -753,14 +789,10 @@ impl Outbox {
         loop {
             let over_budget = self.total_bytes + incoming > self.config.max_bytes;
             let n_candidates = self.segments.len().saturating_sub(1);
-            let candidate = self
-                .segments
-                .iter()
-                .take(n_candidates)
-                .position(|segment| {
-                    let reclaimable = segment.n_routine() > 0 || segment.has_dead_space();
-                    segment.routine_expired(cutoff_ms) || (over_budget && reclaimable)
-                });
+            let candidate = self.segments.iter().take(n_candidates).position(|segment| {
+                let reclaimable = segment.n_routine() > 0 || segment.has_dead_space();
+                segment.routine_expired(cutoff_ms) || (over_budget && reclaimable)
+            });
             let Some(index) = candidate else {
                 return n_dropped;
             };
@@ -789,7 +821,10 @@ impl Outbox {
         let id = segment.id;
         if keep.is_empty() {
             if let Some(aside) = segment.remove_file(&self.dir)? {
-                tracing::warn!(path = %aside.display(), "set aside thinned segment that had damaged records");
+                tracing::warn!(
+                    path = %aside.display(),
+                    "set aside thinned segment that had damaged records",
+                );
             }
             sync_dir(&self.dir)?;
             self.segments.remove(index);
@@ -807,7 +842,12 @@ impl Outbox {
                     record::decode(frame, entry.seq).is_ok_and(|meta| meta.seq == entry.seq)
                 });
                 let Some(frame) = valid else {
-                    tracing::error!(path = %segment.path.display(), offset = entry.offset, seq = entry.seq, "critical record damaged on disk, lost while thinning");
+                    tracing::error!(
+                        path = %segment.path.display(),
+                        offset = entry.offset,
+                        seq = entry.seq,
+                        "critical record damaged on disk, lost while thinning",
+                    );
                     segment.tainted.set(true);
                     continue;
                 };
@@ -822,7 +862,10 @@ impl Outbox {
             let (size, aside) =
                 segment::rewrite(&self.dir, &segment.path, &frames, segment.tainted.get())?;
             if let Some(aside) = aside {
-                tracing::warn!(path = %aside.display(), "copied aside thinned segment that had damaged records");
+                tracing::warn!(
+                    path = %aside.display(),
+                    "copied aside thinned segment that had damaged records",
+                );
             }
             let segment = &mut self.segments[index];
             segment.tainted.set(false);
@@ -832,6 +875,9 @@ impl Outbox {
             self.n_critical -= n_lost;
         }
         self.n_records -= n_dropped;
+        if n_dropped == 0 {
+            return Ok(0);
+        }
         self.state.dropped_routine_total += n_dropped;
         tracing::info!(
             segment = id,
@@ -877,186 +923,15 @@ impl SegmentReader {
             }
         }
         let matches = record::decode(&frame, entry.seq).is_ok_and(|meta| {
-            meta.seq == entry.seq && meta.class == entry.class && meta.payload_len == entry.payload_len
+            meta.seq == entry.seq
+                && meta.class == entry.class
+                && meta.payload_len == entry.payload_len
         });
         if !matches {
             return Ok(None);
         }
         Ok(Some(frame.split_off(record::FRAME_HEADER_LEN)))
     }
-}
-
-/// Rebuilds segment indexes at open; see "Recovery at open" in the module docs.
-struct Recovery<'a> {
-    dir: &'a Path,
-    acked_through: u64,
-    /// Every seq seen so far is below this.
-    min_seq: u64,
-    /// The largest name of a segment with a valid header: a seq handed out.
-    seq_floor: u64,
-    report: &'a mut OpenReport,
-}
-
-impl Recovery<'_> {
-    /// Checks and repairs the segment file with `id`; returns its index unless nothing is left.
-    fn segment(&mut self, id: u64, is_newest: bool) -> Result<Option<Segment>, OutboxError> {
-        let path = self.dir.join(segment::file_name(id));
-        let name = segment::file_name(id);
-        let bytes = match read_segment(&path) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                self.set_aside(&path, format!("{name}: too large to be a segment"))?;
-                return Ok(None);
-            }
-            Err(err) => {
-                // A file that cannot be read (a bad sector, wrong permissions) must not stop
-                // the agent: move it out of the way if at all possible.
-                self.set_aside(&path, format!("{name}: unreadable ({err})"))?;
-                return Ok(None);
-            }
-        };
-        match record::header(&bytes) {
-            Header::Valid => {}
-            Header::Torn => {
-                fs::remove_file(&path)
-                    .map_err(|source| OutboxError::io("deleting torn segment", &path, source))?;
-                sync_dir(self.dir)?;
-                self.report.truncated_bytes += bytes.len() as u64;
-                self.report.notes.push(format!(
-                    "{name}: creation cut short, deleted {} bytes",
-                    bytes.len()
-                ));
-                return Ok(None);
-            }
-            Header::Garbage => {
-                self.set_aside(&path, format!("{name}: not a segment"))?;
-                return Ok(None);
-            }
-        }
-        if id < SEQ_LIMIT {
-            self.seq_floor = self.seq_floor.max(id);
-        }
-        let scan = record::scan(&bytes, self.min_seq, is_newest);
-        self.min_seq = scan.next_min_seq;
-        let mut segment = Segment::new(self.dir, id, bytes.len() as u64);
-        let mut offsets: Vec<u64> = scan.frames.iter().map(|found| found.offset).collect();
-        if !scan.bad.is_empty() {
-            let frames: Vec<&[u8]> = scan.frames.iter().map(|found| &bytes[found.range()]).collect();
-            let (size, aside) = segment::rewrite(self.dir, &path, &frames, true)?;
-            let aside = aside.expect("rewrite copies the original when asked to");
-            let n_bad_bytes: u64 = scan.bad.iter().map(|range| range.end - range.start).sum();
-            let ranges: Vec<String> = scan
-                .bad
-                .iter()
-                .map(|range| format!("{}..{}", range.start, range.end))
-                .collect();
-            self.report.notes.push(format!(
-                "{name}: {n_bad_bytes} damaged bytes at {}, kept {} records, original copied to {}",
-                ranges.join(", "),
-                frames.len(),
-                aside.display()
-            ));
-            self.report.set_aside.push(aside);
-            if let Some(tail) = scan.torn_tail {
-                self.report.truncated_bytes += bytes.len() as u64 - tail;
-            }
-            segment.size = size;
-            let mut offset = SEGMENT_HEADER_LEN;
-            for (found, new_offset) in scan.frames.iter().zip(&mut offsets) {
-                *new_offset = offset;
-                offset += found.meta.frame_len();
-            }
-        } else if let Some(tail) = scan.torn_tail {
-            let truncate = || -> io::Result<()> {
-                let file = OpenOptions::new().write(true).open(&path)?;
-                file.set_len(tail)?;
-                file.sync_all()
-            };
-            truncate().map_err(|source| OutboxError::io("truncating torn tail of", &path, source))?;
-            let n_bytes = bytes.len() as u64 - tail;
-            self.report.truncated_bytes += n_bytes;
-            self.report
-                .notes
-                .push(format!("{name}: truncated torn tail of {n_bytes} bytes at {tail}"));
-            segment.size = tail;
-        }
-        for (found, offset) in scan.frames.iter().zip(offsets) {
-            if found.meta.seq <= self.acked_through {
-                continue;
-            }
-            segment.push(Entry {
-                seq: found.meta.seq,
-                written_at_ms: found.meta.written_at_ms,
-                offset: u32::try_from(offset).expect("segment files read are below 4 GiB"),
-                payload_len: found.meta.payload_len,
-                class: found.meta.class,
-            });
-        }
-        Ok(Some(segment))
-    }
-
-    fn set_aside(&mut self, path: &Path, note: String) -> Result<(), OutboxError> {
-        let aside = quarantine::move_aside(self.dir, path)?;
-        self.report
-            .notes
-            .push(format!("{note}, moved to {}", aside.display()));
-        self.report.set_aside.push(aside);
-        Ok(())
-    }
-}
-
-/// Reads a whole segment file, or `None` if it is too large to be one.
-fn read_segment(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    if len > MAX_SEGMENT_FILE_BYTES {
-        return Ok(None);
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.read_to_end(&mut bytes)?;
-    Ok(Some(bytes))
-}
-
-/// What the outbox directory holds, with leftover temporary files removed.
-struct Listing {
-    /// Ids of segment files, ascending.
-    segment_ids: Vec<u64>,
-    has_corrupt_dir: bool,
-}
-
-fn list(dir: &Path) -> Result<Listing, OutboxError> {
-    let list_err = |source| OutboxError::io("listing outbox directory", dir, source);
-    let mut listing = Listing {
-        segment_ids: Vec::new(),
-        has_corrupt_dir: false,
-    };
-    for entry in fs::read_dir(dir).map_err(list_err)? {
-        let entry = entry.map_err(list_err)?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        let is_tmp = name == state::STATE_TMP_FILE
-            || name
-                .strip_suffix(".tmp")
-                .and_then(segment::parse_file_name)
-                .is_some();
-        if let Some(id) = segment::parse_file_name(name) {
-            listing.segment_ids.push(id);
-        } else if is_tmp {
-            let path = entry.path();
-            fs::remove_file(&path).map_err(|source| {
-                OutboxError::io("deleting leftover temporary file", &path, source)
-            })?;
-            tracing::debug!(path = %path.display(), "deleted leftover temporary file");
-        } else if name == quarantine::CORRUPT_DIR {
-            listing.has_corrupt_dir = true;
-        } else if name != state::STATE_FILE {
-            tracing::debug!(name, "ignoring unknown file in outbox directory");
-        }
-    }
-    listing.segment_ids.sort_unstable();
-    Ok(listing)
 }
 
 /// Makes the creation, deletion and renaming of files in `dir` durable.

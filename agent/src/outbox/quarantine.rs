@@ -39,6 +39,7 @@ pub(super) fn copy_aside(dir: &Path, path: &Path) -> Result<PathBuf, OutboxError
     };
     copy().map_err(|source| OutboxError::io("copying aside damaged file", path, source))?;
     sync_dir(&dir.join(CORRUPT_DIR))?;
+    sync_dir(dir)?;
     Ok(target)
 }
 
@@ -47,9 +48,10 @@ fn target(dir: &Path, path: &Path) -> Result<PathBuf, OutboxError> {
     let corrupt_dir = dir.join(CORRUPT_DIR);
     fs::create_dir_all(&corrupt_dir)
         .map_err(|source| OutboxError::io("creating folder", &corrupt_dir, source))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "unnamed".to_owned(), |name| name.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || "unnamed".to_owned(),
+        |name| name.to_string_lossy().into_owned(),
+    );
     let mut target = corrupt_dir.join(&name);
     let mut n_tries = 0;
     // The same segment can be set aside more than once, e.g. when a crash interrupted recovery

@@ -173,8 +173,8 @@ pub(super) struct Scan {
 /// where a valid frame with a larger seq starts, so a damaged record costs only itself; the
 /// skipped bytes are reported in [`Scan::bad`]. When no valid frame follows, the rest of the file
 /// is a torn tail if `tail_may_be_torn` (the file is the newest segment, the only one a crash can
-/// leave half written) and it is either cut short or all zeros (a crash after the size was
-/// updated but before the data reached the disk); otherwise it is bad.
+/// leave half written) and it is either cut short or ends in a zero byte (a crash after the
+/// file grew but before all its data reached the disk); otherwise it is bad.
 pub(super) fn scan(file: &[u8], min_seq: u64, tail_may_be_torn: bool) -> Scan {
     let mut res = Scan {
         next_min_seq: min_seq,
@@ -201,8 +201,8 @@ pub(super) fn scan(file: &[u8], min_seq: u64, tail_may_be_torn: bool) -> Scan {
                 pos = next;
             }
             None => {
-                let tail = &file[pos..];
-                let torn = invalid == Invalid::Incomplete || tail.iter().all(|&byte| byte == 0);
+                let ends_in_zero = file.last() == Some(&0);
+                let torn = invalid == Invalid::Incomplete || ends_in_zero;
                 if tail_may_be_torn && torn {
                     res.torn_tail = Some(pos as u64);
                 } else {

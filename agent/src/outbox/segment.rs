@@ -170,8 +170,11 @@ pub(super) fn create(dir: &Path, id: u64) -> Result<(Segment, File), OutboxError
         file.sync_all()?;
         Ok(file)
     };
-    let file =
-        create().map_err(|source| OutboxError::io("creating segment", &segment.path, source))?;
+    let file = create().map_err(|source| {
+        // Best effort: a file left with part of its header is also deleted by the next open.
+        let _ = fs::remove_file(&segment.path);
+        OutboxError::io("creating segment", &segment.path, source)
+    })?;
     sync_dir(dir)?;
     Ok((segment, file))
 }
@@ -219,8 +222,7 @@ pub(super) fn rewrite(
         true => Some(quarantine::copy_aside(dir, path)?),
         false => None,
     };
-    fs::rename(&tmp, path)
-        .map_err(|source| OutboxError::io("replacing segment", path, source))?;
+    fs::rename(&tmp, path).map_err(|source| OutboxError::io("replacing segment", path, source))?;
     sync_dir(dir)?;
     Ok((size, original))
 }

@@ -9,8 +9,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::sync_dir;
 use super::record::SEQ_LIMIT;
+use super::sync_dir;
 use super::OutboxError;
 
 /// File name of the state file inside the outbox directory.
@@ -82,7 +82,8 @@ pub(super) fn decode(bytes: &[u8]) -> Option<State> {
         acked_through: field(16),
         dropped_routine_total: field(24),
     };
-    let consistent = (1..SEQ_LIMIT).contains(&state.next_seq) && state.acked_through < state.next_seq;
+    let consistent =
+        (1..SEQ_LIMIT).contains(&state.next_seq) && state.acked_through < state.next_seq;
     consistent.then_some(state)
 }
 

@@ -14,8 +14,14 @@ use crate::store::{EnrollRefusal, NewAgent, NewAuditEntry};
 const MAX_HOSTNAME_LEN: usize = 253;
 
 /// Enrolls an agent: spends one use of the token and returns a fresh credential, shown only once.
-pub(super) async fn enroll_create(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let address = request.extensions().get::<PeerAddr>().map(|peer| peer.0.to_string());
+pub(super) async fn enroll_create(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let address = request
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|peer| peer.0.to_string());
     let body: EnrollRequest = read_json(request, SMALL_BODY_LIMIT).await?;
     if body.version != PROTOCOL_VERSION {
         return Err(ApiError::bad_request(
@@ -24,14 +30,20 @@ pub(super) async fn enroll_create(State(state): State<AppState>, request: Reques
         ));
     }
     let hostname = body.hostname.trim();
-    if hostname.is_empty() || hostname.len() > MAX_HOSTNAME_LEN || hostname.chars().any(char::is_control) {
+    if hostname.is_empty()
+        || hostname.len() > MAX_HOSTNAME_LEN
+        || hostname.chars().any(char::is_control)
+    {
         return Err(ApiError::unprocessable(
             "invalid_hostname",
             format!("hostname must be 1 to {MAX_HOSTNAME_LEN} printable characters"),
         ));
     }
     if body.agent_version.len() > 64 {
-        return Err(ApiError::unprocessable("invalid_agent_version", "agent_version is longer than 64 characters"));
+        return Err(ApiError::unprocessable(
+            "invalid_agent_version",
+            "agent_version is longer than 64 characters",
+        ));
     }
     let now = OffsetDateTime::now_utc();
     let credential = new_secret(SecretKind::Agent);
@@ -60,11 +72,19 @@ pub(super) async fn enroll_create(State(state): State<AppState>, request: Reques
                 details: serde_json::json!({ "reason": code }),
             };
             let message = format!("{refusal}; ask the Sở TT&TT for a new enrollment token");
-            Err(state.refuse("enroll", entry, ApiError::unauthorized(code, message)).await)
+            Err(state
+                .refuse("enroll", entry, ApiError::unauthorized(code, message))
+                .await)
         }
         Ok(unit_id) => {
-            let unit = state.store.units_all().await?.into_iter().find(|unit| unit.id == unit_id);
-            let unit = unit.ok_or_else(|| anyhow::anyhow!("unit {unit_id} of a fresh agent vanished"))?;
+            let unit = state
+                .store
+                .units_all()
+                .await?
+                .into_iter()
+                .find(|unit| unit.id == unit_id);
+            let unit =
+                unit.ok_or_else(|| anyhow::anyhow!("unit {unit_id} of a fresh agent vanished"))?;
             state
                 .audit(NewAuditEntry {
                     actor: format!("agent:{}", agent.id),
@@ -76,8 +96,12 @@ pub(super) async fn enroll_create(State(state): State<AppState>, request: Reques
                 })
                 .await;
             tracing::info!(agent = %agent.id, unit = %unit.code, hostname = %agent.hostname, "agent enrolled");
-            Ok(ok(EnrollResponse { agent_id: agent.id, unit_code: unit.code, unit_name: unit.name, credential }))
+            Ok(ok(EnrollResponse {
+                agent_id: agent.id,
+                unit_code: unit.code,
+                unit_name: unit.name,
+                credential,
+            }))
         }
     }
 }
-

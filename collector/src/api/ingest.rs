@@ -8,7 +8,9 @@
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use cntt_common::wire::{Ack, Batch, Event, InvalidEvent, Payload, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION};
+use cntt_common::wire::{
+    Ack, Batch, Event, InvalidEvent, Payload, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
+};
 use serde::Deserialize;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -37,7 +39,11 @@ pub(super) async fn batches_create(
         Err(ApiError::Internal(_)) => "error",
         Err(_) => "rejected",
     };
-    state.metrics.ingest_batches.with_label_values(&[outcome]).inc();
+    state
+        .metrics
+        .ingest_batches
+        .with_label_values(&[outcome])
+        .inc();
     if let Err(err) = &res {
         if !matches!(err, ApiError::Internal(_)) {
             tracing::warn!(agent = %caller.agent.id, error = %err, "batch refused");
@@ -46,7 +52,11 @@ pub(super) async fn batches_create(
     res.map(ok)
 }
 
-async fn ingest(state: &AppState, caller: &AuthenticatedAgent, request: Request) -> Result<Ack, ApiError> {
+async fn ingest(
+    state: &AppState,
+    caller: &AuthenticatedAgent,
+    request: Request,
+) -> Result<Ack, ApiError> {
     let bytes = json_bytes(request, state.ingest.max_body_bytes).await?;
     let probe: VersionProbe = parse_json(&bytes)?;
     match probe.version {
@@ -63,11 +73,17 @@ async fn ingest(state: &AppState, caller: &AuthenticatedAgent, request: Request)
     if batch.events.len() > MAX_EVENTS_PER_BATCH {
         return Err(ApiError::unprocessable(
             "too_many_events",
-            format!("a batch may carry at most {MAX_EVENTS_PER_BATCH} events; this one has {}", batch.events.len()),
+            format!(
+                "a batch may carry at most {MAX_EVENTS_PER_BATCH} events; this one has {}",
+                batch.events.len()
+            ),
         ));
     }
     if batch.agent_version.len() > 64 {
-        return Err(ApiError::unprocessable("invalid_agent_version", "agent_version is longer than 64 characters"));
+        return Err(ApiError::unprocessable(
+            "invalid_agent_version",
+            "agent_version is longer than 64 characters",
+        ));
     }
     let now = OffsetDateTime::now_utc();
     let latest = now + state.ingest.max_future_skew;
@@ -96,7 +112,9 @@ async fn ingest(state: &AppState, caller: &AuthenticatedAgent, request: Request)
     for event in &batch.events {
         let (status, error) = match event.payload() {
             Ok(Some(Payload::Heartbeat(heartbeat))) => {
-                let is_newer = newest_heartbeat.as_ref().is_none_or(|(newest, _)| event.at >= newest.at);
+                let is_newer = newest_heartbeat
+                    .as_ref()
+                    .is_none_or(|(newest, _)| event.at >= newest.at);
                 if is_newer {
                     let update = HeartbeatUpdate {
                         interval_seconds: i64::from(heartbeat.interval_seconds),
@@ -112,7 +130,11 @@ async fn ingest(state: &AppState, caller: &AuthenticatedAgent, request: Request)
                 ("unknown_kind", None)
             }
             Err(err) => {
-                invalid.push(InvalidEvent { id: event.id, seq: event.seq, reason: err.to_string() });
+                invalid.push(InvalidEvent {
+                    id: event.id,
+                    seq: event.seq,
+                    reason: err.to_string(),
+                });
                 ("invalid", Some(err.to_string()))
             }
         };
@@ -139,10 +161,18 @@ async fn ingest(state: &AppState, caller: &AuthenticatedAgent, request: Request)
         })
         .await?;
     let metrics = &state.metrics.ingest_events;
-    metrics.with_label_values(&["accepted"]).inc_by(u64::from(counts.accepted));
-    metrics.with_label_values(&["duplicate"]).inc_by(u64::from(counts.duplicates));
-    metrics.with_label_values(&["unknown_kind"]).inc_by(unknown_kinds);
-    metrics.with_label_values(&["invalid"]).inc_by(invalid.len() as u64);
+    metrics
+        .with_label_values(&["accepted"])
+        .inc_by(u64::from(counts.accepted));
+    metrics
+        .with_label_values(&["duplicate"])
+        .inc_by(u64::from(counts.duplicates));
+    metrics
+        .with_label_values(&["unknown_kind"])
+        .inc_by(unknown_kinds);
+    metrics
+        .with_label_values(&["invalid"])
+        .inc_by(invalid.len() as u64);
     tracing::debug!(agent = %caller.agent.id, accepted = counts.accepted, duplicates = counts.duplicates, "batch stored");
     Ok(Ack {
         version: PROTOCOL_VERSION,

@@ -59,12 +59,23 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(read::healthz_show))
         .route("/metrics", get(read::metrics_show))
         .route("/api/v1/openapi.json", get(read::openapi_show))
-        .route("/api/v1/enroll", post(enroll::enroll_create).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)))
-        .route("/api/v1/ingest", post(ingest::batches_create).layer(DefaultBodyLimit::max(ingest_limit)))
+        .route(
+            "/api/v1/enroll",
+            post(enroll::enroll_create).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/ingest",
+            post(ingest::batches_create).layer(DefaultBodyLimit::max(ingest_limit)),
+        )
         .route("/api/v1/units", get(read::units_list))
         .route("/api/v1/agents", get(read::agents_list))
-        .fallback(|| async { ApiError::NotFound("no such endpoint; see GET /api/v1/openapi.json".into()) })
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint; see GET /api/v1/openapi.json".into())
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -75,19 +86,28 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    state.metrics.http_requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
     response
 }
 
 /// The peer address of a request, as text, when known.
 fn peer(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<PeerAddr>().map(|peer| peer.0.to_string())
+    parts
+        .extensions
+        .get::<PeerAddr>()
+        .map(|peer| peer.0.to_string())
 }
 
 /// The bearer token of a request.
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
     Some(token.trim())
 }
 
@@ -135,20 +155,33 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
                 "missing_credential",
                 "send the agent credential as Authorization: Bearer <credential>; enroll first with cntt-agent enroll",
             );
-            return Err(state.refuse("agent", denied("missing", "anonymous".into()), err).await);
+            return Err(state
+                .refuse("agent", denied("missing", "anonymous".into()), err)
+                .await);
         };
         let agent = state.store.agent_by_credential(&hash_secret(token)).await?;
         match agent {
             None => {
-                let err = ApiError::unauthorized("invalid_credential", "the agent credential is not known");
-                Err(state.refuse("agent", denied("unknown", "anonymous".into()), err).await)
+                let err = ApiError::unauthorized(
+                    "invalid_credential",
+                    "the agent credential is not known",
+                );
+                Err(state
+                    .refuse("agent", denied("unknown", "anonymous".into()), err)
+                    .await)
             }
             Some(agent) if agent.revoked_at.is_some() => {
                 let err = ApiError::unauthorized(
                     "agent_revoked",
                     "this agent was revoked; ask the Sở TT&TT for a new enrollment token",
                 );
-                Err(state.refuse("agent", denied("revoked", format!("agent:{}", agent.id)), err).await)
+                Err(state
+                    .refuse(
+                        "agent",
+                        denied("revoked", format!("agent:{}", agent.id)),
+                        err,
+                    )
+                    .await)
             }
             Some(agent) => Ok(AuthenticatedAgent { agent, address }),
         }
@@ -182,28 +215,44 @@ impl FromRequestParts<AppState> for Caller {
                 "missing_credential",
                 "send an API token as Authorization: Bearer <token>; an administrator creates one with cntt-collector api-token create",
             );
-            return Err(state.refuse("api", denied("missing", "anonymous".into()), err).await);
+            return Err(state
+                .refuse("api", denied("missing", "anonymous".into()), err)
+                .await);
         };
         let now = OffsetDateTime::now_utc();
         let token_row = state.store.api_token_by_hash(&hash_secret(token)).await?;
         let Some(token_row) = token_row else {
             let err = ApiError::unauthorized("invalid_credential", "the API token is not known");
-            return Err(state.refuse("api", denied("unknown", "anonymous".into()), err).await);
+            return Err(state
+                .refuse("api", denied("unknown", "anonymous".into()), err)
+                .await);
         };
         let actor = format!("api-token:{}", token_row.id);
         if token_row.revoked_at.is_some() {
             let err = ApiError::unauthorized("token_revoked", "this API token was revoked");
             return Err(state.refuse("api", denied("revoked", actor), err).await);
         }
-        if token_row.expires_at.is_some_and(|at| at <= crate::store::millis(now)) {
+        if token_row
+            .expires_at
+            .is_some_and(|at| at <= crate::store::millis(now))
+        {
             let err = ApiError::unauthorized("token_expired", "this API token has expired");
             return Err(state.refuse("api", denied("expired", actor), err).await);
         }
         let Ok(role) = token_row.role.parse::<Role>() else {
-            return Err(ApiError::Internal(anyhow::anyhow!("API token {} has unknown role {}", token_row.id, token_row.role)));
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "API token {} has unknown role {}",
+                token_row.id,
+                token_row.role
+            )));
         };
         state.store.api_token_touch(token_row.id, now).await?;
-        let principal = Principal { token_id: token_row.id, name: token_row.name, role, unit_id: token_row.unit_id };
+        let principal = Principal {
+            token_id: token_row.id,
+            name: token_row.name,
+            role,
+            unit_id: token_row.unit_id,
+        };
         Ok(Caller { principal, address })
     }
 }
@@ -235,7 +284,10 @@ async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Resul
 /// Parses JSON bytes into `T`, with a 400 that says where the text went wrong.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON of the expected shape: {err}"))
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON of the expected shape: {err}"),
+        )
     })
 }
 
@@ -249,13 +301,18 @@ async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::bad_request("unreadable_body", format!("could not read the request body: {rejection}"))
-        }
-    })
+    Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("could not read the request body: {rejection}"),
+                )
+            }
+        })
 }
 
 /// Answers JSON with status 200.

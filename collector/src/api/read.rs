@@ -19,29 +19,57 @@ pub(super) async fn healthz_show(State(state): State<AppState>) -> Response {
         Ok(()) => ok(serde_json::json!({ "status": "ok" })),
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "database unavailable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "database unavailable" })),
+            )
                 .into_response()
         }
     }
 }
 
 /// `GET /metrics`: Prometheus text. Needs a token unless `listen.public_metrics` is set.
-pub(super) async fn metrics_show(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn metrics_show(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     if !state.public_metrics {
         let (mut parts, _body) = request.into_parts();
-        <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await?;
+        <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await?;
     }
     let agents = state.store.agents_list(None).await?;
-    let revoked = agents.iter().filter(|agent| agent.revoked_at.is_some()).count();
-    state.metrics.agents.with_label_values(&["active"]).set((agents.len() - revoked) as i64);
-    state.metrics.agents.with_label_values(&["revoked"]).set(revoked as i64);
+    let revoked = agents
+        .iter()
+        .filter(|agent| agent.revoked_at.is_some())
+        .count();
+    state
+        .metrics
+        .agents
+        .with_label_values(&["active"])
+        .set((agents.len() - revoked) as i64);
+    state
+        .metrics
+        .agents
+        .with_label_values(&["revoked"])
+        .set(revoked as i64);
     let text = state.metrics.render();
-    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/openapi.json`: the API described for people and tools. Needs no token.
 pub(super) async fn openapi_show() -> Response {
-    ([(CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+    (
+        [(CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }
 
 /// Query of `GET /api/v1/units`.
@@ -68,14 +96,24 @@ pub(super) async fn units_list(
         Some(code) => {
             let root = find_unit(&units, code)?;
             if !scope.contains(root.id) {
-                return Err(caller.forbid(&state, code, "this token may not read that unit").await);
+                return Err(caller
+                    .forbid(&state, code, "this token may not read that unit")
+                    .await);
             }
             Some(subtree(root.id, &units))
         }
     };
     if let Some(at) = &query.at {
-        time::Date::parse(at, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| ApiError::bad_request("invalid_query", format!("at={at:?} is not a date like 2026-11-23")))?;
+        time::Date::parse(
+            at,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("at={at:?} is not a date like 2026-11-23"),
+            )
+        })?;
     }
     let visible: Vec<&Unit> = units
         .iter()
@@ -138,23 +176,35 @@ pub(super) async fn agents_list(
         Some(code) => {
             let unit = find_unit(&units, code)?;
             if !scope.contains(unit.id) {
-                return Err(caller.forbid(&state, code, "this token may not read that unit").await);
+                return Err(caller
+                    .forbid(&state, code, "this token may not read that unit")
+                    .await);
             }
             subtree(unit.id, &units).into_iter().collect()
         }
-        None => units.iter().filter(|unit| scope.contains(unit.id)).map(|unit| unit.id).collect(),
+        None => units
+            .iter()
+            .filter(|unit| scope.contains(unit.id))
+            .map(|unit| unit.id)
+            .collect(),
     };
     let now = millis(OffsetDateTime::now_utc());
-    let agents: Vec<AgentView> =
-        state.store.agents_list(Some(&unit_ids)).await?.into_iter().map(|agent| agent_view(agent, now)).collect();
+    let agents: Vec<AgentView> = state
+        .store
+        .agents_list(Some(&unit_ids))
+        .await?
+        .into_iter()
+        .map(|agent| agent_view(agent, now))
+        .collect();
     Ok(ok(serde_json::json!({ "agents": agents })))
 }
 
 fn find_unit<'a>(units: &'a [Unit], code: &str) -> Result<&'a Unit, ApiError> {
-    units
-        .iter()
-        .find(|unit| unit.code == code)
-        .ok_or_else(|| ApiError::NotFound(format!("no unit with code {code:?}; GET /api/v1/units lists them")))
+    units.iter().find(|unit| unit.code == code).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no unit with code {code:?}; GET /api/v1/units lists them"
+        ))
+    })
 }
 
 /// An agent is silent after three missed heartbeats (and at least three minutes).
@@ -172,13 +222,20 @@ fn agent_view(agent: Agent, now: i64) -> AgentView {
         .as_deref()
         .and_then(|text| serde_json::from_str::<HostSnapshot>(text).ok())
         .map(|host| HostSummary {
-            os: format!("{} {}", host.os_name, host.os_version).trim().to_owned(),
+            os: format!("{} {}", host.os_name, host.os_version)
+                .trim()
+                .to_owned(),
             memory_used_percent: percent(host.memory_used_bytes, host.memory_total_bytes),
             disks: host.disks.len(),
             fullest_disk_used_percent: host
                 .disks
                 .iter()
-                .map(|disk| percent(disk.total_bytes.saturating_sub(disk.available_bytes), disk.total_bytes))
+                .map(|disk| {
+                    percent(
+                        disk.total_bytes.saturating_sub(disk.available_bytes),
+                        disk.total_bytes,
+                    )
+                })
                 .reduce(f64::max),
             hostname: host.hostname,
             uptime_seconds: host.uptime_seconds,
@@ -211,5 +268,7 @@ fn percent(part: u64, total: u64) -> f64 {
 
 /// RFC 3339 text of Unix milliseconds.
 pub(crate) fn rfc3339(ms: i64) -> String {
-    from_millis(ms).format(&Rfc3339).expect("stored times format as RFC 3339")
+    from_millis(ms)
+        .format(&Rfc3339)
+        .expect("stored times format as RFC 3339")
 }

@@ -137,7 +137,10 @@ impl Store {
     /// # Errors
     ///
     /// On a database error.
-    pub async fn agent_by_credential(&self, credential_hash: &str) -> anyhow::Result<Option<AgentAuth>> {
+    pub async fn agent_by_credential(
+        &self,
+        credential_hash: &str,
+    ) -> anyhow::Result<Option<AgentAuth>> {
         let agent = sqlx::query_as::<_, AgentAuth>(
             "SELECT id, unit_id, revoked_at, last_seq FROM agents WHERE credential_hash = $1",
         )
@@ -168,7 +171,10 @@ impl Store {
         // thousand agents.
         Ok(match unit_ids {
             None => agents,
-            Some(ids) => agents.into_iter().filter(|agent| ids.contains(&agent.unit_id)).collect(),
+            Some(ids) => agents
+                .into_iter()
+                .filter(|agent| ids.contains(&agent.unit_id))
+                .collect(),
         })
     }
 
@@ -178,12 +184,13 @@ impl Store {
     ///
     /// On a database error.
     pub async fn agent_revoke(&self, id: &str, now: OffsetDateTime) -> anyhow::Result<bool> {
-        let res = sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(millis(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .context("revoking agent")?;
+        let res =
+            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(millis(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .context("revoking agent")?;
         Ok(res.rows_affected() == 1)
     }
 }

@@ -63,7 +63,11 @@ impl Store {
     ///
     /// On a database error.
     pub async fn audit(&self, entry: &NewAuditEntry, now: OffsetDateTime) -> anyhow::Result<()> {
-        let details = if entry.details.is_null() { "{}".to_owned() } else { entry.details.to_string() };
+        let details = if entry.details.is_null() {
+            "{}".to_owned()
+        } else {
+            entry.details.to_string()
+        };
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, target, outcome, remote_addr, details)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -91,7 +91,15 @@ impl Store {
     ///
     /// On a database error, in which case nothing of the batch is stored.
     pub async fn events_ingest(&self, batch: &BatchWrite<'_>) -> anyhow::Result<IngestCounts> {
-        let BatchWrite { agent_id, unit_id, events, heartbeat, agent_version, address, now } = *batch;
+        let BatchWrite {
+            agent_id,
+            unit_id,
+            events,
+            heartbeat,
+            agent_version,
+            address,
+            now,
+        } = *batch;
         let now = millis(now);
         let mut counts = IngestCounts::default();
         let mut tx = self.pool.begin().await.context("starting ingest")?;
@@ -135,13 +143,15 @@ impl Store {
         .await
         .context("updating agent after ingest")?;
         if let Some(heartbeat) = heartbeat {
-            sqlx::query("UPDATE agents SET heartbeat_interval = $1, host_snapshot = $2 WHERE id = $3")
-                .bind(heartbeat.interval_seconds)
-                .bind(&heartbeat.host_snapshot)
-                .bind(agent_id)
-                .execute(&mut *tx)
-                .await
-                .context("storing host snapshot")?;
+            sqlx::query(
+                "UPDATE agents SET heartbeat_interval = $1, host_snapshot = $2 WHERE id = $3",
+            )
+            .bind(heartbeat.interval_seconds)
+            .bind(&heartbeat.host_snapshot)
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await
+            .context("storing host snapshot")?;
         }
         tx.commit().await.context("committing ingest")?;
         Ok(counts)

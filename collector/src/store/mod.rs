@@ -60,7 +60,11 @@ impl Store {
     /// When the database cannot be reached or opened, or a migration fails.
     pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if config.url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if config.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let url = match backend {
             Backend::Sqlite => sqlite_url(&config.url)?,
             Backend::Postgres => config.url.clone(),
@@ -90,7 +94,10 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&pool).await.context("applying database migrations")?;
+        migrator
+            .run(&pool)
+            .await
+            .context("applying database migrations")?;
         Ok(Store { pool, backend })
     }
 
@@ -105,7 +112,10 @@ impl Store {
     ///
     /// When it does not.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.context("pinging database")?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("pinging database")?;
         Ok(())
     }
 
@@ -117,17 +127,26 @@ impl Store {
 
 /// Adds `mode=rwc` so SQLite creates the file, and creates its folder.
 fn sqlite_url(url: &str) -> anyhow::Result<String> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         anyhow::bail!("database.url {url:?} must name a file, e.g. sqlite:///var/lib/cntt-collector/collector.db");
     }
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating database folder {}", parent.display()))?;
     }
     let separator = if url.contains('?') { '&' } else { '?' };
-    Ok(if url.contains("mode=") { url.to_owned() } else { format!("{url}{separator}mode=rwc") })
+    Ok(if url.contains("mode=") {
+        url.to_owned()
+    } else {
+        format!("{url}{separator}mode=rwc")
+    })
 }
 
 /// Hides the password of a database URL for logs and errors.
@@ -136,7 +155,9 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];
             match credentials.split_once(':') {
-                Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                Some((user, _password)) => {
+                    format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                }
                 None => url.to_owned(),
             }
         }
@@ -146,7 +167,8 @@ pub fn redact_url(url: &str) -> String {
 
 /// Unix milliseconds of a time.
 pub fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("times we store fit in i64 milliseconds")
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .expect("times we store fit in i64 milliseconds")
 }
 
 /// The time of Unix milliseconds read back from the database.
@@ -161,9 +183,18 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://cntt:s3cret@db:5432/cntt"), "postgres://cntt:***@db:5432/cntt");
-        assert_eq!(redact_url("postgres://cntt@db/cntt"), "postgres://cntt@db/cntt");
-        assert_eq!(redact_url("sqlite:///var/lib/x.db"), "sqlite:///var/lib/x.db");
+        assert_eq!(
+            redact_url("postgres://cntt:s3cret@db:5432/cntt"),
+            "postgres://cntt:***@db:5432/cntt"
+        );
+        assert_eq!(
+            redact_url("postgres://cntt@db/cntt"),
+            "postgres://cntt@db/cntt"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/x.db"),
+            "sqlite:///var/lib/x.db"
+        );
     }
 
     #[test]

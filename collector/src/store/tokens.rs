@@ -112,7 +112,11 @@ impl Store {
     /// # Errors
     ///
     /// On a database error.
-    pub async fn enroll_token_create(&self, token: &NewEnrollToken, now: OffsetDateTime) -> anyhow::Result<i64> {
+    pub async fn enroll_token_create(
+        &self,
+        token: &NewEnrollToken,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<i64> {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO enroll_tokens (token_hash, unit_id, uses_allowed, expires_at, created_at, created_by, note)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -153,12 +157,14 @@ impl Store {
     ///
     /// On a database error.
     pub async fn enroll_token_revoke(&self, id: i64, now: OffsetDateTime) -> anyhow::Result<bool> {
-        let res = sqlx::query("UPDATE enroll_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(millis(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .context("revoking enrollment token")?;
+        let res = sqlx::query(
+            "UPDATE enroll_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("revoking enrollment token")?;
         Ok(res.rows_affected() == 1)
     }
 
@@ -167,7 +173,11 @@ impl Store {
     /// # Errors
     ///
     /// On a database error.
-    pub async fn api_token_create(&self, token: &NewApiToken, now: OffsetDateTime) -> anyhow::Result<i64> {
+    pub async fn api_token_create(
+        &self,
+        token: &NewApiToken,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<i64> {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO api_tokens (token_hash, name, role, unit_id, created_at, created_by, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -243,12 +253,14 @@ impl Store {
     ///
     /// On a database error.
     pub async fn api_token_revoke(&self, id: i64, now: OffsetDateTime) -> anyhow::Result<bool> {
-        let res = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(millis(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .context("revoking API token")?;
+        let res = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("revoking API token")?;
         Ok(res.rows_affected() == 1)
     }
 }

@@ -83,10 +83,18 @@ impl Store {
     /// # Errors
     ///
     /// When a parent code is neither in `records` nor stored, or on a database error.
-    pub async fn units_import(&self, records: &[UnitRecord], now: OffsetDateTime) -> anyhow::Result<ImportSummary> {
+    pub async fn units_import(
+        &self,
+        records: &[UnitRecord],
+        now: OffsetDateTime,
+    ) -> anyhow::Result<ImportSummary> {
         let now = millis(now);
-        let existing: HashMap<String, Unit> =
-            self.units_all().await?.into_iter().map(|unit| (unit.code.clone(), unit)).collect();
+        let existing: HashMap<String, Unit> = self
+            .units_all()
+            .await?
+            .into_iter()
+            .map(|unit| (unit.code.clone(), unit))
+            .collect();
         let mut tx = self.pool.begin().await.context("starting unit import")?;
         let mut summary = ImportSummary::default();
         // First pass: every row exists with its own fields; second pass: links to parents, so the
@@ -132,13 +140,17 @@ impl Store {
             let parent_id: Option<i64> = match &record.parent_code {
                 None => None,
                 Some(parent_code) => {
-                    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM units WHERE code = $1")
-                        .bind(parent_code)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let row: Option<(i64,)> =
+                        sqlx::query_as("SELECT id FROM units WHERE code = $1")
+                            .bind(parent_code)
+                            .fetch_optional(&mut *tx)
+                            .await?;
                     match row {
                         Some((id,)) => Some(id),
-                        None => bail!("unit {}: parent {parent_code} is neither in the file nor stored", record.code),
+                        None => bail!(
+                            "unit {}: parent {parent_code} is neither in the file nor stored",
+                            record.code
+                        ),
                     }
                 }
             };

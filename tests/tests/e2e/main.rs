@@ -1,0 +1,43 @@
+//! End-to-end and storage tests: one binary, cases grouped by concern.
+//!
+//! Each case marked with `both_databases!` runs twice, on a SQLite file and on a fresh PostgreSQL
+//! database, so the storage layer is held to the same contract on both.
+
+use std::time::Duration;
+
+use e2e::Db;
+
+/// Declares `async fn name(db: Db)` cases and a `name::sqlite` / `name::postgres` test for each.
+macro_rules! both_databases {
+    ($(async fn $name:ident($db:ident: Db) $body:block)*) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(e2e::Db::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(e2e::Db::Postgres).await;
+                }
+            }
+
+            async fn $name($db: e2e::Db) $body
+        )*
+    };
+}
+
+mod bad_input;
+mod flow;
+mod security;
+mod store;
+
+/// How long end-to-end waits may take before a test fails.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Shorthand so cases read as `db(Db::Sqlite)`.
+#[allow(dead_code, reason = "used by some modules only")]
+fn is_postgres(db: Db) -> bool {
+    db == Db::Postgres
+}
