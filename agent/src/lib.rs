@@ -24,6 +24,35 @@ use crate::identity::{ca_path, pinned_client, Identity};
 use crate::outbox::Outbox;
 use crate::uplink::Uplink;
 
+/// Name of the lock file that keeps two agents off one state folder.
+pub const LOCK_FILE: &str = "agent.lock";
+
+/// Takes the state folder's lock for as long as the returned file lives, so two agents (or a
+/// `status` beside a running agent) never write one outbox at once.
+///
+/// # Errors
+///
+/// When another process holds the lock (the message says so) or the file cannot be opened.
+pub fn lock_state_dir(state_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = state_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another cntt-agent is running with state folder {}; stop it first",
+            state_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// How long shutdown waits for an upload in flight.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,6 +64,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// cannot be opened. Once running, failures are logged and retried, never fatal.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let identity = Identity::load(&config.state_dir)?;
+    let _lock = lock_state_dir(&config.state_dir)?;
     let server = config
         .uplink
         .url
@@ -92,4 +122,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .stats();
     tracing::info!(pending = stats.records, "agent stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_agent_per_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_state_dir(dir.path()).unwrap();
+        let err = lock_state_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("another cntt-agent is running"), "{err}");
+        drop(held);
+        lock_state_dir(dir.path()).expect("free again once the first agent stops");
+    }
 }

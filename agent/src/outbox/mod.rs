@@ -15,8 +15,9 @@
 //!   content, which it repairs, sets aside and describes in an [`OpenReport`].
 //! - Memory stays small: payloads stay on disk; the index holds 32 bytes per unacknowledged
 //!   record (seq, time, offset, length, class), about 30 MiB for a full 512 MiB outbox.
-//! - One `Outbox` per directory, used by one thread at a time: the caller wraps it in a mutex,
-//!   and nothing guards against a second process opening the same directory.
+//! - One `Outbox` per directory, used by one thread at a time: the caller wraps it in a mutex.
+//!   Nothing guards against a second process opening the same directory, whose recovery could
+//!   cut a record being written; other processes use the read-only [`Outbox::inspect`].
 //!
 //! ## Files
 //!
@@ -755,6 +756,72 @@ impl Outbox {
             }
         }
         Ok(())
+    }
+
+    /// Counts what the outbox in `dir` holds without changing anything: for a status command
+    /// run while the agent, the only process that may [`open`](Outbox::open) the outbox, is
+    /// using it.
+    ///
+    /// The figures are as of the files on disk: a record being written, or damage that `open`
+    /// would repair, may or may not be counted, and [`Stats::unreadable_total`] is 0.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Io`] when the directory cannot be listed or a file cannot be read.
+    pub fn inspect(dir: &Path) -> Result<Stats, OutboxError> {
+        let known = match state::load(dir)? {
+            Loaded::Found(state) => state,
+            Loaded::Missing | Loaded::Corrupt => State::default(),
+        };
+        let list_err = |source| OutboxError::io("listing outbox directory", dir, source);
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(dir).map_err(list_err)? {
+            let name = entry.map_err(list_err)?.file_name();
+            if let Some(id) = name.to_str().and_then(segment::parse_file_name) {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        let mut stats = Stats {
+            records: 0,
+            critical_records: 0,
+            bytes: 0,
+            segments: 0,
+            dropped_routine_total: known.dropped_routine_total,
+            unreadable_total: 0,
+            oldest: None,
+            next_seq: known.next_seq,
+            acked_through: known.acked_through,
+        };
+        let mut min_seq = 1;
+        for (index, &id) in ids.iter().enumerate() {
+            let path = dir.join(segment::file_name(id));
+            let bytes = match recovery::read_segment(&path) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                // The owner deletes segments as they are acknowledged.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(OutboxError::io("reading segment", &path, source)),
+            };
+            stats.segments += 1;
+            stats.bytes += bytes.len() as u64;
+            let is_newest = index + 1 == ids.len();
+            let scan = record::scan(&bytes, min_seq, is_newest);
+            min_seq = scan.next_min_seq;
+            let unacked = scan
+                .frames
+                .iter()
+                .filter(|found| found.meta.seq > known.acked_through);
+            for found in unacked {
+                stats.records += 1;
+                stats.critical_records += u64::from(found.meta.class == Class::Critical);
+                if stats.oldest.is_none() {
+                    stats.oldest = Some(from_unix_ms(found.meta.written_at_ms));
+                }
+            }
+        }
+        stats.next_seq = stats.next_seq.max(min_seq);
+        Ok(stats)
     }
 
     /// Current counters.

@@ -162,7 +162,11 @@ impl Recovery<'_> {
 }
 
 /// Reads a whole segment file, or `None` if it is too large to be one.
-fn read_segment(path: &Path) -> io::Result<Option<Vec<u8>>> {
+///
+/// # Errors
+///
+/// When the file cannot be opened or read.
+pub(super) fn read_segment(path: &Path) -> io::Result<Option<Vec<u8>>> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     if len > MAX_SEGMENT_FILE_BYTES {

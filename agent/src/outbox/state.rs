@@ -46,11 +46,15 @@ impl Default for State {
 /// What was found on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Loaded {
+    /// A valid state file.
     Found(State),
+    /// No state file.
     Missing,
+    /// A file that is not a valid state file.
     Corrupt,
 }
 
+/// The bytes of the state file holding `state`.
 pub(super) fn encode(state: &State) -> [u8; STATE_LEN] {
     let mut bytes = [0; STATE_LEN];
     bytes[0..8].copy_from_slice(&STATE_MAGIC);

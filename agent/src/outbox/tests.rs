@@ -3,15 +3,14 @@
 //! Most tests are scripts run by [`check`]: each line is a command (append, ack, reopen, damage a
 //! file...) and the transcript of what the outbox answered is compared with a snapshot
 //! (`UPDATE_EXPECT=1 cargo test` refreshes them). Properties that must hold at every byte offset
-//! are loops of their own, and two tests run a writer in a child process to kill it or starve it
-//! of disk space.
+//! are loops of their own, and two tests (Unix only) run a writer in a child process to kill it
+//! or starve it of file space.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use expect_test::{expect, Expect};
@@ -64,6 +63,7 @@ fn frame_offset(n: u64) -> u64 {
 /// - `append routine|critical [N] [size=N] [age_days=N]`: appends N records;
 /// - `peek MAX_RECORDS MAX_BYTES`: prints seqs and classes, checking every payload;
 /// - `ack SEQ`, `stats`, `ls`;
+/// - `inspect`: prints stats as [`Outbox::inspect`] sees them from outside;
 /// - `flip FILE OFFSET`, `truncate FILE LEN`, `zeros FILE N`, `write FILE TEXT`, `rm FILE`,
 ///   `backup FILE`, `restore FILE`: file surgery, where `FILE` is `seg:ID` for a segment,
 ///   or a path relative to the outbox directory.
@@ -207,8 +207,11 @@ impl Script {
                     writeln!(self.out, "  error: {}", error_chain(&err)).expect("writing");
                 }
             }
-            "stats" => {
-                let stats = self.outbox().stats();
+            "stats" | "inspect" => {
+                let stats = match words[0] {
+                    "stats" => self.outbox().stats(),
+                    _ => Outbox::inspect(&self.dir).expect("inspecting outbox"),
+                };
                 let oldest = stats.oldest.map_or("none".to_owned(), |oldest| {
                     format!("-{}", test_now() - oldest)
                 });
@@ -356,6 +359,7 @@ fn append_peek_ack_round_trip() {
         ack 2
         peek 10 1000
         stats
+        inspect     # the same, read from the files by another process
         ack 1       # already acknowledged: nothing happens
         ack 99      # past the last seq: counts as the last
         peek 10 1000
@@ -386,6 +390,8 @@ fn append_peek_ack_round_trip() {
             > peek 10 1000
               [3c 4r]
             > stats
+              records=2 critical=1 bytes=168 segments=1 dropped=0 unreadable=0 oldest=-0s next_seq=5 acked=2
+            > inspect
               records=2 critical=1 bytes=168 segments=1 dropped=0 unreadable=0 oldest=-0s next_seq=5 acked=2
             > ack 1
             > ack 99
@@ -774,6 +780,7 @@ fn budget_drops_oldest_routine_records_never_critical() {
         peek 100 10000
         append routine 6  # the next oldest segments go entirely
         stats
+        inspect
         peek 100 10000
         reopen
         stats
@@ -803,6 +810,8 @@ fn budget_drops_oldest_routine_records_never_critical() {
             > append routine 6
               21 22 23 24 25 26
             > stats
+              records=15 critical=1 bytes=640 segments=5 dropped=11 unreadable=0 oldest=-0s next_seq=27 acked=0
+            > inspect
               records=15 critical=1 bytes=640 segments=5 dropped=11 unreadable=0 oldest=-0s next_seq=27 acked=0
             > peek 100 10000
               [4c 13r 14r 15r 16r 17r 18r 19r 20r 21r 22r 23r 24r 25r 26r]
@@ -1116,6 +1125,8 @@ fn spawn_child_writer(dir: &Path, segment_bytes: u64, shell_prefix: &str) -> std
     let module = module_path!()
         .split_once("::")
         .map_or("", |(_, module)| module);
+    use std::process::{Command, Stdio};
+
     Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -1143,7 +1154,7 @@ fn killed_writer_loses_nothing_acknowledged() {
         let stdout = child.stdout.take().expect("child stdout is piped");
         let n_before_kill = 150 + round * 97 % 200;
         let mut n_seen = 0;
-        for line in BufReader::new(stdout).lines() {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
             let line = line.expect("reading child stdout");
             if let Some(seq) = line.strip_prefix("appended ") {
                 appended.push(seq.parse::<u64>().expect("child prints seqs"));

@@ -1,0 +1,68 @@
+//! The `cntt-agent` binary as an IT officer meets it.
+
+use std::process::{Command, Output};
+
+fn agent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cntt-agent"))
+        .args(args)
+        .env_remove("CNTT_AGENT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn help_teaches_enrollment() {
+    let help = String::from_utf8(agent(&["--help"]).stdout).unwrap();
+    assert!(
+        help.contains("cntt-agent enroll --server") && help.contains("run"),
+        "{help}"
+    );
+}
+
+#[test]
+fn run_without_enrollment_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let output = agent(&["--config", config.to_str().unwrap(), "run"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        err.contains("not enrolled") && err.contains("cntt-agent enroll"),
+        "{err}"
+    );
+}
+
+#[test]
+fn enroll_refuses_plain_http_and_unknown_config_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    let output = agent(&[
+        "--config",
+        config.to_str().unwrap(),
+        "enroll",
+        "--server",
+        "http://collector",
+        "--token",
+        "t",
+        "--ca",
+        ca.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains("must start with https://"), "{err}");
+    std::fs::write(&config, "heartbeat_every = 5\n").unwrap();
+    let output = agent(&["--config", config.to_str().unwrap(), "status"]);
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains("unknown field `heartbeat_every`"), "{err}");
+}
