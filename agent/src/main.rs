@@ -125,21 +125,16 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         }
         Command::Status => {
             let identity = Identity::load(&config.state_dir)?;
-            let Ok(_lock) = cntt_agent::lock_state_dir(&config.state_dir) else {
-                return Ok(format!(
-                    "agent {}\nunit {} ({})\ncollector {}\nrunning: yes (its outbox is in use; see its log)\n",
-                    identity.agent_id, identity.unit_code, identity.unit_name, identity.server
-                ));
-            };
-            let (outbox, _report) =
-                Outbox::open(&config.state_dir.join("outbox"), config.outbox.clone())?;
-            let stats = outbox.stats();
+            // A running agent holds the lock; then read its outbox without touching it.
+            let running = cntt_agent::lock_state_dir(&config.state_dir).is_err();
+            let stats = Outbox::inspect(&config.state_dir.join("outbox"))?;
             Ok(format!(
-                "agent {}\nunit {} ({})\ncollector {}\nrunning: no\noutbox: {} events waiting ({} critical), {} bytes, {} routine samples dropped so far\n",
+                "agent {}\nunit {} ({})\ncollector {}\nrunning: {}\noutbox: {} events waiting ({} critical), {} bytes, {} routine samples dropped so far\n",
                 identity.agent_id,
                 identity.unit_code,
                 identity.unit_name,
                 identity.server,
+                if running { "yes" } else { "no" },
                 stats.records,
                 stats.critical_records,
                 stats.bytes,

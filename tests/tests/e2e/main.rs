@@ -32,6 +32,7 @@ mod bad_input;
 mod flow;
 mod security;
 mod store;
+mod tidy;
 
 /// How long end-to-end waits may take before a test fails.
 const WAIT: Duration = Duration::from_secs(20);
