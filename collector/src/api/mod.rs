@@ -137,53 +137,78 @@ pub struct AuthenticatedAgent {
     pub address: Option<String>,
 }
 
+/// One attempt to authenticate, remembered so every refusal is counted, logged and audited alike.
+struct AuthAttempt<'a> {
+    state: &'a AppState,
+    /// Metric label and audit detail: `agent` or `api`.
+    kind: &'static str,
+    target: String,
+    address: Option<String>,
+}
+
+impl AuthAttempt<'_> {
+    /// Refuses with a 401 whose code and message the client sees, after auditing `reason`.
+    async fn deny(
+        &self,
+        reason: &str,
+        actor: String,
+        code: &'static str,
+        message: &str,
+    ) -> ApiError {
+        let entry = NewAuditEntry {
+            actor,
+            action: "auth.failed".into(),
+            target: self.target.clone(),
+            outcome: "denied",
+            remote_addr: self.address.clone(),
+            details: serde_json::json!({ "credential": self.kind, "reason": reason }),
+        };
+        self.state
+            .refuse(self.kind, entry, ApiError::unauthorized(code, message))
+            .await
+    }
+}
+
 impl FromRequestParts<AppState> for AuthenticatedAgent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let address = peer(parts);
-        let denied = |reason: &str, actor: String| NewAuditEntry {
-            actor,
-            action: "auth.failed".into(),
+        let attempt = AuthAttempt {
+            state,
+            kind: "agent",
             target: parts.uri.path().to_owned(),
-            outcome: "denied",
-            remote_addr: address.clone(),
-            details: serde_json::json!({ "credential": "agent", "reason": reason }),
+            address: peer(parts),
         };
         let Some(token) = bearer(parts) else {
-            let err = ApiError::unauthorized(
-                "missing_credential",
-                "send the agent credential as Authorization: Bearer <credential>; enroll first with cntt-agent enroll",
-            );
-            return Err(state
-                .refuse("agent", denied("missing", "anonymous".into()), err)
+            let help = "send the agent credential as Authorization: Bearer <credential>; enroll first with cntt-agent enroll";
+            return Err(attempt
+                .deny("missing", "anonymous".into(), "missing_credential", help)
                 .await);
         };
-        let agent = state.store.agent_by_credential(&hash_secret(token)).await?;
-        match agent {
-            None => {
-                let err = ApiError::unauthorized(
+        match state.store.agent_by_credential(&hash_secret(token)).await? {
+            None => Err(attempt
+                .deny(
+                    "unknown",
+                    "anonymous".into(),
                     "invalid_credential",
                     "the agent credential is not known",
-                );
-                Err(state
-                    .refuse("agent", denied("unknown", "anonymous".into()), err)
-                    .await)
-            }
+                )
+                .await),
             Some(agent) if agent.revoked_at.is_some() => {
-                let err = ApiError::unauthorized(
-                    "agent_revoked",
-                    "this agent was revoked; ask the Sở TT&TT for a new enrollment token",
-                );
-                Err(state
-                    .refuse(
-                        "agent",
-                        denied("revoked", format!("agent:{}", agent.id)),
-                        err,
+                let help = "this agent was revoked; ask the Sở TT&TT for a new enrollment token";
+                Err(attempt
+                    .deny(
+                        "revoked",
+                        format!("agent:{}", agent.id),
+                        "agent_revoked",
+                        help,
                     )
                     .await)
             }
-            Some(agent) => Ok(AuthenticatedAgent { agent, address }),
+            Some(agent) => Ok(AuthenticatedAgent {
+                agent,
+                address: attempt.address,
+            }),
         }
     }
 }
@@ -201,50 +226,60 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let address = peer(parts);
-        let denied = |reason: &str, actor: String| NewAuditEntry {
-            actor,
-            action: "auth.failed".into(),
+        let attempt = AuthAttempt {
+            state,
+            kind: "api",
             target: parts.uri.path().to_owned(),
-            outcome: "denied",
-            remote_addr: address.clone(),
-            details: serde_json::json!({ "credential": "api_token", "reason": reason }),
+            address: peer(parts),
         };
         let Some(token) = bearer(parts) else {
-            let err = ApiError::unauthorized(
-                "missing_credential",
-                "send an API token as Authorization: Bearer <token>; an administrator creates one with cntt-collector api-token create",
-            );
-            return Err(state
-                .refuse("api", denied("missing", "anonymous".into()), err)
+            let help = "send an API token as Authorization: Bearer <token>; an administrator creates one with cntt-collector api-token create";
+            return Err(attempt
+                .deny("missing", "anonymous".into(), "missing_credential", help)
                 .await);
         };
         let now = OffsetDateTime::now_utc();
-        let token_row = state.store.api_token_by_hash(&hash_secret(token)).await?;
-        let Some(token_row) = token_row else {
-            let err = ApiError::unauthorized("invalid_credential", "the API token is not known");
-            return Err(state
-                .refuse("api", denied("unknown", "anonymous".into()), err)
+        let Some(token_row) = state.store.api_token_by_hash(&hash_secret(token)).await? else {
+            return Err(attempt
+                .deny(
+                    "unknown",
+                    "anonymous".into(),
+                    "invalid_credential",
+                    "the API token is not known",
+                )
                 .await);
         };
         let actor = format!("api-token:{}", token_row.id);
         if token_row.revoked_at.is_some() {
-            let err = ApiError::unauthorized("token_revoked", "this API token was revoked");
-            return Err(state.refuse("api", denied("revoked", actor), err).await);
+            return Err(attempt
+                .deny(
+                    "revoked",
+                    actor,
+                    "token_revoked",
+                    "this API token was revoked",
+                )
+                .await);
         }
         if token_row
             .expires_at
             .is_some_and(|at| at <= crate::store::millis(now))
         {
-            let err = ApiError::unauthorized("token_expired", "this API token has expired");
-            return Err(state.refuse("api", denied("expired", actor), err).await);
+            return Err(attempt
+                .deny(
+                    "expired",
+                    actor,
+                    "token_expired",
+                    "this API token has expired",
+                )
+                .await);
         }
         let Ok(role) = token_row.role.parse::<Role>() else {
-            return Err(ApiError::Internal(anyhow::anyhow!(
+            let err = anyhow::anyhow!(
                 "API token {} has unknown role {}",
                 token_row.id,
                 token_row.role
-            )));
+            );
+            return Err(ApiError::Internal(err));
         };
         state.store.api_token_touch(token_row.id, now).await?;
         let principal = Principal {
@@ -253,7 +288,10 @@ impl FromRequestParts<AppState> for Caller {
             role,
             unit_id: token_row.unit_id,
         };
-        Ok(Caller { principal, address })
+        Ok(Caller {
+            principal,
+            address: attempt.address,
+        })
     }
 }
 
