@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cntt_common::wire::{Event, Heartbeat, Payload};
+use cntt_common::wire::{Event, Heartbeat, OutboxState, Payload};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 
@@ -29,9 +29,20 @@ pub async fn run(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
+        let stats = outbox
+            .lock()
+            .expect("outbox lock is never poisoned")
+            .stats();
+        let state = OutboxState {
+            pending: stats.records,
+            bytes: stats.bytes,
+            dropped_routine_total: stats.dropped_routine_total,
+            unreadable_total: stats.unreadable_total,
+        };
         let payload = Payload::Heartbeat(Heartbeat {
             interval_seconds,
             host: sampler.sample(),
+            outbox: Some(state),
         });
         let at = OffsetDateTime::now_utc();
         let res = outbox

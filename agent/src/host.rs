@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use cntt_common::wire::{Disk, HostSnapshot};
-use sysinfo::{Disks, System};
+use cntt_common::wire::{Disk, HostSnapshot, Interface};
+use sysinfo::{Disks, Networks, System};
 
 /// File systems that are not storage a person could fill (memory-backed or virtual).
 const PSEUDO_FILE_SYSTEMS: [&str; 10] = [
@@ -20,6 +20,7 @@ const PSEUDO_FILE_SYSTEMS: [&str; 10] = [
 pub struct HostSampler {
     system: System,
     disks: Disks,
+    networks: Networks,
 }
 
 impl Default for HostSampler {
@@ -31,6 +32,7 @@ impl Default for HostSampler {
         HostSampler {
             system,
             disks: Disks::new_with_refreshed_list(),
+            networks: Networks::new_with_refreshed_list(),
         }
     }
 }
@@ -41,6 +43,7 @@ impl HostSampler {
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
         self.disks.refresh(true);
+        self.networks.refresh(true);
         let load = System::load_average();
         let reading = Reading {
             hostname: System::host_name().unwrap_or_default(),
@@ -65,6 +68,17 @@ impl HostSampler {
                     file_system: disk.file_system().to_string_lossy().into_owned(),
                     total_bytes: disk.total_space(),
                     available_bytes: disk.available_space(),
+                })
+                .collect(),
+            interfaces: self
+                .networks
+                .iter()
+                .map(|(name, data)| Interface {
+                    name: name.clone(),
+                    rx_bytes: data.total_received(),
+                    tx_bytes: data.total_transmitted(),
+                    rx_errors: data.total_errors_on_received(),
+                    tx_errors: data.total_errors_on_transmitted(),
                 })
                 .collect(),
         };
@@ -103,6 +117,8 @@ pub struct Reading {
     pub swap_used_bytes: u64,
     /// Every mounted file system.
     pub disks: Vec<Disk>,
+    /// Every network interface.
+    pub interfaces: Vec<Interface>,
 }
 
 /// Shapes a reading into the wire snapshot: drops pseudo file systems, empty ones and repeated mount
@@ -137,6 +153,11 @@ pub fn snapshot(reading: Reading) -> HostSnapshot {
         swap_total_bytes: reading.swap_total_bytes,
         swap_used_bytes: reading.swap_used_bytes.min(reading.swap_total_bytes),
         disks,
+        interfaces: reading
+            .interfaces
+            .into_iter()
+            .filter(|interface| interface.name != "lo")
+            .collect(),
     }
 }
 
@@ -175,6 +196,7 @@ mod tests {
                 disk("/", "ext4", 10),
                 disk("/media/cd", "iso9660", 0),
             ],
+            interfaces: vec![],
         };
         let snapshot = snapshot(reading);
         assert_eq!(snapshot.disks, vec![disk("/", "ext4", 10)]);

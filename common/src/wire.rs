@@ -86,8 +86,11 @@ impl Event {
     ///
     /// When the kind is known but `data` does not match its shape.
     pub fn payload(&self) -> Result<Option<Payload>, serde_json::Error> {
+        let data = self.data.clone();
         let payload = match self.kind.as_str() {
-            Heartbeat::KIND => Payload::Heartbeat(serde_json::from_value(self.data.clone())?),
+            Heartbeat::KIND => Payload::Heartbeat(serde_json::from_value(data)?),
+            ProbeResult::KIND => Payload::ProbeResult(serde_json::from_value(data)?),
+            Incident::KIND => Payload::Incident(Box::new(serde_json::from_value(data)?)),
             _ => return Ok(None),
         };
         Ok(Some(payload))
@@ -99,6 +102,10 @@ impl Event {
 pub enum Payload {
     /// The agent is alive; carries a host snapshot.
     Heartbeat(Heartbeat),
+    /// One check of one target.
+    ProbeResult(ProbeResult),
+    /// An incident opened, updated or resolved, detected by the agent or filed by an officer.
+    Incident(Box<Incident>),
 }
 
 impl Payload {
@@ -106,12 +113,16 @@ impl Payload {
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::Heartbeat(_) => Heartbeat::KIND,
+            Payload::ProbeResult(_) => ProbeResult::KIND,
+            Payload::Incident(_) => Incident::KIND,
         }
     }
 
     fn data(&self) -> serde_json::Value {
         let res = match self {
             Payload::Heartbeat(heartbeat) => serde_json::to_value(heartbeat),
+            Payload::ProbeResult(result) => serde_json::to_value(result),
+            Payload::Incident(incident) => serde_json::to_value(incident),
         };
         res.expect("wire payloads are plain structs that always serialize")
     }
@@ -125,6 +136,22 @@ pub struct Heartbeat {
     pub interval_seconds: u32,
     /// The host as it is now.
     pub host: HostSnapshot,
+    /// The agent's local buffer, so the collector can see what an outage cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<OutboxState>,
+}
+
+/// Counters of the agent's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxState {
+    /// Events waiting for upload.
+    pub pending: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Routine samples dropped to stay within budget, over the agent's life.
+    pub dropped_routine_total: u64,
+    /// Records found damaged on disk and skipped, since the agent started.
+    pub unreadable_total: u64,
 }
 
 impl Heartbeat {
@@ -166,6 +193,24 @@ pub struct HostSnapshot {
     /// Mounted disks.
     #[serde(default)]
     pub disks: Vec<Disk>,
+    /// Network interfaces with their counters since boot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<Interface>,
+}
+
+/// Counters of one network interface since boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    /// Interface name, e.g. `eth0`.
+    pub name: String,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Send errors.
+    pub tx_errors: u64,
 }
 
 /// One mounted file system.
@@ -179,6 +224,206 @@ pub struct Disk {
     pub total_bytes: u64,
     /// Space available to unprivileged users in bytes.
     pub available_bytes: u64,
+}
+
+/// Where a target sits, which decides what its failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// Inside the agency: gateway, switches, internal servers.
+    Lan,
+    /// The provincial WAN: its edge, the Sở TT&TT data centre, the collector.
+    Wan,
+    /// The public Internet.
+    Internet,
+    /// A service the agency runs: portal, mail, one-stop-shop system.
+    Server,
+}
+
+/// How a target is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// ICMP echo.
+    Icmp,
+    /// TCP connect.
+    Tcp,
+    /// HTTP(S) request.
+    Http,
+    /// DNS resolution.
+    Dns,
+}
+
+/// The outcome of one check of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The target's name in the agent's config, unique per agent.
+    pub target: String,
+    /// Where it sits.
+    pub target_kind: TargetKind,
+    /// How it was checked.
+    pub check: CheckKind,
+    /// What was checked: host, host:port, URL or name.
+    pub address: String,
+    /// Whether the check passed.
+    pub ok: bool,
+    /// Round-trip or response time in milliseconds, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// HTTP status, for HTTP checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// When the server's certificate expires, for HTTPS checks.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub cert_not_after: Option<OffsetDateTime>,
+}
+
+impl ProbeResult {
+    /// The `kind` of probe result events.
+    pub const KIND: &'static str = "probe_result";
+}
+
+/// What kind of trouble an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// The agency's LAN.
+    Lan,
+    /// The WAN: transmission line or WAN equipment.
+    Wan,
+    /// The Internet connection.
+    Internet,
+    /// A server or service.
+    Server,
+    /// The machine the agent runs on: disk full, memory exhausted.
+    Host,
+    /// Information security.
+    Security,
+    /// Anything else an officer reports.
+    Other,
+}
+
+/// How severe an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Little effect.
+    Low,
+    /// Some users affected.
+    Medium,
+    /// A unit cannot work normally.
+    High,
+    /// Widespread or security-critical.
+    Critical,
+}
+
+/// Where an incident comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentSource {
+    /// Found by the agent's checks.
+    Detected,
+    /// Filed by an officer.
+    Manual,
+}
+
+/// Which step of an incident's life an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentPhase {
+    /// It started.
+    Opened,
+    /// Its consequences or evidence changed.
+    Updated,
+    /// It ended.
+    Resolved,
+}
+
+/// One failing (or recovering) check behind an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Target name.
+    pub target: String,
+    /// Where it sits.
+    pub target_kind: TargetKind,
+    /// How it was checked.
+    pub check: CheckKind,
+    /// What was checked.
+    pub address: String,
+    /// When this check ran.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its round-trip time in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+}
+
+/// An incident as the agent knows it. Every phase carries the whole current picture, so the
+/// collector can take the newest event as the truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id across phases, made by the agent.
+    pub incident_id: Uuid,
+    /// Which step this event reports.
+    pub phase: IncidentPhase,
+    /// What kind of trouble.
+    pub kind: IncidentKind,
+    /// Detected or filed by hand.
+    pub source: IncidentSource,
+    /// How severe.
+    pub severity: Severity,
+    /// One line for people (Vietnamese for manual incidents).
+    pub title: String,
+    /// More words, may be empty.
+    #[serde(default)]
+    pub description: String,
+    /// The target whose failure is the incident, for detected ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// When it started: the first failed check, or when an officer says.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it ended: the first good check; none while open.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub ended_at: Option<OffsetDateTime>,
+    /// When a person discovered it, for manual incidents.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub discovered_at: Option<OffsetDateTime>,
+    /// Systems affected, as the officer names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub systems_affected: Vec<String>,
+    /// The failing checks and their last errors and round-trip times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+    /// Targets that failed because of this incident (e.g. WAN and servers behind a dead LAN
+    /// gateway); they have no incident of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consequences: Vec<String>,
+}
+
+impl Incident {
+    /// The `kind` of incident events.
+    pub const KIND: &'static str = "incident";
 }
 
 /// The collector's answer to a stored batch.
@@ -259,6 +504,7 @@ mod tests {
     fn sample_heartbeat() -> Payload {
         Payload::Heartbeat(Heartbeat {
             interval_seconds: 60,
+            outbox: None,
             host: HostSnapshot {
                 hostname: "may-chu-01".into(),
                 os_name: "Debian GNU/Linux".into(),
@@ -279,6 +525,7 @@ mod tests {
                     total_bytes: 100 << 30,
                     available_bytes: 40 << 30,
                 }],
+                interfaces: vec![],
             },
         })
     }
@@ -374,10 +621,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored() {
-        let mut data = serde_json::to_value(match sample_heartbeat() {
-            Payload::Heartbeat(heartbeat) => heartbeat,
-        })
-        .unwrap();
+        let Payload::Heartbeat(heartbeat) = sample_heartbeat() else {
+            unreachable!("sample_heartbeat makes a heartbeat")
+        };
+        let mut data = serde_json::to_value(heartbeat).unwrap();
         data["host"]["gpu_count"] = 2.into();
         let event = Event {
             id: Uuid::nil(),

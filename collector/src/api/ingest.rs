@@ -125,6 +125,7 @@ async fn ingest(
                 }
                 ("ok", None)
             }
+            Ok(Some(Payload::ProbeResult(_) | Payload::Incident(_))) => ("ok", None),
             Ok(None) => {
                 unknown_kinds += 1;
                 ("unknown_kind", None)

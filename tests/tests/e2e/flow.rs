@@ -27,6 +27,7 @@ fn heartbeat(seq: u64) -> Event {
         swap_total_bytes: 0,
         swap_used_bytes: 0,
         disks: vec![],
+        interfaces: vec![],
     };
     Event::new(
         seq,
@@ -34,6 +35,7 @@ fn heartbeat(seq: u64) -> Event {
         &Payload::Heartbeat(Heartbeat {
             interval_seconds: 60,
             host,
+            outbox: None,
         }),
     )
 }
