@@ -11,7 +11,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use cntt_common::wire::{CheckKind, TargetKind};
+
 use crate::outbox::OutboxConfig;
+use crate::probe::{Check, HttpCheck, Target};
 
 /// The configuration file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,6 +32,129 @@ pub struct AgentConfig {
     /// Local buffer.
     #[serde(default)]
     pub outbox: OutboxSection,
+    /// Defaults of every probe and the incident thresholds.
+    #[serde(default)]
+    pub probes: ProbesConfig,
+    /// Host health thresholds.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Targets to probe; `[[target]]` tables.
+    #[serde(default, rename = "target")]
+    pub targets: Vec<TargetConfig>,
+}
+
+/// Defaults for all targets, and when a target counts as down or up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbesConfig {
+    /// Interval between checks of a target.
+    #[serde(default = "default_probe_interval", with = "duration_text")]
+    pub interval: Duration,
+    /// Timeout of one check.
+    #[serde(default = "default_probe_timeout", with = "duration_text")]
+    pub timeout: Duration,
+    /// Failed checks in a row before a target is down.
+    #[serde(default = "default_down_after")]
+    pub down_after: u32,
+    /// Good checks in a row before a down target is up again.
+    #[serde(default = "default_up_after")]
+    pub up_after: u32,
+    /// Probe the default gateway, the collector and the system resolver when no target is listed.
+    #[serde(default = "default_true")]
+    pub defaults: bool,
+}
+
+impl Default for ProbesConfig {
+    fn default() -> ProbesConfig {
+        ProbesConfig {
+            interval: default_probe_interval(),
+            timeout: default_probe_timeout(),
+            down_after: default_down_after(),
+            up_after: default_up_after(),
+            defaults: true,
+        }
+    }
+}
+
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_down_after() -> u32 {
+    3
+}
+
+fn default_up_after() -> u32 {
+    2
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// When the host itself is in trouble.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// A disk this full (percent used) opens a host incident.
+    #[serde(default = "default_disk_full_percent")]
+    pub disk_full_percent: f64,
+    /// Memory this used (percent) opens a host incident.
+    #[serde(default = "default_memory_full_percent")]
+    pub memory_full_percent: f64,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            disk_full_percent: default_disk_full_percent(),
+            memory_full_percent: default_memory_full_percent(),
+        }
+    }
+}
+
+fn default_disk_full_percent() -> f64 {
+    90.0
+}
+
+fn default_memory_full_percent() -> f64 {
+    95.0
+}
+
+/// One target as written in `[[target]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Unique name, e.g. `gateway` or `cong-thong-tin`.
+    pub name: String,
+    /// `lan`, `wan`, `internet` or `server`.
+    pub kind: TargetKind,
+    /// `icmp`, `tcp`, `http` or `dns`.
+    pub check: CheckKind,
+    /// icmp: host; tcp: host:port; http: URL; dns: server `ip[:port]` or `system`.
+    pub address: String,
+    /// Overrides `probes.interval`.
+    #[serde(default, with = "duration_text_option")]
+    pub interval: Option<Duration>,
+    /// Overrides `probes.timeout`.
+    #[serde(default, with = "duration_text_option")]
+    pub timeout: Option<Duration>,
+    /// http: accepted status codes; any 200–399 when empty.
+    #[serde(default)]
+    pub expect_status: Vec<u16>,
+    /// http: text the body must contain.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// http: check the server's certificate.
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
+    /// dns: the name to resolve.
+    #[serde(default)]
+    pub query: Option<String>,
 }
 
 /// How often the agent says it is alive.
@@ -68,6 +194,10 @@ pub struct UplinkConfig {
     /// Timeout of one request.
     #[serde(default = "default_request_timeout", with = "duration_text")]
     pub request_timeout: Duration,
+    /// How long to gather events after the first one before sending, so a burst travels as one
+    /// request.
+    #[serde(default = "default_linger", with = "duration_text")]
+    pub linger: Duration,
 }
 
 impl Default for UplinkConfig {
@@ -77,6 +207,7 @@ impl Default for UplinkConfig {
             batch_max_events: default_batch_max_events(),
             max_backoff: default_max_backoff(),
             request_timeout: default_request_timeout(),
+            linger: default_linger(),
         }
     }
 }
@@ -87,6 +218,10 @@ fn default_batch_max_events() -> usize {
 
 fn default_max_backoff() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_linger() -> Duration {
+    Duration::from_millis(500)
 }
 
 fn default_request_timeout() -> Duration {
@@ -133,6 +268,12 @@ pub struct Config {
     pub uplink: UplinkConfig,
     /// Outbox bounds.
     pub outbox: OutboxConfig,
+    /// Probe defaults and thresholds.
+    pub probes: ProbesConfig,
+    /// Host thresholds.
+    pub host: HostConfig,
+    /// Targets as configured (checked); empty means "use the defaults" when `probes.defaults`.
+    pub targets: Vec<Target>,
 }
 
 /// Default state folder.
@@ -163,8 +304,39 @@ impl Config {
     /// As [`Config::load`].
     pub fn parse(text: &str) -> anyhow::Result<Config> {
         let raw: AgentConfig = toml::from_str(text).map_err(|err| anyhow::anyhow!("{err}"))?;
-        if raw.heartbeat.interval < Duration::from_secs(1) {
-            bail!("heartbeat.interval must be at least 1s");
+        // Intervals below a second only make sense in tests that compress time.
+        if raw.heartbeat.interval < Duration::from_millis(10) {
+            bail!("heartbeat.interval must be at least 10ms");
+        }
+        if raw.probes.down_after == 0 || raw.probes.up_after == 0 {
+            bail!("probes.down_after and probes.up_after must be at least 1");
+        }
+        if raw.probes.interval < Duration::from_millis(1)
+            || raw.probes.timeout < Duration::from_millis(1)
+        {
+            bail!("probes.interval and probes.timeout must be at least 1ms");
+        }
+        for (name, value) in [
+            ("disk_full_percent", raw.host.disk_full_percent),
+            ("memory_full_percent", raw.host.memory_full_percent),
+        ] {
+            if !(1.0..=100.0).contains(&value) {
+                bail!("host.{name} must be between 1 and 100");
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        for target in &raw.targets {
+            if !seen.insert(target.name.as_str()) {
+                bail!(
+                    "two targets are named {:?}; names must be unique",
+                    target.name
+                );
+            }
+            targets.push(
+                target_from(target, &raw.probes)
+                    .with_context(|| format!("in [[target]] {:?}", target.name))?,
+            );
         }
         if !(1..=cntt_common::wire::MAX_EVENTS_PER_BATCH).contains(&raw.uplink.batch_max_events) {
             bail!(
@@ -192,6 +364,92 @@ impl Config {
             heartbeat_interval: raw.heartbeat.interval,
             uplink: raw.uplink,
             outbox,
+            probes: raw.probes,
+            host: raw.host,
+            targets,
+        })
+    }
+}
+
+/// Checks one `[[target]]` and turns it into a probe target.
+fn target_from(target: &TargetConfig, probes: &ProbesConfig) -> anyhow::Result<Target> {
+    if target.name.trim().is_empty() || target.name.len() > 64 {
+        bail!("name must be 1 to 64 characters");
+    }
+    let address = target.address.trim().to_owned();
+    if address.is_empty() {
+        bail!("address is empty");
+    }
+    let http_only =
+        !target.expect_status.is_empty() || target.body_contains.is_some() || !target.tls_verify;
+    if http_only && target.check != CheckKind::Http {
+        bail!("expect_status, body_contains and tls_verify apply to check = \"http\" only");
+    }
+    if target.query.is_some() && target.check != CheckKind::Dns {
+        bail!("query applies to check = \"dns\" only");
+    }
+    let check = match target.check {
+        CheckKind::Icmp => Check::Icmp { host: address },
+        CheckKind::Tcp => {
+            let port_ok = address.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|port| port > 0)
+            });
+            if !port_ok {
+                bail!("address {address:?} must be host:port for a tcp check");
+            }
+            Check::Tcp { address }
+        }
+        CheckKind::Http => {
+            if !(address.starts_with("http://") || address.starts_with("https://")) {
+                bail!("address {address:?} must be a URL starting with http:// or https://");
+            }
+            Check::Http(HttpCheck {
+                url: address,
+                expect_status: target.expect_status.clone(),
+                body_contains: target.body_contains.clone(),
+                tls_verify: target.tls_verify,
+            })
+        }
+        CheckKind::Dns => {
+            let Some(query) = target
+                .query
+                .clone()
+                .filter(|query| !query.trim().is_empty())
+            else {
+                bail!("a dns check needs query = \"name to resolve\"");
+            };
+            let server = (address != "system").then_some(address);
+            Check::Dns { server, query }
+        }
+    };
+    let interval = target.interval.unwrap_or(probes.interval);
+    let timeout = target.timeout.unwrap_or(probes.timeout);
+    if interval < Duration::from_millis(1) || timeout < Duration::from_millis(1) {
+        bail!("interval and timeout must be at least 1ms");
+    }
+    Ok(Target {
+        name: target.name.clone(),
+        kind: target.kind,
+        check,
+        interval,
+        timeout,
+    })
+}
+
+/// Optional durations written as text.
+mod duration_text_option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map(Some).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 90s, 5m or 7d: {err}"
+            ))
         })
     }
 }
@@ -241,9 +499,49 @@ mod tests {
     fn bad_files_name_the_problem() {
         check_error("colour = 'red'", "unknown field `colour`");
         check_error("[heartbeat]\ninterval = 'often'", "not a duration");
-        check_error("[heartbeat]\ninterval = '10ms'", "at least 1s");
+        check_error("[heartbeat]\ninterval = '1ms'", "at least 10ms");
+        check_error("[probes]\ndown_after = 0", "at least 1");
+        check_error(
+            "[[target]]\nname = 'a'\nkind = 'lan'\ncheck = 'tcp'\naddress = '10.0.0.1'",
+            "must be host:port",
+        );
+        check_error(
+            "[[target]]\nname = 'a'\nkind = 'lan'\ncheck = 'ping'\naddress = 'x'",
+            "unknown variant `ping`",
+        );
+        check_error(
+            "[[target]]\nname = 'a'\nkind = 'lan'\ncheck = 'dns'\naddress = 'system'",
+            "needs query",
+        );
+        check_error("[[target]]\nname = 'a'\nkind = 'lan'\ncheck = 'icmp'\naddress = 'x'\nbody_contains = 'y'", "apply to check = \"http\" only");
+        check_error(
+            "[[target]]\nname = 'a'\nkind = 'lan'\ncheck = 'icmp'\naddress = 'x'\n[[target]]\nname = 'a'\nkind = 'wan'\ncheck = 'icmp'\naddress = 'y'",
+            "two targets are named \"a\"",
+        );
         check_error("[uplink]\nurl = 'http://x'", "must start with https://");
         check_error("[uplink]\nbatch_max_events = 5000", "between 1 and 1000");
+    }
+
+    #[test]
+    fn targets_take_probe_defaults_and_their_own_settings() {
+        let config = Config::parse(
+            "[probes]\ninterval = '10s'\n\
+             [[target]]\nname = 'gateway'\nkind = 'lan'\ncheck = 'icmp'\naddress = '192.168.1.1'\n\
+             [[target]]\nname = 'portal'\nkind = 'server'\ncheck = 'http'\naddress = 'https://daknong.gov.vn'\ninterval = '1m'\nexpect_status = [200]\n\
+             [[target]]\nname = 'dns'\nkind = 'lan'\ncheck = 'dns'\naddress = 'system'\nquery = 'daknong.gov.vn'\n",
+        )
+        .unwrap();
+        assert_eq!(config.targets.len(), 3);
+        assert_eq!(config.targets[0].interval, Duration::from_secs(10));
+        assert_eq!(config.targets[0].timeout, Duration::from_secs(5));
+        assert_eq!(config.targets[1].interval, Duration::from_secs(60));
+        assert_eq!(
+            config.targets[2].check,
+            Check::Dns {
+                server: None,
+                query: "daknong.gov.vn".into()
+            }
+        );
     }
 
     #[test]

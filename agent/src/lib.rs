@@ -6,22 +6,34 @@
 //! only parses the command line.
 
 pub mod config;
+pub mod detector;
 pub mod heartbeat;
 pub mod host;
 pub mod identity;
+pub mod monitor;
 pub mod outbox;
+pub mod probe;
+pub mod report;
+pub mod spool;
+pub mod status;
 pub mod uplink;
+pub mod vi;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use cntt_common::wire::TargetKind;
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
+use crate::detector::{HostWatch, Thresholds};
 use crate::identity::{ca_path, pinned_client, Identity};
+use crate::monitor::Monitor;
 use crate::outbox::Outbox;
+use crate::probe::{Check, IcmpMode, Prober, Target};
+use crate::status::Board;
 use crate::uplink::Uplink;
 
 /// Name of the lock file that keeps two agents off one state folder.
@@ -56,12 +68,80 @@ pub fn lock_state_dir(state_dir: &std::path::Path) -> anyhow::Result<std::fs::Fi
 /// How long shutdown waits for an upload in flight.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The targets the agent checks: those configured, or, when none are and `probes.defaults` is on,
+/// the default gateway (LAN, when ICMP can be used), the collector (WAN, TCP) and the system
+/// resolver (DNS for the collector's name, when it has one).
+pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<Target> {
+    if !config.targets.is_empty() || !config.probes.defaults {
+        return config.targets.clone();
+    }
+    let (interval, timeout) = (config.probes.interval, config.probes.timeout);
+    let mut targets = Vec::new();
+    match (probe::default_gateway(), icmp) {
+        (Some(gateway), IcmpMode::Unprivileged | IcmpMode::Raw) => targets.push(Target {
+            name: "gateway".into(),
+            kind: TargetKind::Lan,
+            check: Check::Icmp {
+                host: gateway.to_string(),
+            },
+            interval,
+            timeout,
+        }),
+        (Some(_), IcmpMode::Unavailable { reason }) => {
+            tracing::warn!(%reason, "not checking the default gateway: ICMP is unavailable");
+        }
+        (None, _) => tracing::warn!("no default gateway found; not checking the LAN by default"),
+    }
+    let authority = server
+        .split("://")
+        .nth(1)
+        .unwrap_or(server)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+            (host.to_owned(), port.to_owned())
+        }
+        _ => (authority.to_owned(), "443".to_owned()),
+    };
+    if !host.is_empty() {
+        targets.push(Target {
+            name: "collector".into(),
+            kind: TargetKind::Wan,
+            check: Check::Tcp {
+                address: format!("{host}:{port}"),
+            },
+            interval,
+            timeout,
+        });
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_err() {
+            targets.push(Target {
+                name: "resolver".into(),
+                kind: TargetKind::Server,
+                check: Check::Dns {
+                    server: None,
+                    query: bare.to_owned(),
+                },
+                interval,
+                timeout,
+            });
+        }
+    }
+    targets
+}
+
+/// How often the status board is written and the spool looked at.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
 /// Runs the agent until `shutdown` completes.
 ///
 /// # Errors
 ///
-/// At start only: when the agent is not enrolled, its pinned CA is unreadable, or the outbox folder
-/// cannot be opened. Once running, failures are logged and retried, never fatal.
+/// At start only: when the agent is not enrolled, another agent uses the state folder, the pinned
+/// CA is unreadable, or the outbox folder cannot be opened. Once running, failures are logged and
+/// retried, never fatal.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let identity = Identity::load(&config.state_dir)?;
     let _lock = lock_state_dir(&config.state_dir)?;
@@ -72,7 +152,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .unwrap_or_else(|| identity.server.clone());
     let client = pinned_client(&ca_path(&config.state_dir), config.uplink.request_timeout)?;
     let outbox_dir = config.state_dir.join("outbox");
-    let (outbox, report) = Outbox::open(&outbox_dir, config.outbox.clone())
+    let (mut outbox, report) = Outbox::open(&outbox_dir, config.outbox.clone())
         .with_context(|| format!("opening the outbox in {}", outbox_dir.display()))?;
     if report.is_clean() {
         tracing::info!(
@@ -84,37 +164,92 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tracing::warn!(pending = report.records, set_aside = ?report.set_aside, truncated_bytes = report.truncated_bytes,
             notes = ?report.notes, "outbox recovered from damage");
     }
-    tracing::info!(agent = %identity.agent_id, unit = %identity.unit_code, %server, "agent running");
+    if let Err(err) = spool::drain(&config.state_dir, &mut outbox) {
+        tracing::error!(error = %format!("{err:#}"), "could not move spooled reports into the outbox");
+    }
+    let prober = Arc::new(Prober::new());
+    if let IcmpMode::Unavailable { reason } = prober.icmp_mode() {
+        tracing::warn!(%reason, "ICMP checks will fail");
+    }
+    let targets = effective_targets(&config, &server, prober.icmp_mode());
+    tracing::info!(agent = %identity.agent_id, unit = %identity.unit_code, %server, targets = targets.len(), "agent running");
     let outbox = Arc::new(Mutex::new(outbox));
     let wake = Arc::new(Notify::new());
-    // Turning this true asks both tasks to finish; they hold receivers.
+    let board = Arc::new(Mutex::new(Board {
+        started_at: Some(time::OffsetDateTime::now_utc()),
+        ..Board::default()
+    }));
+    // Turning this true asks every task to finish; they hold receivers.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let heartbeat = tokio::spawn(heartbeat::run(
+    let thresholds = Thresholds {
+        down_after: config.probes.down_after,
+        up_after: config.probes.up_after,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let host_watch = HostWatch::new(
+        thresholds,
+        config.host.disk_full_percent,
+        config.host.memory_full_percent,
+    );
+    let mut recovery_notes = report.notes.clone();
+    recovery_notes.extend(
+        report
+            .set_aside
+            .iter()
+            .map(|path| format!("set aside {}", path.display())),
+    );
+    tasks.spawn(heartbeat::run(
         config.heartbeat_interval,
+        recovery_notes,
+        host_watch,
         outbox.clone(),
         wake.clone(),
+        board.clone(),
         stop_rx.clone(),
     ));
+    let monitor = Monitor {
+        targets,
+        thresholds,
+        prober,
+        outbox: outbox.clone(),
+        wake: wake.clone(),
+        board: board.clone(),
+    };
+    tasks.spawn(monitor.run(stop_rx.clone()));
     let uplink = Uplink {
         client,
         server,
         credential: identity.credential.clone(),
         outbox: outbox.clone(),
-        wake,
+        wake: wake.clone(),
         config: config.uplink.clone(),
         rejected_dir: config.state_dir.join("rejected"),
+        board: board.clone(),
     };
-    let uplink = tokio::spawn(uplink.run(stop_rx));
+    tasks.spawn(uplink.run(stop_rx.clone()));
+    tasks.spawn(housekeeping(
+        config.state_dir.clone(),
+        outbox.clone(),
+        wake,
+        board.clone(),
+        stop_rx,
+    ));
     shutdown.await;
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     let joined = tokio::time::timeout(STOP_TIMEOUT, async {
-        let _ = heartbeat.await;
-        let _ = uplink.await;
+        while tasks.join_next().await.is_some() {}
     })
     .await;
     if joined.is_err() {
         tracing::warn!("an upload was still running at shutdown; its events stay in the outbox");
+    }
+    if let Err(err) = board
+        .lock()
+        .expect("board lock is never poisoned")
+        .save(&config.state_dir)
+    {
+        tracing::warn!(error = %format!("{err:#}"), "could not write the status board");
     }
     let stats = outbox
         .lock()
@@ -122,6 +257,44 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .stats();
     tracing::info!(pending = stats.records, "agent stopped");
     Ok(())
+}
+
+/// Every second: move officers' spooled reports into the outbox, and write the status board.
+async fn housekeeping(
+    state_dir: std::path::PathBuf,
+    outbox: uplink::SharedOutbox,
+    wake: Arc<Notify>,
+    board: Arc<Mutex<Board>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(HOUSEKEEPING);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let moved = spool::drain(
+            &state_dir,
+            &mut outbox.lock().expect("outbox lock is never poisoned"),
+        );
+        match moved {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(reports = n, "officer reports recorded");
+                wake.notify_one();
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "could not move spooled reports into the outbox")
+            }
+        }
+        if let Err(err) = board
+            .lock()
+            .expect("board lock is never poisoned")
+            .save(&state_dir)
+        {
+            tracing::warn!(error = %format!("{err:#}"), "could not write the status board");
+        }
+    }
 }
 
 #[cfg(test)]

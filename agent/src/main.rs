@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use cntt_agent::config::Config;
 use cntt_agent::identity::{enroll, Identity};
 use cntt_agent::outbox::Outbox;
+use cntt_common::wire::{
+    Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
+};
 use cntt_common::Secret;
+use time::OffsetDateTime;
 
 /// Monitoring agent for an agency's IT (cán bộ chuyên trách CNTT).
 ///
@@ -55,8 +59,75 @@ enum Command {
     },
     /// Run until SIGINT or SIGTERM.
     Run,
-    /// Show enrollment and how many events wait in the outbox.
+    /// Check every target once and print a table; exits 1 when something is down.
+    Check,
+    /// Show enrollment, outbox depth, last delivery, open incidents and drop counters.
     Status,
+    /// File an incident by hand (security incidents above all).
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentCommand {
+    /// Report an incident; it travels through the outbox like everything else.
+    ///
+    /// Example:
+    ///   cntt-agent incident report --kind security --title "Phát hiện mã độc trên máy kế toán" \
+    ///     --discovered-at "23/11/2026 08:12" --system "Máy kế toán 02" --severity high
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// security, server, lan, wan, internet, host or other.
+        #[arg(long, value_parser = parse_incident_kind)]
+        kind: IncidentKind,
+        /// One line saying what happened (in Vietnamese).
+        #[arg(long)]
+        title: String,
+        /// What happened, what was seen, what was done so far.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// When it was discovered, Vietnam time: "dd/mm/yyyy hh:mm" or "yyyy-mm-dd hh:mm"; now when absent.
+        #[arg(long, value_parser = parse_local_time)]
+        discovered_at: Option<OffsetDateTime>,
+        /// A system affected; repeat for several.
+        #[arg(long = "system")]
+        systems: Vec<String>,
+        /// low, medium, high or critical.
+        #[arg(long, default_value = "high", value_parser = parse_severity)]
+        severity: Severity,
+    },
+}
+
+fn parse_incident_kind(text: &str) -> Result<IncidentKind, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+        format!("{text:?} is not one of security, server, lan, wan, internet, host, other")
+    })
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("{text:?} is not one of low, medium, high, critical"))
+}
+
+/// Reads a Vietnam-time moment as officers write it.
+fn parse_local_time(text: &str) -> Result<OffsetDateTime, String> {
+    use time::macros::format_description;
+    let text = text.trim();
+    if let Ok(at) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Ok(at);
+    }
+    let formats = [
+        format_description!("[day]/[month]/[year] [hour]:[minute]"),
+        format_description!("[year]-[month]-[day] [hour]:[minute]"),
+    ];
+    let vietnam = time::UtcOffset::from_hms(7, 0, 0).expect("+07:00 is a valid offset");
+    formats
+        .iter()
+        .find_map(|format| time::PrimitiveDateTime::parse(text, format).ok())
+        .map(|local| local.assume_offset(vietnam))
+        .ok_or_else(|| {
+            format!("{text:?} is not a time like \"23/11/2026 08:12\" or \"2026-11-23 08:12\"")
+        })
 }
 
 fn main() -> ExitCode {
@@ -128,17 +199,68 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             // A running agent holds the lock; then read its outbox without touching it.
             let running = cntt_agent::lock_state_dir(&config.state_dir).is_err();
             let stats = Outbox::inspect(&config.state_dir.join("outbox"))?;
+            let board = cntt_agent::status::Board::load(&config.state_dir)?;
+            Ok(cntt_agent::report::status(
+                &identity, running, &stats, &board,
+            ))
+        }
+        Command::Check => {
+            let identity = Identity::load(&config.state_dir).ok();
+            let server = config
+                .uplink
+                .url
+                .clone()
+                .or(identity.map(|identity| identity.server))
+                .unwrap_or_default();
+            let prober = std::sync::Arc::new(cntt_agent::probe::Prober::new());
+            let targets = cntt_agent::effective_targets(&config, &server, prober.icmp_mode());
+            let (table, all_up) = cntt_agent::report::check(&prober, &targets).await;
+            if all_up {
+                Ok(table)
+            } else {
+                let _ = std::io::stdout().write_all(table.as_bytes());
+                anyhow::bail!("một số mục tiêu không đạt (some targets are down)")
+            }
+        }
+        Command::Incident(IncidentCommand::Report {
+            kind,
+            title,
+            description,
+            discovered_at,
+            systems,
+            severity,
+        }) => {
+            if title.trim().is_empty() {
+                anyhow::bail!("--title must not be empty");
+            }
+            let now = OffsetDateTime::now_utc();
+            let incident = Incident {
+                incident_id: uuid::Uuid::new_v4(),
+                phase: IncidentPhase::Opened,
+                kind,
+                source: IncidentSource::Manual,
+                severity,
+                title: title.trim().to_owned(),
+                description,
+                target: None,
+                started_at: discovered_at.unwrap_or(now),
+                ended_at: None,
+                discovered_at: Some(discovered_at.unwrap_or(now)),
+                systems_affected: systems,
+                evidence: Vec::new(),
+                consequences: Vec::new(),
+            };
+            let id = incident.incident_id;
+            let event = Event::new(0, now, &Payload::Incident(Box::new(incident)));
+            cntt_agent::spool::submit(&config.state_dir, &event)?;
+            // With no agent running, record it now so it is in the outbox for the next run.
+            if let Ok(_lock) = cntt_agent::lock_state_dir(&config.state_dir) {
+                let (mut outbox, _report) =
+                    Outbox::open(&config.state_dir.join("outbox"), config.outbox.clone())?;
+                cntt_agent::spool::drain(&config.state_dir, &mut outbox)?;
+            }
             Ok(format!(
-                "agent {}\nunit {} ({})\ncollector {}\nrunning: {}\noutbox: {} events waiting ({} critical), {} bytes, {} routine samples dropped so far\n",
-                identity.agent_id,
-                identity.unit_code,
-                identity.unit_name,
-                identity.server,
-                if running { "yes" } else { "no" },
-                stats.records,
-                stats.critical_records,
-                stats.bytes,
-                stats.dropped_routine_total
+                "Đã ghi nhận sự cố {id}.\nBáo cáo sẽ được gửi về Sở TT&TT ngay khi có kết nối; nó không bị mất khi mạng gián đoạn.\n"
             ))
         }
     }

@@ -1,12 +1,22 @@
-//! The uplink: reads the oldest records from the outbox, uploads them, and acknowledges them in the
-//! outbox only once the collector has confirmed they are stored.
+//! The uplink: reads records from the outbox, uploads them gzip-compressed, and acknowledges them
+//! in the outbox only once the collector has confirmed they are stored.
 //!
-//! Nothing is deleted on a failure we can outlive: network errors, timeouts, 5xx, an unknown or
+//! Order: critical records (incidents, officers' reports) go first, ahead of any routine backlog, so
+//! after a long outage a fresh incident does not wait behind a day of samples. The outbox only knows
+//! a cumulative acknowledgement ("everything up to seq N"), so records delivered ahead of older ones
+//! are remembered in memory (`delivered`) and the acknowledgement moves up to the first record not
+//! yet delivered. If the agent dies before that, those records are sent again after a restart; the
+//! collector stores each event id once, so nothing is duplicated.
+//!
+//! Nothing is deleted on a failure we can outlive: network errors, timeouts, 5xx, 429, an unknown or
 //! revoked credential and an unsupported protocol version all leave the records in place and retry
-//! with exponential backoff (with jitter, capped). Only a batch the collector declares malformed
-//! (400/422) is moved out of the way, into `rejected/` in the state folder, so one poison batch
-//! cannot block every later event; it stays on disk for an officer to inspect.
+//! with exponential backoff (with jitter, capped, and never sooner than a `Retry-After`). Only a
+//! batch the collector declares malformed (400/422) is moved out of the way, into `rejected/` in the
+//! state folder, so one poison batch cannot block every later event; it stays on disk for an
+//! officer to inspect.
 
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,13 +29,17 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 
 use crate::config::UplinkConfig;
-use crate::outbox::{Outbox, Record};
+use crate::outbox::{Class, Outbox, Record};
+use crate::status::Board;
 
-/// Largest batch body we try to build, in bytes of payload.
+/// Largest batch body we try to build, in bytes of payload before compression.
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// How long the uplink idles when the outbox is empty and nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(30);
+
+/// The longest `Retry-After` we honour.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// The outbox as shared between producers and the uplink.
 pub type SharedOutbox = Arc<Mutex<Outbox>>;
@@ -47,6 +61,8 @@ pub struct Uplink {
     pub config: UplinkConfig,
     /// Where refused batches are kept.
     pub rejected_dir: PathBuf,
+    /// Where the last delivery and the last error are shown.
+    pub board: Arc<Mutex<Board>>,
 }
 
 /// What one delivery attempt came to.
@@ -54,14 +70,26 @@ pub struct Uplink {
 enum Outcome {
     /// The outbox had nothing to send.
     Empty,
-    /// Records were stored by the collector and acknowledged.
+    /// Records were stored by the collector.
     Delivered(usize),
     /// The collector found the batch too large: send fewer events.
     TooLarge,
+    /// The collector did not understand a compressed body (an older collector): send plain JSON.
+    Uncompressed,
     /// The batch was refused as malformed and set aside.
     SetAside(usize),
-    /// Nothing changed; try again later.
-    Retry(String),
+    /// Nothing changed; try again later, not before `after` if given.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+}
+
+fn retry(reason: String) -> Outcome {
+    Outcome::Retry {
+        reason,
+        after: None,
+    }
 }
 
 impl Uplink {
@@ -69,8 +97,14 @@ impl Uplink {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(self.config.max_backoff);
         let mut batch_limit = self.config.batch_max_events;
+        // Seqs stored by the collector but not yet covered by the outbox's cumulative ack.
+        let mut delivered = BTreeSet::new();
+        // Gzip until a collector shows it cannot read it.
+        let mut compress = true;
         while !*stop.borrow() {
-            let outcome = self.deliver_once(batch_limit).await;
+            let outcome = self
+                .deliver_once(batch_limit, compress, &mut delivered)
+                .await;
             let pause = match outcome {
                 Outcome::Empty => Some(IDLE_POLL),
                 Outcome::Delivered(n) => {
@@ -83,6 +117,16 @@ impl Uplink {
                     }
                     backoff.reset();
                     batch_limit = (batch_limit * 2).min(self.config.batch_max_events);
+                    let mut board = self.board.lock().expect("board lock is never poisoned");
+                    board.last_delivery_at = Some(OffsetDateTime::now_utc());
+                    board.last_upload_error = None;
+                    None
+                }
+                Outcome::Uncompressed => {
+                    tracing::warn!(
+                        "the collector does not accept gzip bodies; sending plain JSON from now on"
+                    );
+                    compress = false;
                     None
                 }
                 Outcome::TooLarge => {
@@ -98,35 +142,75 @@ impl Uplink {
                     tracing::error!(events = n, dir = %self.rejected_dir.display(), "collector refused a batch as malformed; kept in the rejected folder");
                     None
                 }
-                Outcome::Retry(reason) => {
-                    let delay = backoff.next_delay();
+                Outcome::Retry { reason, after } => {
+                    let delay = backoff
+                        .next_delay()
+                        .max(after.unwrap_or_default().min(MAX_RETRY_AFTER));
                     tracing::warn!(%reason, retry_in = ?delay, failures = backoff.failures, "upload failed; events stay in the outbox");
+                    self.board
+                        .lock()
+                        .expect("board lock is never poisoned")
+                        .last_upload_error = Some(reason);
                     Some(delay)
                 }
             };
-            if let Some(pause) = pause {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = self.wake.notified(), if pause == IDLE_POLL => {}
-                    _ = stop.changed() => {}
+            match pause {
+                Some(IDLE_POLL) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(IDLE_POLL) => {}
+                        () = self.wake.notified() => {
+                            // Let a burst gather so it travels as one request.
+                            tokio::time::sleep(self.config.linger).await;
+                        }
+                        _ = stop.changed() => {}
+                    }
                 }
+                Some(pause) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                None => {}
             }
         }
     }
 
-    async fn deliver_once(&self, batch_limit: usize) -> Outcome {
-        let records = match self
-            .outbox
-            .lock()
-            .expect("outbox lock is never poisoned")
-            .peek(batch_limit, MAX_BATCH_BYTES)
-        {
+    /// Reads the next batch: undelivered critical records if any, else the oldest undelivered.
+    fn next_batch(
+        &self,
+        batch_limit: usize,
+        delivered: &BTreeSet<u64>,
+    ) -> Result<Vec<Record>, String> {
+        let outbox = self.outbox.lock().expect("outbox lock is never poisoned");
+        let critical = outbox
+            .peek_where(batch_limit, MAX_BATCH_BYTES, |seq, class| {
+                class == Class::Critical && !delivered.contains(&seq)
+            })
+            .map_err(|err| format!("reading the outbox: {err}"))?;
+        if !critical.is_empty() {
+            return Ok(critical);
+        }
+        outbox
+            .peek_where(batch_limit, MAX_BATCH_BYTES, |seq, _| {
+                !delivered.contains(&seq)
+            })
+            .map_err(|err| format!("reading the outbox: {err}"))
+    }
+
+    async fn deliver_once(
+        &self,
+        batch_limit: usize,
+        compress: bool,
+        delivered: &mut BTreeSet<u64>,
+    ) -> Outcome {
+        let records = match self.next_batch(batch_limit, delivered) {
             Ok(records) => records,
-            Err(err) => return Outcome::Retry(format!("reading the outbox: {err}")),
+            Err(reason) => return retry(reason),
         };
-        let Some(last_seq) = records.last().map(|record| record.seq) else {
+        if records.is_empty() {
             return Outcome::Empty;
-        };
+        }
         let mut events = Vec::with_capacity(records.len());
         let mut unreadable = Vec::new();
         for record in &records {
@@ -144,11 +228,14 @@ impl Uplink {
                 .collect::<Vec<_>>()
                 .join("; ");
             if let Err(err) = self.set_aside(&kept, "unreadable in the outbox", &reason) {
-                return Outcome::Retry(format!("{err:#}"));
+                return retry(format!("{err:#}"));
+            }
+            for record in &kept {
+                delivered.insert(record.seq);
             }
         }
         if events.is_empty() {
-            return self.ack(last_seq, Outcome::SetAside(records.len()));
+            return self.advance(delivered, Outcome::SetAside(records.len()));
         }
         let batch = Batch {
             version: PROTOCOL_VERSION,
@@ -156,23 +243,37 @@ impl Uplink {
             sent_at: OffsetDateTime::now_utc(),
             events,
         };
+        let body = match encode(&batch, compress) {
+            Ok(body) => body,
+            Err(err) => return retry(format!("encoding a batch: {err:#}")),
+        };
         let url = format!("{}{INGEST_PATH}", self.server);
-        let response = match self
+        let request = self
             .client
             .post(&url)
             .bearer_auth(self.credential.expose())
-            .json(&batch)
-            .send()
-            .await
-        {
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let request = if compress {
+            request.header(reqwest::header::CONTENT_ENCODING, "gzip")
+        } else {
+            request
+        };
+        let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return Outcome::Retry(format!("reaching {url}: {}", error_chain(&err))),
+            Err(err) => return retry(format!("reaching {url}: {}", error_chain(&err))),
         };
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = match response.text().await {
             Ok(body) => body,
             Err(err) => {
-                return Outcome::Retry(format!(
+                return retry(format!(
                     "reading the answer from {url}: {}",
                     error_chain(&err)
                 ))
@@ -184,9 +285,10 @@ impl Uplink {
                     for invalid in &ack.invalid {
                         tracing::warn!(id = %invalid.id, seq = invalid.seq, reason = %invalid.reason, "collector kept an event it could not read");
                     }
-                    self.ack(last_seq, Outcome::Delivered(records.len()))
+                    delivered.extend(records.iter().map(|record| record.seq));
+                    self.advance(delivered, Outcome::Delivered(records.len()))
                 }
-                Err(err) => Outcome::Retry(format!("unreadable acknowledgement: {err}")),
+                Err(err) => retry(format!("unreadable acknowledgement: {err}")),
             };
         }
         let error = serde_json::from_str::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
@@ -195,34 +297,56 @@ impl Uplink {
         });
         match status {
             StatusCode::PAYLOAD_TOO_LARGE if batch_limit > 1 => Outcome::TooLarge,
+            // An older collector reads the gzip body as broken JSON or refuses the encoding.
+            StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE
+                if compress && matches!(error.error.as_str(), "invalid_json" | "unsupported_media_type" | "unsupported_encoding") =>
+            {
+                Outcome::Uncompressed
+            }
             StatusCode::BAD_REQUEST if error.error == "unsupported_version" => {
-                Outcome::Retry(format!("the collector does not speak our protocol yet: {}", error.message))
+                retry(format!("the collector does not speak our protocol yet: {}", error.message))
             }
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::PAYLOAD_TOO_LARGE => {
                 let all: Vec<&Record> = records.iter().collect();
                 if let Err(err) = self.set_aside(&all, &format!("refused with {status}"), &error.message) {
-                    return Outcome::Retry(format!("{err:#}"));
+                    return retry(format!("{err:#}"));
                 }
-                self.ack(last_seq, Outcome::SetAside(records.len()))
+                delivered.extend(records.iter().map(|record| record.seq));
+                self.advance(delivered, Outcome::SetAside(records.len()))
             }
-            StatusCode::UNAUTHORIZED => Outcome::Retry(format!(
+            StatusCode::UNAUTHORIZED => retry(format!(
                 "the collector refused this agent's credential ({}); if the agent was revoked, enroll it again",
                 error.message
             )),
-            _ => Outcome::Retry(format!("collector answered {status}: {}", error.message)),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Outcome::Retry {
+                reason: format!("collector asks to slow down ({status}): {}", error.message),
+                after: retry_after,
+            },
+            _ => retry(format!("collector answered {status}: {}", error.message)),
         }
     }
 
-    fn ack(&self, through: u64, outcome: Outcome) -> Outcome {
-        match self
-            .outbox
-            .lock()
-            .expect("outbox lock is never poisoned")
-            .ack(through)
-        {
-            Ok(()) => outcome,
+    /// Acknowledges in the outbox everything up to the first record not yet delivered.
+    fn advance(&self, delivered: &mut BTreeSet<u64>, outcome: Outcome) -> Outcome {
+        let mut outbox = self.outbox.lock().expect("outbox lock is never poisoned");
+        let first_pending = match outbox.peek_where(1, 1, |seq, _| !delivered.contains(&seq)) {
+            Ok(records) => records.first().map(|record| record.seq),
+            Err(err) => return retry(format!("reading the outbox: {err}")),
+        };
+        let through = match first_pending {
+            Some(seq) => seq.saturating_sub(1),
+            None => delivered.last().copied().unwrap_or(0),
+        };
+        if through == 0 {
+            return outcome;
+        }
+        match outbox.ack(through) {
+            Ok(()) => {
+                delivered.retain(|seq| *seq > through);
+                outcome
+            }
             // The collector has the events; re-sending them later is harmless (deduplicated).
-            Err(err) => Outcome::Retry(format!("acknowledging in the outbox: {err}")),
+            Err(err) => retry(format!("acknowledging in the outbox: {err}")),
         }
     }
 
@@ -246,6 +370,20 @@ impl Uplink {
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
+}
+
+/// The batch as JSON, gzip-compressed when `compress`.
+fn encode(batch: &Batch, compress: bool) -> anyhow::Result<Vec<u8>> {
+    let json = serde_json::to_vec(batch).context("encoding batch")?;
+    if !compress {
+        return Ok(json);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&json).context("compressing batch")?;
+    encoder.finish().context("finishing compression")
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

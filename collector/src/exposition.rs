@@ -1,12 +1,14 @@
 //! Prometheus metrics of the collector: the only module that knows the exposition format.
 //!
 //! Names follow `cntt_collector_<noun>_<unit>[_total]`. Counters are updated where things happen;
-//! gauges that mirror the database (agents by state) are refreshed when `/metrics` is scraped, so
-//! several collectors on one database report the same figures.
+//! gauges that mirror the database (agents by state, incidents by kind and state) are refreshed
+//! when `/metrics` is scraped, so several collectors on one database report the same figures.
 
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::store::{INCIDENT_KINDS, INCIDENT_STATES};
 
 /// Every metric the collector exports.
 #[derive(Debug, Clone)]
@@ -24,6 +26,10 @@ pub struct Metrics {
     pub tls_handshake_failures: IntCounter,
     /// Agents by state: `active`, `revoked`.
     pub agents: IntGaugeVec,
+    /// Probe results stored, by `ok` = `true` or `false`.
+    pub probe_results: IntCounterVec,
+    /// Incidents by `kind` and `state`; set by [`Metrics::set_incidents`].
+    incidents: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -71,6 +77,19 @@ impl Default for Metrics {
             &["state"],
         )
         .expect("metric definition is valid");
+        let probe_results = IntCounterVec::new(
+            Opts::new(
+                "cntt_collector_probe_results_total",
+                "Probe results stored, by whether the check passed",
+            ),
+            &["ok"],
+        )
+        .expect("metric definition is valid");
+        let incidents = IntGaugeVec::new(
+            Opts::new("cntt_collector_incidents", "Incidents by kind and state"),
+            &["kind", "state"],
+        )
+        .expect("metric definition is valid");
         let build_info = IntGauge::with_opts(
             Opts::new(
                 "cntt_collector_build_info",
@@ -93,6 +112,14 @@ impl Default for Metrics {
         for state in ["active", "revoked"] {
             agents.with_label_values(&[state]);
         }
+        for ok in ["true", "false"] {
+            probe_results.with_label_values(&[ok]);
+        }
+        for kind in INCIDENT_KINDS {
+            for state in INCIDENT_STATES {
+                incidents.with_label_values(&[kind, state]);
+            }
+        }
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ingest_events.clone()),
@@ -100,6 +127,8 @@ impl Default for Metrics {
             Box::new(auth_failures.clone()),
             Box::new(tls_handshake_failures.clone()),
             Box::new(agents.clone()),
+            Box::new(probe_results.clone()),
+            Box::new(incidents.clone()),
             Box::new(build_info.clone()),
         ] {
             registry
@@ -114,11 +143,27 @@ impl Default for Metrics {
             auth_failures,
             tls_handshake_failures,
             agents,
+            probe_results,
+            incidents,
         }
     }
 }
 
 impl Metrics {
+    /// Sets the incident gauge from `(kind, state, count)` rows; every known kind and state not
+    /// among them reads 0, and a series of a kind that no longer exists disappears.
+    pub fn set_incidents<'a>(&self, counts: impl IntoIterator<Item = (&'a str, &'a str, i64)>) {
+        self.incidents.reset();
+        for kind in INCIDENT_KINDS {
+            for state in INCIDENT_STATES {
+                self.incidents.with_label_values(&[kind, state]).set(0);
+            }
+        }
+        for (kind, state, count) in counts {
+            self.incidents.with_label_values(&[kind, state]).set(count);
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
@@ -142,6 +187,8 @@ mod tests {
             .inc_by(3);
         metrics.agents.with_label_values(&["active"]).set(2);
         metrics.tls_handshake_failures.inc();
+        metrics.probe_results.with_label_values(&["false"]).inc();
+        metrics.set_incidents([("wan", "open", 2)]);
         let text = metrics.render();
         for line in [
             "cntt_collector_ingest_events_total{result=\"accepted\"} 3",
@@ -150,6 +197,10 @@ mod tests {
             "cntt_collector_build_info{version=\"0.1.0\"} 1",
             "cntt_collector_ingest_events_total{result=\"duplicate\"} 0",
             "cntt_collector_auth_failures_total{kind=\"enroll\"} 0",
+            "cntt_collector_probe_results_total{ok=\"false\"} 1",
+            "cntt_collector_probe_results_total{ok=\"true\"} 0",
+            "cntt_collector_incidents{kind=\"wan\",state=\"open\"} 2",
+            "cntt_collector_incidents{kind=\"security\",state=\"resolved\"} 0",
             "# HELP cntt_collector_tls_handshake_failures_total TLS handshakes that failed",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

@@ -152,6 +152,10 @@ pub struct OutboxState {
     pub dropped_routine_total: u64,
     /// Records found damaged on disk and skipped, since the agent started.
     pub unreadable_total: u64,
+    /// What the outbox found damaged and repaired when the agent started; sent once, in the first
+    /// heartbeat after the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_notes: Vec<String>,
 }
 
 impl Heartbeat {

@@ -5,6 +5,8 @@
 //! running (a missing server is a failure that says how to start it, never a silent skip), and
 //! [`spawn_collector`] runs `cntt_collector::build` with a freshly made CA on 127.0.0.1:0.
 
+pub mod targets;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -231,8 +233,9 @@ impl TestCollector {
     pub async fn enroll_agent(&self, unit: &str) -> TestAgent {
         let token = self.enroll_token(unit, 1, Duration::from_secs(3600)).await;
         let state = tempfile::tempdir().expect("temporary folder");
+        // Tests touch loopback only: no default targets (the real default gateway is off limits).
         let config_text = format!(
-            "state_dir = \"{}\"\n[heartbeat]\ninterval = \"1s\"\n",
+            "state_dir = \"{}\"\n[heartbeat]\ninterval = \"1s\"\n[probes]\ndefaults = false\n",
             state.path().display()
         );
         let config = AgentConfig::parse(&config_text).expect("agent config is valid");
@@ -250,6 +253,39 @@ impl TestCollector {
             identity,
             state,
         }
+    }
+
+    /// Stops serving, as if the collector vanished; [`TestCollector::resume`] brings it back on
+    /// the same address with the same database and certificate.
+    pub async fn pause(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("collector task did not panic")
+                .expect("collector stopped cleanly");
+        }
+    }
+
+    /// Serves again after [`TestCollector::pause`], on the same port.
+    pub async fn resume(&mut self) {
+        let mut config = Config::load(&self.config_path).expect("test config is valid");
+        let port: u16 = self
+            .base_url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("base url has a port");
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let (server, _store) = cntt_collector::build(&config)
+            .await
+            .expect("restarting collector");
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.task = Some(tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        })));
+        self.stop = Some(stop);
     }
 
     /// Stops the server and waits for it.

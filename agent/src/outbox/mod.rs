@@ -636,11 +636,30 @@ impl Outbox {
     ///
     /// [`OutboxError::Io`] when a segment cannot be opened or read.
     pub fn peek(&self, max_records: usize, max_bytes: usize) -> Result<Vec<Record>, OutboxError> {
+        self.peek_where(max_records, max_bytes, |_seq, _class| true)
+    }
+
+    /// Like [`Outbox::peek`], but only records for which `keep(seq, class)` is true, still oldest
+    /// first. The uplink uses it to send critical records ahead of a routine backlog and to skip
+    /// records it has already delivered out of order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::peek`].
+    pub fn peek_where(
+        &self,
+        max_records: usize,
+        max_bytes: usize,
+        keep: impl Fn(u64, Class) -> bool,
+    ) -> Result<Vec<Record>, OutboxError> {
         let mut records = Vec::new();
         let mut n_bytes = 0;
         for segment in &self.segments {
             let mut reader = None;
             for entry in segment.entries() {
+                if !keep(entry.seq, entry.class) {
+                    continue;
+                }
                 let len = entry.payload_len as usize;
                 if records.len() >= max_records
                     || (!records.is_empty() && n_bytes + len > max_bytes)

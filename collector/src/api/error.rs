@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The body is not JSON (415).
     #[error("send the body as JSON with the header Content-Type: application/json")]
     UnsupportedMediaType,
+    /// The body is compressed in a way the collector cannot read (415).
+    #[error("Content-Encoding {0:?} is not supported; send the body uncompressed or with Content-Encoding: gzip")]
+    UnsupportedEncoding(String),
     /// Well-formed but unacceptable (422).
     #[error("{message}")]
     Unprocessable {
@@ -91,6 +94,9 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::UnsupportedEncoding(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
             }
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

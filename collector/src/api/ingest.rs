@@ -5,18 +5,26 @@
 //! shape, batch size, timestamps. A batch that fails any check stores nothing. Inside a good batch
 //! an unknown kind or a known kind with bad data is stored as it came and flagged, never a reason to
 //! refuse the others.
+//!
+//! The body may be gzip-compressed (`Content-Encoding: gzip`); the size limit then applies to the
+//! decompressed JSON too (see `json_bytes` in `mod.rs`). Probe results and incident phases are
+//! converted here from their wire types into the store's rows, which the store writes in the
+//! batch's transaction.
 
 use axum::extract::{Request, State};
 use axum::response::Response;
 use cntt_common::wire::{
-    Ack, Batch, Event, InvalidEvent, Payload, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
+    Ack, Batch, Event, Incident, IncidentPhase, IncidentSource, InvalidEvent, Payload, ProbeResult,
+    MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
 use super::{json_bytes, ok, parse_json, ApiError, AppState, AuthenticatedAgent};
-use crate::store::{HeartbeatUpdate, NewEvent};
+use crate::store::{
+    BatchPayloads, BatchWrite, HeartbeatUpdate, NewEvent, NewIncidentPhase, NewProbeResult,
+};
 
 /// No event of ours can be older than this: the product did not exist.
 const EARLIEST_EVENT: OffsetDateTime = datetime!(2000-01-01 00:00 UTC);
@@ -109,6 +117,8 @@ async fn ingest(
     let mut unknown_kinds = 0;
     let mut newest_heartbeat: Option<(&Event, HeartbeatUpdate)> = None;
     let mut events = Vec::with_capacity(batch.events.len());
+    let mut probe_results = Vec::new();
+    let mut incident_phases = Vec::new();
     for event in &batch.events {
         let (status, error) = match event.payload() {
             Ok(Some(Payload::Heartbeat(heartbeat))) => {
@@ -125,7 +135,14 @@ async fn ingest(
                 }
                 ("ok", None)
             }
-            Ok(Some(Payload::ProbeResult(_) | Payload::Incident(_))) => ("ok", None),
+            Ok(Some(Payload::ProbeResult(result))) => {
+                probe_results.push(probe_result_row(event, &result));
+                ("ok", None)
+            }
+            Ok(Some(Payload::Incident(incident))) => {
+                incident_phases.push(incident_phase_row(event, &incident));
+                ("ok", None)
+            }
             Ok(None) => {
                 unknown_kinds += 1;
                 ("unknown_kind", None)
@@ -149,18 +166,39 @@ async fn ingest(
             data: event.data.to_string(),
         });
     }
-    let counts = state
-        .store
-        .events_ingest(&crate::store::BatchWrite {
-            agent_id: &caller.agent.id,
-            unit_id: caller.agent.unit_id,
-            events: &events,
-            heartbeat: newest_heartbeat.as_ref().map(|(_, update)| update),
-            agent_version: &batch.agent_version,
-            address: caller.address.as_deref(),
-            now,
-        })
-        .await?;
+    let write = BatchWrite {
+        agent_id: &caller.agent.id,
+        unit_id: caller.agent.unit_id,
+        events: &events,
+        heartbeat: newest_heartbeat.as_ref().map(|(_, update)| update),
+        agent_version: &batch.agent_version,
+        address: caller.address.as_deref(),
+        now,
+    };
+    let payloads = BatchPayloads {
+        probe_results: &probe_results,
+        incident_phases: &incident_phases,
+    };
+    let counts = state.store.events_ingest_with(&write, &payloads).await?;
+    for flagged in &counts.flagged {
+        tracing::warn!(agent = %caller.agent.id, event = %flagged.id, reason = %flagged.reason, "event flagged invalid");
+        let id = flagged
+            .id
+            .parse()
+            .expect("flagged events are events of this batch, whose ids are UUIDs");
+        invalid.push(InvalidEvent {
+            id,
+            seq: u64::try_from(flagged.seq).expect("stored seqs come from u64 values below 2^63"),
+            reason: flagged.reason.clone(),
+        });
+    }
+    let probe_metrics = &state.metrics.probe_results;
+    probe_metrics
+        .with_label_values(&["true"])
+        .inc_by(u64::from(counts.probe_results_ok));
+    probe_metrics
+        .with_label_values(&["false"])
+        .inc_by(u64::from(counts.probe_results_failed));
     let metrics = &state.metrics.ingest_events;
     metrics
         .with_label_values(&["accepted"])
@@ -184,4 +222,60 @@ async fn ingest(
         through_seq: batch.events.iter().map(|event| event.seq).max(),
         server_time: now,
     })
+}
+
+/// The text a wire enum travels as, e.g. `TargetKind::Lan` → `lan`, so stored values always match
+/// the protocol.
+fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => unreachable!("wire enums serialize as strings, got {other:?}"),
+    }
+}
+
+fn probe_result_row(event: &Event, result: &ProbeResult) -> NewProbeResult {
+    NewProbeResult {
+        event_id: event.id.to_string(),
+        target: result.target.clone(),
+        target_kind: wire_name(&result.target_kind),
+        check_kind: wire_name(&result.check),
+        address: result.address.clone(),
+        at: event.at,
+        ok: result.ok,
+        rtt_ms: result.rtt_ms,
+        error: result.error.clone(),
+        http_status: result.http_status.map(i64::from),
+        cert_not_after: result.cert_not_after,
+    }
+}
+
+/// JSON text of a wire list, as stored.
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("wire payloads are plain structs that always serialize")
+}
+
+fn incident_phase_row(event: &Event, incident: &Incident) -> NewIncidentPhase {
+    let source = match incident.source {
+        IncidentSource::Detected => "agent_detected",
+        IncidentSource::Manual => "agent_manual",
+    };
+    NewIncidentPhase {
+        event_id: event.id.to_string(),
+        seq: i64::try_from(event.seq).expect("checked before that seq fits in i64"),
+        at: event.at,
+        incident_id: incident.incident_id.to_string(),
+        resolves: incident.phase == IncidentPhase::Resolved,
+        kind: wire_name(&incident.kind),
+        source: source.to_owned(),
+        severity: wire_name(&incident.severity),
+        title: incident.title.clone(),
+        description: incident.description.clone(),
+        target: incident.target.clone(),
+        started_at: incident.started_at,
+        ended_at: incident.ended_at,
+        discovered_at: incident.discovered_at,
+        systems_affected: json_text(&incident.systems_affected),
+        evidence: json_text(&incident.evidence),
+        consequences: json_text(&incident.consequences),
+    }
 }

@@ -4,19 +4,28 @@
 //! Handlers are named `<resource>_<verb>` and live one resource per file. They contain no SQL: they
 //! check input, ask [`crate::store::Store`], and answer. Every refusal of a credential or of access
 //! is written to the audit log before the 401/403 leaves.
+//!
+//! JSON bodies may come gzip-compressed (`Content-Encoding: gzip`, which agents use for batches).
+//! They are inflated here, in memory and never past the route's size limit, so the limit holds for
+//! the JSON itself and a small "gzip bomb" is refused with 413 instead of filling memory.
 
 mod enroll;
 mod error;
+mod incidents;
 mod ingest;
+mod params;
+mod probe_results;
 mod read;
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -69,6 +78,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/units", get(read::units_list))
         .route("/api/v1/agents", get(read::agents_list))
+        .route("/api/v1/incidents", get(incidents::incidents_list))
+        .route("/api/v1/incidents/{id}", get(incidents::incidents_show))
+        .route(
+            "/api/v1/probe-results",
+            get(probe_results::probe_results_list),
+        )
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see GET /api/v1/openapi.json".into())
         })
@@ -329,7 +344,8 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Reads a body that must be JSON and at most `limit` bytes.
+/// Reads a body that must be JSON and at most `limit` bytes, both as sent and, when it is
+/// gzip-compressed, once inflated.
 async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     let is_json = request
         .headers()
@@ -339,7 +355,8 @@ async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    Bytes::from_request(request, &())
+    let encoding = Encoding::of(request.headers())?;
+    let bytes = Bytes::from_request(request, &())
         .await
         .map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -350,10 +367,129 @@ async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
                     format!("could not read the request body: {rejection}"),
                 )
             }
-        })
+        })?;
+    match encoding {
+        Encoding::Identity => Ok(bytes),
+        Encoding::Gzip => {
+            // Inflating up to a few MiB is CPU work; keep it off the threads that serve requests.
+            let inflated = tokio::task::spawn_blocking(move || gunzip(&bytes, limit))
+                .await
+                .map_err(|err| anyhow::anyhow!("inflating a gzip body: {err}"))??;
+            Ok(Bytes::from(inflated))
+        }
+    }
+}
+
+/// How a request body is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Not at all.
+    Identity,
+    /// gzip (RFC 1952).
+    Gzip,
+}
+
+impl Encoding {
+    /// Reads `Content-Encoding`; anything but none, `identity` and `gzip` is a 415.
+    fn of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+        let Some(value) = headers.get(CONTENT_ENCODING) else {
+            return Ok(Encoding::Identity);
+        };
+        let text = value
+            .to_str()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match text.as_str() {
+            "" | "identity" => Ok(Encoding::Identity),
+            "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+            _ => Err(ApiError::UnsupportedEncoding(
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )),
+        }
+    }
+}
+
+/// Inflates a gzip body, refusing with 413 as soon as it would grow past `limit` bytes, so a
+/// small body that inflates to gigabytes costs at most `limit` bytes of memory.
+fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let mut inflated = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(cap)
+        .read_to_end(&mut inflated)
+        .map_err(|err| {
+            ApiError::bad_request(
+                "invalid_gzip",
+                format!("the body says Content-Encoding: gzip but is not valid gzip: {err}"),
+            )
+        })?;
+    if inflated.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(inflated)
 }
 
 /// Answers JSON with status 200.
 fn ok<T: serde::Serialize>(value: T) -> Response {
     Json(value).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_within_the_limit_only() {
+        let json = br#"{"version": 1}"#;
+        assert_eq!(gunzip(&gzip(json), json.len()).unwrap(), json);
+        let bomb = gzip(&vec![b' '; 10 << 20]);
+        assert!(bomb.len() < 64 << 10, "compresses well: {}", bomb.len());
+        assert!(matches!(
+            gunzip(&bomb, 1 << 20),
+            Err(ApiError::PayloadTooLarge { limit: 1_048_576 })
+        ));
+        let mut corrupt = gzip(json);
+        corrupt.truncate(corrupt.len() / 2);
+        assert!(matches!(
+            gunzip(&corrupt, 1 << 20),
+            Err(ApiError::BadRequest {
+                code: "invalid_gzip",
+                ..
+            })
+        ));
+        assert!(matches!(
+            gunzip(b"plain text", 1 << 20),
+            Err(ApiError::BadRequest {
+                code: "invalid_gzip",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn content_encodings_are_identity_gzip_or_refused() {
+        let check = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(CONTENT_ENCODING, value.parse().unwrap());
+            }
+            Encoding::of(&headers).map_err(|err| err.to_string())
+        };
+        assert_eq!(check(None), Ok(Encoding::Identity));
+        assert_eq!(check(Some("identity")), Ok(Encoding::Identity));
+        assert_eq!(check(Some("GZIP")), Ok(Encoding::Gzip));
+        assert_eq!(
+            check(Some("br")),
+            Err("Content-Encoding \"br\" is not supported; send the body uncompressed or with Content-Encoding: gzip".into())
+        );
+    }
 }

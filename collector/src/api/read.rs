@@ -1,4 +1,5 @@
-//! Read-only endpoints: health, metrics, the OpenAPI document, units and agents.
+//! Read-only endpoints: health, metrics, the OpenAPI document, units and agents. Incidents and
+//! probe results have their own files.
 
 use axum::extract::{Query, Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{ok, ApiError, AppState, Caller};
+use super::{ok, params, ApiError, AppState, Caller};
 use crate::auth::{subtree, Scope};
 use crate::store::{from_millis, millis, Agent, Unit};
 
@@ -55,6 +56,12 @@ pub(super) async fn metrics_show(
         .agents
         .with_label_values(&["revoked"])
         .set(revoked as i64);
+    let incidents = state.store.incidents_count().await?;
+    state.metrics.set_incidents(
+        incidents
+            .iter()
+            .map(|count| (count.kind.as_str(), count.state.as_str(), count.count)),
+    );
     let text = state.metrics.render();
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -94,7 +101,7 @@ pub(super) async fn units_list(
     let root_ids = match &query.root {
         None => None,
         Some(code) => {
-            let root = find_unit(&units, code)?;
+            let root = params::find_unit(&units, code)?;
             if !scope.contains(root.id) {
                 return Err(caller
                     .forbid(&state, code, "this token may not read that unit")
@@ -170,41 +177,16 @@ pub(super) async fn agents_list(
     caller: Caller,
     Query(query): Query<AgentsQuery>,
 ) -> Result<Response, ApiError> {
-    let units = state.store.units_all().await?;
-    let scope = Scope::of(&caller.principal, &units);
-    let unit_ids: Vec<i64> = match &query.unit {
-        Some(code) => {
-            let unit = find_unit(&units, code)?;
-            if !scope.contains(unit.id) {
-                return Err(caller
-                    .forbid(&state, code, "this token may not read that unit")
-                    .await);
-            }
-            subtree(unit.id, &units).into_iter().collect()
-        }
-        None => units
-            .iter()
-            .filter(|unit| scope.contains(unit.id))
-            .map(|unit| unit.id)
-            .collect(),
-    };
+    let unit_ids = params::units_in_scope(&state, &caller, query.unit.as_deref()).await?;
     let now = millis(OffsetDateTime::now_utc());
     let agents: Vec<AgentView> = state
         .store
-        .agents_list(Some(&unit_ids))
+        .agents_list(unit_ids.as_deref())
         .await?
         .into_iter()
         .map(|agent| agent_view(agent, now))
         .collect();
     Ok(ok(serde_json::json!({ "agents": agents })))
-}
-
-fn find_unit<'a>(units: &'a [Unit], code: &str) -> Result<&'a Unit, ApiError> {
-    units.iter().find(|unit| unit.code == code).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no unit with code {code:?}; GET /api/v1/units lists them"
-        ))
-    })
 }
 
 /// An agent is silent after three missed heartbeats (and at least three minutes).

@@ -178,6 +178,26 @@ impl Store {
         })
     }
 
+    /// One agent by id, revoked or not.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn agent(&self, id: &str) -> anyhow::Result<Option<Agent>> {
+        let agent = sqlx::query_as::<_, Agent>(
+            "SELECT a.id, u.code AS unit_code, u.name AS unit_name, a.unit_id, a.hostname, a.agent_version,
+                    a.enrolled_at, a.revoked_at, a.last_seen_at, a.last_seq, a.last_address, a.heartbeat_interval,
+                    a.host_snapshot
+             FROM agents a JOIN units u ON u.id = a.unit_id
+             WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading agent {id}"))?;
+        Ok(agent)
+    }
+
     /// Revokes an agent's credential; returns whether it existed and was not yet revoked.
     ///
     /// # Errors

@@ -1,9 +1,17 @@
 //! Events from agents, stored exactly once by id, and the agent state a batch updates.
+//!
+//! A batch is one transaction: its events, the typed rows of its new probe results
+//! ([`super::probe_results`]), its new incident phases applied to `incidents`
+//! ([`super::incidents`]) and the agent's last contact either all land or none do.
+
+use std::collections::HashSet;
 
 use anyhow::Context;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::incidents::{self, Applied, NewIncidentPhase};
+use super::probe_results::{self, NewProbeResult};
 use super::{millis, Store};
 
 /// An event to store, already checked by the ingest handler.
@@ -53,13 +61,41 @@ pub struct BatchWrite<'a> {
     pub now: OffsetDateTime,
 }
 
+/// The typed payloads of a batch's events, each naming its event; only those of events stored for
+/// the first time are written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchPayloads<'a> {
+    /// Probe results, one per `probe_result` event.
+    pub probe_results: &'a [NewProbeResult],
+    /// Incident phases, one per `incident` event.
+    pub incident_phases: &'a [NewIncidentPhase],
+}
+
 /// How many events a batch added.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestCounts {
     /// Stored now for the first time.
     pub accepted: u32,
     /// Already stored earlier.
     pub duplicates: u32,
+    /// New probe results that passed.
+    pub probe_results_ok: u32,
+    /// New probe results that failed.
+    pub probe_results_failed: u32,
+    /// New events stored but flagged `invalid` by the store, e.g. a phase of another agent's
+    /// incident.
+    pub flagged: Vec<FlaggedEvent>,
+}
+
+/// An event the store kept but flagged invalid, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlaggedEvent {
+    /// Event id.
+    pub id: String,
+    /// Its sequence number.
+    pub seq: i64,
+    /// Why, for the agent's log.
+    pub reason: String,
 }
 
 /// An event as read back.
@@ -87,10 +123,30 @@ impl Store {
     /// Stores a batch of one agent's events in one transaction. An event whose id is already stored
     /// is counted as a duplicate and left untouched, so re-sending a batch changes nothing.
     ///
+    /// Typed payloads are not written: [`Store::events_ingest_with`] does that.
+    ///
     /// # Errors
     ///
     /// On a database error, in which case nothing of the batch is stored.
     pub async fn events_ingest(&self, batch: &BatchWrite<'_>) -> anyhow::Result<IngestCounts> {
+        self.events_ingest_with(batch, &BatchPayloads::default())
+            .await
+    }
+
+    /// Stores a batch like [`Store::events_ingest`] and, in the same transaction, the typed
+    /// payloads of its new events: a row per probe result and each incident phase applied to its
+    /// incident (see the design note in `incidents.rs`). A phase of an incident that belongs to
+    /// another agent is not applied; its event is kept with status `invalid` and listed in
+    /// [`IngestCounts::flagged`].
+    ///
+    /// # Errors
+    ///
+    /// On a database error, in which case nothing of the batch is stored.
+    pub async fn events_ingest_with(
+        &self,
+        batch: &BatchWrite<'_>,
+        payloads: &BatchPayloads<'_>,
+    ) -> anyhow::Result<IngestCounts> {
         let BatchWrite {
             agent_id,
             unit_id,
@@ -102,6 +158,7 @@ impl Store {
         } = *batch;
         let now = millis(now);
         let mut counts = IngestCounts::default();
+        let mut new_ids = HashSet::new();
         let mut tx = self.pool.begin().await.context("starting ingest")?;
         for event in events {
             let res = sqlx::query(
@@ -124,8 +181,44 @@ impl Store {
             .with_context(|| format!("storing event {}", event.id))?;
             if res.rows_affected() == 1 {
                 counts.accepted += 1;
+                new_ids.insert(event.id.as_str());
             } else {
                 counts.duplicates += 1;
+            }
+        }
+        for result in payloads.probe_results {
+            if !new_ids.contains(result.event_id.as_str()) {
+                continue;
+            }
+            if probe_results::insert(&mut tx, agent_id, unit_id, result).await? {
+                if result.ok {
+                    counts.probe_results_ok += 1;
+                } else {
+                    counts.probe_results_failed += 1;
+                }
+            }
+        }
+        for phase in payloads.incident_phases {
+            if !new_ids.contains(phase.event_id.as_str()) {
+                continue;
+            }
+            let applied = incidents::apply(&mut tx, agent_id, unit_id, phase, now).await?;
+            if applied == Applied::Foreign {
+                let reason = format!(
+                    "incident {} belongs to another agent; an agent may only report its own incidents",
+                    phase.incident_id
+                );
+                sqlx::query("UPDATE events SET status = 'invalid', error = $1 WHERE id = $2")
+                    .bind(&reason)
+                    .bind(&phase.event_id)
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("flagging event {}", phase.event_id))?;
+                counts.flagged.push(FlaggedEvent {
+                    id: phase.event_id.clone(),
+                    seq: phase.seq,
+                    reason,
+                });
             }
         }
         let max_seq = events.iter().map(|event| event.seq).max();

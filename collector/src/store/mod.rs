@@ -12,6 +12,8 @@
 mod agents;
 mod audit;
 mod events;
+mod incidents;
+mod probe_results;
 mod tokens;
 mod units;
 
@@ -26,7 +28,14 @@ use time::OffsetDateTime;
 
 pub use agents::{Agent, AgentAuth, NewAgent};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
-pub use events::{BatchWrite, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent};
+pub use events::{
+    BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
+};
+pub use incidents::{
+    IncidentCount, IncidentFilter, NewIncidentPhase, StoredIncident, INCIDENT_KINDS,
+    INCIDENT_STATES,
+};
+pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
 pub use units::{ImportSummary, Unit, UnitRecord};
 
@@ -165,6 +174,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// ` AND column IN ($first, $first+1, …)` for `n` bound values, or a condition that is never true
+/// when `n` is 0 (an empty scope sees nothing). Callers bind the values after the others.
+fn in_list(column: &str, first: usize, n: usize) -> String {
+    if n == 0 {
+        return " AND 1 = 0".to_owned();
+    }
+    let placeholders: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!(" AND {column} IN ({})", placeholders.join(", "))
+}
+
 /// Unix milliseconds of a time.
 pub fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
@@ -195,6 +214,12 @@ mod tests {
             redact_url("sqlite:///var/lib/x.db"),
             "sqlite:///var/lib/x.db"
         );
+    }
+
+    #[test]
+    fn in_lists_number_their_placeholders() {
+        assert_eq!(in_list("u.id", 3, 2), " AND u.id IN ($3, $4)");
+        assert_eq!(in_list("u.id", 3, 0), " AND 1 = 0");
     }
 
     #[test]

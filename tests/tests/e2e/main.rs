@@ -29,7 +29,9 @@ macro_rules! both_databases {
 }
 
 mod bad_input;
+mod detection;
 mod flow;
+mod incidents_api;
 mod security;
 mod store;
 mod tidy;

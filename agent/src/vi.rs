@@ -1,0 +1,103 @@
+//! Every Vietnamese text the agent produces for people: incident titles and descriptions, and the
+//! officer's command-line tables. Kept together so wording is reviewed in one place.
+
+use std::collections::BTreeSet;
+
+use cntt_common::wire::{CheckKind, IncidentKind, TargetKind};
+
+use crate::detector::TargetInfo;
+
+/// Title of a detected incident.
+pub fn detected_title(kind: IncidentKind, targets: &[&TargetInfo]) -> String {
+    let subject = match kind {
+        IncidentKind::Lan => "Mất kết nối mạng nội bộ (LAN)",
+        IncidentKind::Wan => "Mất kết nối mạng diện rộng (WAN)",
+        IncidentKind::Internet => "Mất kết nối Internet",
+        IncidentKind::Server => "Máy chủ/dịch vụ không phản hồi",
+        IncidentKind::Host => "Sự cố máy trạm/máy chủ",
+        IncidentKind::Security => "Sự cố an toàn thông tin",
+        IncidentKind::Other => "Sự cố",
+    };
+    match targets {
+        [single] => format!("{subject}: {} ({})", single.name, single.address),
+        _ => subject.to_owned(),
+    }
+}
+
+/// How a detected incident was found.
+pub fn detected_description(targets: &[&TargetInfo], down_after: u32) -> String {
+    let list: Vec<String> = targets
+        .iter()
+        .map(|target| {
+            format!(
+                "{} {} ({})",
+                check_name(target.check),
+                target.address,
+                target.name
+            )
+        })
+        .collect();
+    format!(
+        "Phát hiện tự động bởi cntt-agent: kiểm tra {} thất bại {down_after} lần liên tiếp.",
+        list.join(", ")
+    )
+}
+
+/// The sentence naming what failed because of an incident.
+pub fn consequences(names: &BTreeSet<String>) -> String {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    format!("Các mục tiêu bị ảnh hưởng theo: {}.", names.join(", "))
+}
+
+/// Title and description of a host resource problem.
+pub fn host_problem(resource: &str, used_percent: f64, limit_percent: f64) -> (String, String) {
+    let used = format!("{used_percent:.1}").replace('.', ",");
+    let side = if used_percent >= limit_percent {
+        "vượt"
+    } else {
+        "dưới"
+    };
+    match resource.strip_prefix("disk:") {
+        Some(mount) => (
+            format!("Ổ đĩa sắp đầy: {mount}"),
+            format!("Ổ đĩa {mount} đã dùng {used}%, {side} ngưỡng {limit_percent}%."),
+        ),
+        None => (
+            "Bộ nhớ (RAM) sắp cạn".to_owned(),
+            format!("Bộ nhớ đã dùng {used}%, {side} ngưỡng {limit_percent}%."),
+        ),
+    }
+}
+
+/// Vietnamese name of a target kind.
+pub fn target_kind(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Lan => "LAN",
+        TargetKind::Wan => "WAN",
+        TargetKind::Internet => "Internet",
+        TargetKind::Server => "máy chủ",
+    }
+}
+
+/// Vietnamese name of a check.
+pub fn check_name(check: CheckKind) -> &'static str {
+    match check {
+        CheckKind::Icmp => "ping",
+        CheckKind::Tcp => "TCP",
+        CheckKind::Http => "HTTP",
+        CheckKind::Dns => "DNS",
+    }
+}
+
+/// Vietnamese name of an incident kind, as officers type it on the command line.
+pub fn incident_kind(kind: IncidentKind) -> &'static str {
+    match kind {
+        IncidentKind::Lan => "mạng LAN",
+        IncidentKind::Wan => "mạng WAN/đường truyền",
+        IncidentKind::Internet => "Internet",
+        IncidentKind::Server => "máy chủ",
+        IncidentKind::Host => "máy trạm",
+        IncidentKind::Security => "an toàn thông tin",
+        IncidentKind::Other => "khác",
+    }
+}

@@ -1,0 +1,367 @@
+//! Incidents: one row per incident, rebuilt from the phases agents report.
+//!
+//! Design note. An agent reports an incident as `incident` events (phases `opened`, `updated`,
+//! `resolved`), each carrying the whole current picture and the agent's `seq`. Events can arrive
+//! late, out of order and more than once, so applying a phase is idempotent and order-safe:
+//!
+//! - Only events stored for the first time are applied; a re-sent event changes nothing.
+//! - The picture (kind, severity, title, description, target, times, evidence, consequences,
+//!   systems affected) is the one of the highest `seq` seen, kept in `last_event_seq`; a phase with
+//!   a lower `seq` leaves it as it is.
+//! - `state` only goes from `open` to `resolved`: any `resolved` phase resolves the incident, and no
+//!   `opened` or `updated` phase, older or newer, opens it again. `ended_at` is the earliest end any
+//!   resolved phase reported (its `ended_at`, else the event's time).
+//! - `first_event_at` is the earliest event time received for it.
+//!
+//! So every order of the same phases gives the same row (only `created_at` and `updated_at`, the
+//! collector's own clock, differ). An incident belongs to the agent that first reported it: a phase
+//! from another agent is refused, and its event is flagged invalid by the caller.
+//!
+//! Agent, unit and state are columns; the lists stay JSON text as they travelled, since nothing
+//! queries inside them yet. Later issues add the human lifecycle (acknowledged, closed, numbers,
+//! notes) and incidents the collector infers, beside these columns.
+
+use anyhow::Context;
+use serde::Serialize;
+use sqlx::AnyConnection;
+use time::OffsetDateTime;
+
+use super::{millis, Store};
+
+/// The kinds an incident can have, as stored (the wire's `IncidentKind` names).
+pub const INCIDENT_KINDS: &[&str] = &[
+    "lan", "wan", "internet", "server", "host", "security", "other",
+];
+
+/// The states an incident can be in.
+pub const INCIDENT_STATES: &[&str] = &["open", "resolved"];
+
+/// One phase of an agent's incident to apply, converted from the wire by the ingest handler.
+#[derive(Debug, Clone)]
+pub struct NewIncidentPhase {
+    /// Id of the event that carried it.
+    pub event_id: String,
+    /// The event's per-agent sequence number: the newer picture wins.
+    pub seq: i64,
+    /// The event's time.
+    pub at: OffsetDateTime,
+    /// The agent's stable incident id (UUID text).
+    pub incident_id: String,
+    /// Whether this phase is `resolved`.
+    pub resolves: bool,
+    /// `lan`, `wan`, `internet`, `server`, `host`, `security` or `other`.
+    pub kind: String,
+    /// `agent_detected` or `agent_manual`.
+    pub source: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// One line for people.
+    pub title: String,
+    /// More words.
+    pub description: String,
+    /// The failing target of detected incidents.
+    pub target: Option<String>,
+    /// When it started.
+    pub started_at: OffsetDateTime,
+    /// When it ended, as the phase says.
+    pub ended_at: Option<OffsetDateTime>,
+    /// When a person discovered it.
+    pub discovered_at: Option<OffsetDateTime>,
+    /// Systems affected, JSON array text.
+    pub systems_affected: String,
+    /// Evidence, JSON array text.
+    pub evidence: String,
+    /// Consequences, JSON array text.
+    pub consequences: String,
+}
+
+/// What applying a phase did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// The incident was new and is now stored.
+    Created,
+    /// The incident existed; the phase was merged in (which may change nothing when it is older).
+    Merged,
+    /// The incident belongs to another agent; nothing changed.
+    Foreign,
+}
+
+/// An incident as read back, with its unit and agent.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StoredIncident {
+    /// Incident id (UUID text).
+    pub id: String,
+    /// Reporting agent, if an agent reported it.
+    pub agent_id: Option<String>,
+    /// That agent's host name.
+    pub hostname: Option<String>,
+    /// Internal unit id, for scoping.
+    #[serde(skip)]
+    pub unit_id: i64,
+    /// Unit code.
+    pub unit_code: String,
+    /// Unit name.
+    pub unit_name: String,
+    /// Kind of trouble.
+    pub kind: String,
+    /// `agent_detected` or `agent_manual`.
+    pub source: String,
+    /// Severity.
+    pub severity: String,
+    /// `open` or `resolved`.
+    pub state: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Failing target.
+    pub target: Option<String>,
+    /// Start, Unix ms.
+    pub started_at: i64,
+    /// End, Unix ms.
+    pub ended_at: Option<i64>,
+    /// Discovery by a person, Unix ms.
+    pub discovered_at: Option<i64>,
+    /// JSON array text.
+    pub systems_affected: String,
+    /// JSON array text.
+    pub evidence: String,
+    /// JSON array text.
+    pub consequences: String,
+    /// Earliest event time received, Unix ms.
+    pub first_event_at: Option<i64>,
+    /// Seq of the event whose picture is stored.
+    pub last_event_seq: Option<i64>,
+    /// When the collector first stored it, Unix ms.
+    pub created_at: i64,
+    /// When the collector last changed it, Unix ms.
+    pub updated_at: i64,
+}
+
+/// Which incidents to read.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// Only incidents of these units; none means every unit.
+    pub unit_ids: Option<Vec<i64>>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only incidents not ended before this time (open ones always qualify).
+    pub since: Option<OffsetDateTime>,
+    /// Only incidents started before this time.
+    pub until: Option<OffsetDateTime>,
+    /// At most this many, latest started first.
+    pub limit: i64,
+}
+
+/// Number of incidents of one kind in one state.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IncidentCount {
+    /// Kind.
+    pub kind: String,
+    /// State.
+    pub state: String,
+    /// How many.
+    pub count: i64,
+}
+
+const INCIDENT_COLUMNS: &str =
+    "i.id, i.agent_id, a.hostname, i.unit_id, u.code AS unit_code, u.name AS unit_name, i.kind, i.source,
+     i.severity, i.state, i.title, i.description, i.target, i.started_at, i.ended_at, i.discovered_at,
+     i.systems_affected, i.evidence, i.consequences, i.first_event_at, i.last_event_seq, i.created_at,
+     i.updated_at
+     FROM incidents i JOIN units u ON u.id = i.unit_id LEFT JOIN agents a ON a.id = i.agent_id";
+
+/// Applies one phase inside an ingest transaction, as the module's design note says.
+pub(super) async fn apply(
+    conn: &mut AnyConnection,
+    agent_id: &str,
+    unit_id: i64,
+    phase: &NewIncidentPhase,
+    now: i64,
+) -> anyhow::Result<Applied> {
+    let ended_at = phase
+        .resolves
+        .then(|| millis(phase.ended_at.unwrap_or(phase.at)));
+    let state = if phase.resolves { "resolved" } else { "open" };
+    let at = millis(phase.at);
+    let created = sqlx::query(
+        "INSERT INTO incidents (id, agent_id, unit_id, kind, source, severity, state, title, description, target,
+                                started_at, ended_at, discovered_at, systems_affected, evidence, consequences,
+                                first_event_at, last_event_seq, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&phase.incident_id)
+    .bind(agent_id)
+    .bind(unit_id)
+    .bind(&phase.kind)
+    .bind(&phase.source)
+    .bind(&phase.severity)
+    .bind(state)
+    .bind(&phase.title)
+    .bind(&phase.description)
+    .bind(&phase.target)
+    .bind(millis(phase.started_at))
+    .bind(ended_at)
+    .bind(phase.discovered_at.map(millis))
+    .bind(&phase.systems_affected)
+    .bind(&phase.evidence)
+    .bind(&phase.consequences)
+    .bind(at)
+    .bind(phase.seq)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("creating incident {}", phase.incident_id))?;
+    if created.rows_affected() == 1 {
+        return Ok(Applied::Created);
+    }
+    let owner: Option<String> = sqlx::query_scalar("SELECT agent_id FROM incidents WHERE id = $1")
+        .bind(&phase.incident_id)
+        .fetch_one(&mut *conn)
+        .await
+        .with_context(|| format!("reading owner of incident {}", phase.incident_id))?;
+    if owner.as_deref() != Some(agent_id) {
+        return Ok(Applied::Foreign);
+    }
+    // The newer picture wins; the source never changes and `ended_at` is handled below with the
+    // state, so a newer non-resolved phase cannot erase an end.
+    sqlx::query(
+        "UPDATE incidents SET kind = $1, severity = $2, title = $3, description = $4, target = $5,
+             started_at = $6, discovered_at = $7, systems_affected = $8, evidence = $9, consequences = $10,
+             last_event_seq = $11
+         WHERE id = $12 AND (last_event_seq IS NULL OR last_event_seq < $11)",
+    )
+    .bind(&phase.kind)
+    .bind(&phase.severity)
+    .bind(&phase.title)
+    .bind(&phase.description)
+    .bind(&phase.target)
+    .bind(millis(phase.started_at))
+    .bind(phase.discovered_at.map(millis))
+    .bind(&phase.systems_affected)
+    .bind(&phase.evidence)
+    .bind(&phase.consequences)
+    .bind(phase.seq)
+    .bind(&phase.incident_id)
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("updating incident {}", phase.incident_id))?;
+    sqlx::query(
+        "UPDATE incidents SET
+             state = CASE WHEN $1 = 1 THEN 'resolved' ELSE state END,
+             ended_at = CASE WHEN $1 = 1 AND (ended_at IS NULL OR $2 < ended_at) THEN $2 ELSE ended_at END,
+             first_event_at = CASE WHEN first_event_at IS NULL OR $3 < first_event_at THEN $3 ELSE first_event_at END,
+             updated_at = $4
+         WHERE id = $5",
+    )
+    .bind(i64::from(phase.resolves))
+    .bind(ended_at)
+    .bind(at)
+    .bind(now)
+    .bind(&phase.incident_id)
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("resolving incident {}", phase.incident_id))?;
+    Ok(Applied::Merged)
+}
+
+impl Store {
+    /// Incidents matching a filter, latest started first.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incidents_list(
+        &self,
+        filter: &IncidentFilter,
+    ) -> anyhow::Result<Vec<StoredIncident>> {
+        let mut sql = format!(
+            "SELECT {INCIDENT_COLUMNS}
+             WHERE ($1 IS NULL OR i.kind = $1) AND ($2 IS NULL OR i.state = $2)
+               AND ($3 IS NULL OR i.ended_at IS NULL OR i.ended_at >= $3) AND ($4 IS NULL OR i.started_at < $4)"
+        );
+        let unit_ids = filter.unit_ids.as_deref();
+        if let Some(ids) = unit_ids {
+            sql.push_str(&super::in_list("i.unit_id", 6, ids.len()));
+        }
+        sql.push_str(" ORDER BY i.started_at DESC, i.id LIMIT $5");
+        let mut query = sqlx::query_as::<_, StoredIncident>(&sql)
+            .bind(&filter.kind)
+            .bind(&filter.state)
+            .bind(filter.since.map(millis))
+            .bind(filter.until.map(millis))
+            .bind(filter.limit);
+        for id in unit_ids.unwrap_or_default() {
+            query = query.bind(*id);
+        }
+        let incidents = query
+            .fetch_all(&self.pool)
+            .await
+            .context("listing incidents")?;
+        Ok(incidents)
+    }
+
+    /// One incident by id.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incident(&self, id: &str) -> anyhow::Result<Option<StoredIncident>> {
+        let incident = sqlx::query_as::<_, StoredIncident>(&format!(
+            "SELECT {INCIDENT_COLUMNS} WHERE i.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading incident {id}"))?;
+        Ok(incident)
+    }
+
+    /// How many incidents there are of each kind in each state, for the metrics.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incidents_count(&self) -> anyhow::Result<Vec<IncidentCount>> {
+        let counts = sqlx::query_as::<_, IncidentCount>(
+            "SELECT kind, state, COUNT(*) AS count FROM incidents GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("counting incidents")?;
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cntt_common::wire::IncidentKind;
+
+    use super::*;
+
+    #[test]
+    fn incident_kinds_are_the_wire_kinds() {
+        use IncidentKind::*;
+        // This match stops compiling when a kind is added to the wire, so the list follows it.
+        let every = [Lan, Wan, Internet, Server, Host, Security, Other];
+        for kind in every {
+            match kind {
+                Lan | Wan | Internet | Server | Host | Security | Other => {}
+            }
+        }
+        let names: Vec<String> = every
+            .iter()
+            .map(|kind| {
+                serde_json::to_value(kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, INCIDENT_KINDS);
+    }
+}
