@@ -387,6 +387,12 @@ async fn a_day_without_the_collector_loses_no_incident_or_report_and_stays_in_bu
     let events = events(&collector, &agent).await;
     let all = incidents(&events);
 
+    // Incidents and reports went first: the whole routine backlog arrived after the last of them.
+    let outage_routine = events.iter().filter(|event| event.kind != "incident");
+    let first_routine = outage_routine.map(|event| event.received_at).min().expect("routine samples arrived");
+    let last_critical = events.iter().filter(|event| event.kind == "incident").map(|event| event.received_at).max();
+    assert!(last_critical.expect("incidents arrived") <= first_routine, "critical records are sent ahead of the backlog");
+
     // Every officer report arrived once.
     for id in &report_ids {
         assert_eq!(
