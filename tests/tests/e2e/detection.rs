@@ -389,9 +389,19 @@ async fn a_day_without_the_collector_loses_no_incident_or_report_and_stays_in_bu
 
     // Incidents and reports went first: the whole routine backlog arrived after the last of them.
     let outage_routine = events.iter().filter(|event| event.kind != "incident");
-    let first_routine = outage_routine.map(|event| event.received_at).min().expect("routine samples arrived");
-    let last_critical = events.iter().filter(|event| event.kind == "incident").map(|event| event.received_at).max();
-    assert!(last_critical.expect("incidents arrived") <= first_routine, "critical records are sent ahead of the backlog");
+    let first_routine = outage_routine
+        .map(|event| event.received_at)
+        .min()
+        .expect("routine samples arrived");
+    let last_critical = events
+        .iter()
+        .filter(|event| event.kind == "incident")
+        .map(|event| event.received_at)
+        .max();
+    assert!(
+        last_critical.expect("incidents arrived") <= first_routine,
+        "critical records are sent ahead of the backlog"
+    );
 
     // Every officer report arrived once.
     for id in &report_ids {
@@ -581,5 +591,121 @@ async fn a_corrupted_outbox_is_reported_and_the_agent_keeps_working() {
             > 0,
         "the damaged file is kept aside"
     );
+    collector.stop().await;
+}
+
+/// A collector of an older version, which reads a gzip body as broken JSON: it answers gzip with
+/// 400 `invalid_json` and acknowledges plain JSON. (An older build cannot exist in this tree, so
+/// this one speaks just enough HTTP over the real test certificate.)
+async fn older_collector(
+    collector: &TestCollector,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<bool>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tls = cntt_collector::tls::server_config(&cntt_collector::config::TlsConfig {
+        cert: collector.dir.path().join("tls/server.pem"),
+        key: collector.dir.path().join("tls/server-key.pem"),
+    })
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let requests = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(mut stream) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buffer = [0u8; 8192];
+                loop {
+                    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => data.extend_from_slice(&buffer[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|value| value.trim().parse().ok())
+                        .unwrap_or(0);
+                    while data.len() < end + 4 + length {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => data.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let gzip = head.contains("content-encoding: gzip");
+                    requests.lock().unwrap().push(gzip);
+                    let body = &data[end + 4..end + 4 + length];
+                    let (status, answer) = match serde_json::from_slice::<cntt_common::wire::Batch>(body) {
+                        Ok(batch) if !gzip => {
+                            let ack = cntt_common::wire::Ack {
+                                version: 1,
+                                accepted: batch.events.len() as u32,
+                                duplicates: 0,
+                                unknown_kinds: 0,
+                                invalid: vec![],
+                                through_seq: batch.events.iter().map(|event| event.seq).max(),
+                                server_time: time::OffsetDateTime::now_utc(),
+                            };
+                            ("200 OK", serde_json::to_string(&ack).unwrap())
+                        }
+                        _ => ("400 Bad Request", r#"{"error":"invalid_json","message":"expected value at line 1 column 1"}"#.to_owned()),
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if stream.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    data.drain(..end + 4 + length);
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_collector_that_cannot_read_gzip_gets_plain_json_and_nothing_is_set_aside() {
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let agent = collector.enroll_agent("663").await;
+    let (url, seen) = older_collector(&collector).await;
+    let mut config = config(&agent, "1s", "", &[]);
+    config.heartbeat_interval = Duration::from_millis(100);
+    config.uplink.url = Some(url);
+    let running = start(config);
+    eventually(WAIT, "plain JSON batches accepted", || async {
+        let seen = seen.lock().unwrap().clone();
+        (seen.iter().filter(|gzip| !**gzip).count() >= 3).then_some(())
+    })
+    .await;
+    running.stop().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().filter(|gzip| **gzip).count(),
+        1,
+        "one gzip try, then plain JSON: {seen:?}"
+    );
+    assert!(
+        !agent.state.path().join("rejected").exists(),
+        "no good batch was set aside"
+    );
+    let stats = cntt_agent::outbox::Outbox::inspect(&agent.state.path().join("outbox")).unwrap();
+    assert_eq!(stats.records, 0, "everything was acknowledged");
     collector.stop().await;
 }
