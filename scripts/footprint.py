@@ -8,6 +8,10 @@
         picks a TCP and a UDP port where nothing listens, for targets that must fail. Writes the
         ports to PORTS_JSON once everything listens.
 
+    footprint.py activity --doc FILE --probe-results FILE --incidents FILE --agent-log FILE
+        Appends to the report what the agent did: its probe results and incidents as the
+        collector's API lists them, and how many warnings and errors it logged.
+
     footprint.py measure [options] --program NAME PID VERSION ...
         Waits the warm-up, then samples every program's process tree every few seconds: resident
         memory (VmRSS of each process in /proc/PID/status, summed over the tree) and CPU time
@@ -390,6 +394,61 @@ def write_doc(args, table, summary, n_samples, window):
         file.write("\n".join(lines))
 
 
+def activity(args):
+    """Appends what the agent did during the run to the report, from the collector's API."""
+
+    def load(path, key):
+        try:
+            with open(path) as file:
+                return json.load(file)[key]
+        except (OSError, ValueError, KeyError):
+            return None  # an older collector without that endpoint
+
+    results = load(args.probe_results, "probe_results")
+    incidents = load(args.incidents, "incidents")
+    with open(args.agent_log, errors="replace") as file:
+        levels = [line.split()[1] if len(line.split()) > 1 else "" for line in (strip_ansi(raw) for raw in file)]
+    n_warnings, n_errors = levels.count("WARN"), levels.count("ERROR")
+
+    lines = ["", "## Agent activity", ""]
+    lines.append(
+        f"The agent delivered events up to sequence number {args.last_seq or '?'} to the collector "
+        f"and logged {n_warnings} warnings (incident notices among them) and {n_errors} errors."
+    )
+    if incidents is not None:
+        titles = "; ".join(f"{incident['title']} ({incident['state']})" for incident in incidents)
+        lines.append(f"The collector recorded {len(incidents)} incidents{': ' + titles if titles else ''}.")
+    if results is not None:
+        by_target = {}
+        for result in results:
+            by_target.setdefault(result["target"], []).append(result)
+        lines.append(f"The collector received {len(results)} probe results, warm-up included:")
+        lines += ["", "| Target | Check | Address | Checks | Good | Last error |", "|---|---|---|--:|--:|---|"]
+        for target, checks in sorted(by_target.items()):
+            errors = [check["error"] for check in checks if check.get("error")]
+            lines.append(
+                f"| {target} | {checks[0]['check']} | {checks[0]['address']} | {len(checks)} "
+                f"| {sum(bool(check['ok']) for check in checks)} | {errors[0] if errors else ''} |"
+            )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(args.doc, "a") as file:
+        file.write(text)
+
+
+def strip_ansi(text):
+    """`text` without terminal colour codes (the agent colours its log)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\x1b":
+            end = text.find("m", i)
+            i = end + 1 if end >= 0 else len(text)
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -408,9 +467,17 @@ def main():
     measure_parser.add_argument("--root", help="the repository, shown as relative paths in the report")
     measure_parser.add_argument("--work", help="the run's temporary folder, shown as $WORK in the report")
     measure_parser.add_argument("--program", nargs=3, action="append", required=True, metavar=("NAME", "PID", "VERSION"))
+    activity_parser = commands.add_parser("activity")
+    activity_parser.add_argument("--doc", required=True, help="Markdown file to append to")
+    activity_parser.add_argument("--probe-results", required=True, help="GET /api/v1/probe-results, saved")
+    activity_parser.add_argument("--incidents", required=True, help="GET /api/v1/incidents, saved")
+    activity_parser.add_argument("--agent-log", required=True)
+    activity_parser.add_argument("--last-seq")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args)
+    elif args.command == "activity":
+        activity(args)
     else:
         sys.exit(measure(args))
 

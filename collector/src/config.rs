@@ -26,6 +26,46 @@ pub struct CollectorConfig {
     /// Limits of the ingest endpoint.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Incidents the collector infers itself.
+    #[serde(default)]
+    pub incidents: IncidentsConfig,
+}
+
+/// When the collector declares an agent unreachable, and how often it looks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// Missed heartbeat intervals (of the agent's own interval) before it is unreachable.
+    #[serde(default = "default_silence_intervals")]
+    pub silence_intervals: u32,
+    /// Never declare an agent unreachable sooner than this.
+    #[serde(default = "default_silence_min", with = "duration_text")]
+    pub silence_min: Duration,
+    /// How often silent agents are looked for.
+    #[serde(default = "default_evaluate_every", with = "duration_text")]
+    pub evaluate_every: Duration,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> IncidentsConfig {
+        IncidentsConfig {
+            silence_intervals: default_silence_intervals(),
+            silence_min: default_silence_min(),
+            evaluate_every: default_evaluate_every(),
+        }
+    }
+}
+
+fn default_silence_intervals() -> u32 {
+    3
+}
+
+fn default_silence_min() -> Duration {
+    Duration::from_secs(180)
+}
+
+fn default_evaluate_every() -> Duration {
+    Duration::from_secs(15)
 }
 
 /// Where the HTTPS API listens.
@@ -134,6 +174,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// Inferred incidents.
+    pub incidents: IncidentsConfig,
 }
 
 impl Config {
@@ -187,6 +229,7 @@ impl Config {
             database: raw.database,
             tls,
             ingest: raw.ingest,
+            incidents: raw.incidents,
         })
     }
 }

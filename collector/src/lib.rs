@@ -8,9 +8,11 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod availability;
 pub mod config;
 pub mod exposition;
 pub mod server;
+pub mod silence;
 pub mod store;
 pub mod tls;
 pub mod units;
@@ -40,6 +42,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         metrics: Arc::new(Metrics::default()),
         ingest: config.ingest.clone(),
         public_metrics: config.public_metrics,
+        incidents: config.incidents.clone(),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

@@ -95,6 +95,11 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let audit_budget = Arc::new(Mutex::new((Instant::now(), 0u32)));
         let mut connections = JoinSet::new();
+        let sweeper = tokio::spawn(crate::silence::run(
+            self.state.store.clone(),
+            self.state.incidents.clone(),
+            stop_rx.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -125,6 +130,7 @@ impl Server {
             "shutting down; draining connections"
         );
         let _ = stop_tx.send(true);
+        let _ = sweeper.await;
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

@@ -157,6 +157,8 @@ pub struct TestCollector {
 pub struct CollectorOptions {
     /// `ingest.max_body_bytes`, when not the default.
     pub max_body_bytes: Option<usize>,
+    /// More configuration, appended as TOML (e.g. an `[incidents]` table).
+    pub extra_config: String,
 }
 
 /// Starts a collector on `db` with a fresh CA and the [`TEST_UNITS_CSV`] units.
@@ -171,9 +173,10 @@ pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> Te
     let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
     let files =
         cntt_collector::tls::init(&tls_dir, &hosts, false).expect("making test certificates");
-    let ingest = options.max_body_bytes.map_or_else(String::new, |limit| {
+    let mut ingest = options.max_body_bytes.map_or_else(String::new, |limit| {
         format!("[ingest]\nmax_body_bytes = {limit}\n")
     });
+    ingest.push_str(&options.extra_config);
     let config_text = format!(
         "[listen]\naddress = \"127.0.0.1:0\"\n[database]\nurl = \"{}\"\n[tls]\ncert = \"tls/server.pem\"\nkey = \"tls/server-key.pem\"\n{ingest}",
         db.url

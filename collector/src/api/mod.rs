@@ -54,6 +54,8 @@ pub struct AppState {
     pub ingest: IngestConfig,
     /// Whether `/metrics` needs no token.
     pub public_metrics: bool,
+    /// When agents count as unreachable.
+    pub incidents: crate::config::IncidentsConfig,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call
@@ -80,6 +82,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/agents", get(read::agents_list))
         .route("/api/v1/incidents", get(incidents::incidents_list))
         .route("/api/v1/incidents/{id}", get(incidents::incidents_show))
+        .route(
+            "/api/v1/incidents/{id}/{action}",
+            post(incidents::incidents_act),
+        )
         .route(
             "/api/v1/probe-results",
             get(probe_results::probe_results_list),

@@ -235,6 +235,8 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("updating agent after ingest")?;
+        // Any batch, even an empty one, is contact: an "agent unreachable" incident ends.
+        incidents::agent_reachable_again(&mut tx, agent_id, now).await?;
         if let Some(heartbeat) = heartbeat {
             sqlx::query(
                 "UPDATE agents SET heartbeat_interval = $1, host_snapshot = $2 WHERE id = $3",

@@ -30,11 +30,18 @@ use super::{millis, Store};
 
 /// The kinds an incident can have, as stored (the wire's `IncidentKind` names).
 pub const INCIDENT_KINDS: &[&str] = &[
-    "lan", "wan", "internet", "server", "host", "security", "other",
+    "lan",
+    "wan",
+    "internet",
+    "server",
+    "host",
+    "security",
+    "other",
+    "agent_unreachable",
 ];
 
 /// The states an incident can be in.
-pub const INCIDENT_STATES: &[&str] = &["open", "resolved"];
+pub const INCIDENT_STATES: &[&str] = &["open", "acknowledged", "resolved", "closed"];
 
 /// One phase of an agent's incident to apply, converted from the wire by the ingest handler.
 #[derive(Debug, Clone)]
@@ -134,8 +141,24 @@ pub struct StoredIncident {
     pub last_event_seq: Option<i64>,
     /// When the collector first stored it, Unix ms.
     pub created_at: i64,
-    /// When the collector last changed it, Unix ms.
+    /// Last change, Unix ms.
     pub updated_at: i64,
+    /// Human number, e.g. `SC-2026-0042`.
+    pub number: Option<String>,
+    /// When someone acknowledged it, Unix ms.
+    pub acknowledged_at: Option<i64>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// When it was closed, Unix ms.
+    pub closed_at: Option<i64>,
+    /// Who closed it.
+    pub closed_by: Option<String>,
+    /// Closing report: what happened.
+    pub cause: String,
+    /// Closing report: how it was resolved.
+    pub resolution: String,
+    /// Closing report: lessons learned.
+    pub lessons: String,
 }
 
 /// Which incidents to read.
@@ -170,7 +193,8 @@ const INCIDENT_COLUMNS: &str =
     "i.id, i.agent_id, a.hostname, i.unit_id, u.code AS unit_code, u.name AS unit_name, i.kind, i.source,
      i.severity, i.state, i.title, i.description, i.target, i.started_at, i.ended_at, i.discovered_at,
      i.systems_affected, i.evidence, i.consequences, i.first_event_at, i.last_event_seq, i.created_at,
-     i.updated_at
+     i.updated_at, i.number, i.acknowledged_at, i.acknowledged_by, i.closed_at, i.closed_by, i.cause,
+     i.resolution, i.lessons
      FROM incidents i JOIN units u ON u.id = i.unit_id LEFT JOIN agents a ON a.id = i.agent_id";
 
 /// Applies one phase inside an ingest transaction, as the module's design note says.
@@ -216,6 +240,17 @@ pub(super) async fn apply(
     .await
     .with_context(|| format!("creating incident {}", phase.incident_id))?;
     if created.rows_affected() == 1 {
+        assign_number(conn, &phase.incident_id, millis(phase.started_at)).await?;
+        let entry = if phase.resolves { "resolved" } else { "opened" };
+        timeline(
+            conn,
+            &phase.incident_id,
+            at,
+            &format!("agent:{agent_id}"),
+            entry,
+            &phase.title,
+        )
+        .await?;
         return Ok(Applied::Created);
     }
     let owner: Option<String> = sqlx::query_scalar("SELECT agent_id FROM incidents WHERE id = $1")
@@ -251,7 +286,7 @@ pub(super) async fn apply(
     .with_context(|| format!("updating incident {}", phase.incident_id))?;
     sqlx::query(
         "UPDATE incidents SET
-             state = CASE WHEN $1 = 1 THEN 'resolved' ELSE state END,
+             state = CASE WHEN $1 = 1 AND state IN ('open', 'acknowledged') THEN 'resolved' ELSE state END,
              ended_at = CASE WHEN $1 = 1 AND (ended_at IS NULL OR $2 < ended_at) THEN $2 ELSE ended_at END,
              first_event_at = CASE WHEN first_event_at IS NULL OR $3 < first_event_at THEN $3 ELSE first_event_at END,
              updated_at = $4
@@ -265,10 +300,354 @@ pub(super) async fn apply(
     .execute(&mut *conn)
     .await
     .with_context(|| format!("resolving incident {}", phase.incident_id))?;
+    let entry = if phase.resolves {
+        "resolved"
+    } else {
+        "updated"
+    };
+    timeline(
+        conn,
+        &phase.incident_id,
+        at,
+        &format!("agent:{agent_id}"),
+        entry,
+        &phase.description,
+    )
+    .await?;
     Ok(Applied::Merged)
 }
 
+/// Gives a new incident the next human number of its year (Vietnam time): `SC-2026-0042`.
+async fn assign_number(
+    conn: &mut AnyConnection,
+    incident_id: &str,
+    started_at: i64,
+) -> anyhow::Result<String> {
+    let year = i64::from(
+        super::from_millis(started_at)
+            .to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("+07:00 is a valid offset"))
+            .year(),
+    );
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO incident_counters (year, last) VALUES ($1, 1)
+         ON CONFLICT (year) DO UPDATE SET last = incident_counters.last + 1
+         RETURNING last",
+    )
+    .bind(year)
+    .fetch_one(&mut *conn)
+    .await
+    .context("counting incident numbers")?;
+    let number = format!("SC-{year}-{last:04}");
+    sqlx::query("UPDATE incidents SET number = $1 WHERE id = $2")
+        .bind(&number)
+        .bind(incident_id)
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("numbering incident {incident_id}"))?;
+    Ok(number)
+}
+
+/// Appends a timeline entry.
+async fn timeline(
+    conn: &mut AnyConnection,
+    incident_id: &str,
+    at: i64,
+    actor: &str,
+    entry: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO incident_timeline (incident_id, at, actor, entry, text) VALUES ($1, $2, $3, $4, $5)")
+        .bind(incident_id)
+        .bind(at)
+        .bind(actor)
+        .bind(entry)
+        .bind(text)
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("writing the timeline of incident {incident_id}"))?;
+    Ok(())
+}
+
+/// Resolves the open "agent unreachable" incident of an agent that reported again.
+pub(super) async fn agent_reachable_again(
+    conn: &mut AnyConnection,
+    agent_id: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    let open: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE agent_id = $1 AND kind = 'agent_unreachable' AND state IN ('open', 'acknowledged')",
+    )
+    .bind(agent_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("looking for an unreachable-agent incident")?;
+    let Some(id) = open else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE incidents SET state = 'resolved', ended_at = $1, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await
+    .context("resolving an unreachable-agent incident")?;
+    timeline(
+        conn,
+        &id,
+        now,
+        "collector",
+        "resolved",
+        "Tác tử đã liên lạc trở lại.",
+    )
+    .await
+}
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineEntry {
+    /// When, Unix ms.
+    pub at: i64,
+    /// Who: `agent:<uuid>`, `collector` or `api-token:<id>`.
+    pub actor: String,
+    /// `opened`, `updated`, `resolved`, `inferred`, `acknowledged`, `note` or `closed`.
+    pub entry: String,
+    /// Words.
+    pub text: String,
+}
+
+/// A person's action on an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Someone is handling it.
+    Acknowledge,
+    /// A handling note.
+    Note(String),
+    /// Ends a manual or inferred incident by hand.
+    Resolve {
+        /// How it was resolved.
+        resolution: String,
+    },
+    /// Closes a resolved incident with the closing report's fields.
+    Close {
+        /// What happened.
+        cause: String,
+        /// How it was resolved.
+        resolution: String,
+        /// Lessons learned.
+        lessons: String,
+    },
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionRefusal {
+    /// No such incident.
+    #[error("no such incident")]
+    NotFound,
+    /// The incident is not in a state that allows it.
+    #[error("{0}")]
+    WrongState(String),
+}
+
+/// An agent as the silence sweep sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct AgentSeen {
+    id: String,
+    unit_id: i64,
+    hostname: String,
+    last_seen_at: i64,
+    heartbeat_interval: Option<i64>,
+}
+
 impl Store {
+    /// The timeline of an incident, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incident_timeline(&self, id: &str) -> anyhow::Result<Vec<TimelineEntry>> {
+        let entries = sqlx::query_as::<_, TimelineEntry>(
+            "SELECT at, actor, entry, text FROM incident_timeline WHERE incident_id = $1 ORDER BY at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the timeline of incident {id}"))?;
+        Ok(entries)
+    }
+
+    /// Applies a person's action, checking the state machine: open → acknowledged → resolved →
+    /// closed; notes at any time; only incidents the agent did not detect itself (manual or
+    /// inferred) may be resolved by hand.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incident_act(
+        &self,
+        id: &str,
+        action: &Action,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Result<(), ActionRefusal>> {
+        let now = millis(now);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting incident action")?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT state, source FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("reading incident state")?;
+        let Some((state, source)) = row else {
+            return Ok(Err(ActionRefusal::NotFound));
+        };
+        let refuse = |why: String| Ok(Err(ActionRefusal::WrongState(why)));
+        let (entry, text) = match action {
+            Action::Acknowledge => {
+                if state != "open" {
+                    return refuse(format!(
+                        "only an open incident can be acknowledged; this one is {state}"
+                    ));
+                }
+                sqlx::query(
+                    "UPDATE incidents SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2,
+                         updated_at = $1 WHERE id = $3",
+                )
+                .bind(now)
+                .bind(actor)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("acknowledging incident")?;
+                ("acknowledged", String::new())
+            }
+            Action::Note(text) => ("note", text.clone()),
+            Action::Resolve { resolution } => {
+                if source == "agent_detected" {
+                    return refuse(
+                        "an incident the agent detected ends when its checks pass again; add a note instead".into(),
+                    );
+                }
+                if !matches!(state.as_str(), "open" | "acknowledged") {
+                    return refuse(format!("only an open or acknowledged incident can be resolved; this one is {state}"));
+                }
+                sqlx::query(
+                    "UPDATE incidents SET state = 'resolved', ended_at = $1, resolution = $2, updated_at = $1
+                     WHERE id = $3",
+                )
+                .bind(now)
+                .bind(resolution)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("resolving incident")?;
+                ("resolved", resolution.clone())
+            }
+            Action::Close {
+                cause,
+                resolution,
+                lessons,
+            } => {
+                if state != "resolved" {
+                    return refuse(format!(
+                        "only a resolved incident can be closed; this one is {state}"
+                    ));
+                }
+                sqlx::query(
+                    "UPDATE incidents SET state = 'closed', closed_at = $1, closed_by = $2, cause = $3,
+                         resolution = $4, lessons = $5, updated_at = $1 WHERE id = $6",
+                )
+                .bind(now)
+                .bind(actor)
+                .bind(cause)
+                .bind(resolution)
+                .bind(lessons)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("closing incident")?;
+                ("closed", lessons.clone())
+            }
+        };
+        timeline(&mut tx, id, now, actor, entry, &text).await?;
+        tx.commit().await.context("committing incident action")?;
+        Ok(Ok(()))
+    }
+
+    /// Opens an "agent unreachable" incident for every active agent silent for longer than
+    /// `intervals` of its own heartbeat interval, and at least `min_ms`. Safe to run from several
+    /// collectors at once: a partial unique index allows one open such incident per agent, so a
+    /// racing collector's insert does nothing. Returns the numbers of the incidents opened.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn agents_silence_sweep(
+        &self,
+        now: OffsetDateTime,
+        intervals: i64,
+        min_ms: i64,
+    ) -> anyhow::Result<Vec<String>> {
+        let now = millis(now);
+        let agents = sqlx::query_as::<_, AgentSeen>(
+            "SELECT a.id, a.unit_id, a.hostname, a.last_seen_at, a.heartbeat_interval FROM agents a
+             WHERE a.revoked_at IS NULL AND a.last_seen_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.agent_id = a.id AND i.kind = 'agent_unreachable'
+                               AND i.state IN ('open', 'acknowledged'))",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing agents for the silence sweep")?;
+        let mut opened = Vec::new();
+        for agent in agents {
+            let interval_ms = agent.heartbeat_interval.unwrap_or(60).max(1) * 1000;
+            let threshold = (intervals * interval_ms).max(min_ms);
+            if now - agent.last_seen_at <= threshold {
+                continue;
+            }
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .context("starting silence incident")?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let title = format!("Mất liên lạc với tác tử: {}", agent.hostname);
+            let description = format!(
+                "Máy chủ thu không nhận được dữ liệu từ tác tử trên máy {} quá {} giây.",
+                agent.hostname,
+                threshold / 1000
+            );
+            let created = sqlx::query(
+                "INSERT INTO incidents (id, agent_id, unit_id, kind, source, severity, state, title, description,
+                                        started_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'agent_unreachable', 'inferred', 'medium', 'open', $4, $5, $6, $7, $7)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&agent.id)
+            .bind(agent.unit_id)
+            .bind(&title)
+            .bind(&description)
+            .bind(agent.last_seen_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("opening an unreachable-agent incident")?;
+            if created.rows_affected() == 1 {
+                let number = assign_number(&mut tx, &id, agent.last_seen_at).await?;
+                timeline(&mut tx, &id, now, "collector", "inferred", &description).await?;
+                tx.commit().await.context("committing silence incident")?;
+                opened.push(number);
+            }
+        }
+        Ok(opened)
+    }
+
     /// Incidents matching a filter, latest started first.
     ///
     /// # Errors
@@ -362,6 +741,8 @@ mod tests {
                     .to_owned()
             })
             .collect();
-        assert_eq!(names, INCIDENT_KINDS);
+        // The wire's kinds, then the ones only the collector infers.
+        assert_eq!(names, INCIDENT_KINDS[..every.len()]);
+        assert_eq!(INCIDENT_KINDS[every.len()..], ["agent_unreachable"]);
     }
 }

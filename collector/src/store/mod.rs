@@ -32,8 +32,8 @@ pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
 pub use incidents::{
-    IncidentCount, IncidentFilter, NewIncidentPhase, StoredIncident, INCIDENT_KINDS,
-    INCIDENT_STATES,
+    Action, ActionRefusal, IncidentCount, IncidentFilter, NewIncidentPhase, StoredIncident,
+    TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};

@@ -21,7 +21,7 @@ fn event_at(seq: u64, at: OffsetDateTime) -> Event {
 both_databases! {
     async fn bad_requests_get_clear_errors_and_change_nothing(db: Db) {
         let db = test_db(db).await;
-        let options = CollectorOptions { max_body_bytes: Some(64 << 10) };
+        let options = CollectorOptions { max_body_bytes: Some(64 << 10), ..CollectorOptions::default() };
         let collector = spawn_collector_with(&db, &options).await;
         let agent = collector.enroll_agent("663").await;
         let agent_id = agent.identity.agent_id.to_string();

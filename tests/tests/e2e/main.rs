@@ -32,6 +32,7 @@ mod bad_input;
 mod detection;
 mod flow;
 mod incidents_api;
+mod lifecycle;
 mod security;
 mod store;
 mod tidy;

@@ -1,0 +1,247 @@
+//! The incident lifecycle at the collector: human numbers, acknowledge → resolve → close with the
+//! closing report's fields, a timeline, scoped actions, and agents that fall silent.
+
+use std::time::Duration;
+
+use cntt_collector::auth::Role;
+use cntt_common::wire::{
+    Ack, Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
+};
+use e2e::{
+    eventually, spawn_collector, spawn_collector_with, test_db, CollectorOptions, TestAgent,
+    TestCollector,
+};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::flow::batch;
+use super::WAIT;
+
+fn incident(
+    kind: IncidentKind,
+    source: IncidentSource,
+    phase: IncidentPhase,
+    id: uuid::Uuid,
+) -> Incident {
+    Incident {
+        incident_id: id,
+        phase,
+        kind,
+        source,
+        severity: Severity::High,
+        title: "Phát hiện mã độc trên máy kế toán".into(),
+        description: String::new(),
+        target: None,
+        started_at: OffsetDateTime::now_utc(),
+        ended_at: (phase == IncidentPhase::Resolved).then(OffsetDateTime::now_utc),
+        discovered_at: None,
+        systems_affected: vec![],
+        evidence: vec![],
+        consequences: vec![],
+    }
+}
+
+async fn send(collector: &TestCollector, agent: &TestAgent, events: Vec<Event>) {
+    let ack: Ack = collector
+        .client()
+        .post(format!("{}/api/v1/ingest", collector.base_url))
+        .bearer_auth(agent.identity.credential.expose())
+        .json(&batch(events))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ack.invalid.is_empty(), "{ack:?}");
+}
+
+fn heartbeat(seq: u64) -> Event {
+    let host = cntt_common::wire::HostSnapshot {
+        hostname: "pc-van-thu".into(),
+        os_name: "Windows".into(),
+        os_version: "10".into(),
+        kernel_version: String::new(),
+        arch: "x86_64".into(),
+        uptime_seconds: 1,
+        cpu_count: 2,
+        cpu_usage_percent: 1.0,
+        load_average: None,
+        memory_total_bytes: 1 << 30,
+        memory_used_bytes: 1 << 29,
+        swap_total_bytes: 0,
+        swap_used_bytes: 0,
+        disks: vec![],
+        interfaces: vec![],
+    };
+    let heartbeat = cntt_common::wire::Heartbeat {
+        interval_seconds: 1,
+        host,
+        outbox: None,
+    };
+    Event::new(
+        seq,
+        OffsetDateTime::now_utc(),
+        &Payload::Heartbeat(heartbeat),
+    )
+}
+
+fn event(seq: u64, incident: Incident) -> Event {
+    Event::new(
+        seq,
+        OffsetDateTime::now_utc(),
+        &Payload::Incident(Box::new(incident)),
+    )
+}
+
+async fn act(
+    collector: &TestCollector,
+    token: &str,
+    id: &str,
+    action: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = collector
+        .client()
+        .post(format!(
+            "{}/api/v1/incidents/{id}/{action}",
+            collector.base_url
+        ))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn show(collector: &TestCollector, token: &str, id: &str) -> Value {
+    collector
+        .client()
+        .get(format!("{}/api/v1/incidents/{id}", collector.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+both_databases! {
+    async fn incidents_are_numbered_and_move_through_their_lifecycle(db: Db) {
+        let db = test_db(db).await;
+        let collector = spawn_collector(&db).await;
+        let agent = collector.enroll_agent("24700").await;
+        let (manual, detected) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        send(&collector, &agent, vec![
+            event(1, incident(IncidentKind::Security, IncidentSource::Manual, IncidentPhase::Opened, manual)),
+            event(2, incident(IncidentKind::Server, IncidentSource::Detected, IncidentPhase::Opened, detected)),
+            event(3, incident(IncidentKind::Server, IncidentSource::Detected, IncidentPhase::Resolved, detected)),
+        ]).await;
+        let admin = collector.api_token(Role::Admin, None).await;
+        let year = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap()).year();
+        let (manual_id, detected_id) = (manual.to_string(), detected.to_string());
+        assert_eq!(show(&collector, &admin, &manual_id).await["number"], format!("SC-{year}-0001"));
+        assert_eq!(show(&collector, &admin, &detected_id).await["number"], format!("SC-{year}-0002"));
+
+        // Manual incident: acknowledge, note, resolve by hand, close with the closing fields.
+        assert_eq!(act(&collector, &admin, &manual_id, "acknowledge", json!({})).await.1["state"], "acknowledged");
+        let (status, _) = act(&collector, &admin, &manual_id, "acknowledge", json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "acknowledging twice");
+        let (status, _) = act(&collector, &admin, &manual_id, "close", json!({"resolution": "x", "lessons": "y"})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "closing before it is resolved");
+        act(&collector, &admin, &manual_id, "notes", json!({"text": "Đã cách ly máy khỏi mạng."})).await;
+        let (status, body) = act(&collector, &admin, &manual_id, "notes", json!({"text": "  "})).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("missing_field")));
+        assert_eq!(act(&collector, &admin, &manual_id, "resolve", json!({"resolution": "Quét và gỡ mã độc"})).await.1["state"], "resolved");
+        let closing = json!({"cause": "Tệp đính kèm thư điện tử", "resolution": "Cài lại máy", "lessons": "Tập huấn nhận diện thư lừa đảo"});
+        let (status, closed) = act(&collector, &admin, &manual_id, "close", closing).await;
+        assert_eq!(status, StatusCode::OK, "{closed}");
+        assert_eq!(closed["state"], "closed");
+        assert_eq!(closed["lessons"], "Tập huấn nhận diện thư lừa đảo");
+        let timeline: Vec<String> = show(&collector, &admin, &manual_id).await["timeline"]
+            .as_array().unwrap().iter().map(|entry| entry["entry"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(timeline, ["opened", "acknowledged", "note", "resolved", "closed"]);
+
+        // Detected incident: ended by its agent, never by hand; closing works.
+        let (status, body) = act(&collector, &admin, &detected_id, "resolve", json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let closing = json!({"resolution": "Khởi động lại dịch vụ", "lessons": "Theo dõi bộ nhớ"});
+        assert_eq!(act(&collector, &admin, &detected_id, "close", closing).await.0, StatusCode::OK);
+        // A late phase from the agent never reopens or un-closes it.
+        send(&collector, &agent, vec![event(4, incident(IncidentKind::Server, IncidentSource::Detected, IncidentPhase::Resolved, detected))]).await;
+        assert_eq!(show(&collector, &admin, &detected_id).await["state"], "closed");
+        let audited = collector.store.audit_list(&cntt_collector::store::AuditFilter { action: Some("incident.close".into()), limit: 10 }).await.unwrap();
+        assert_eq!(audited.len(), 2);
+        collector.stop().await;
+        db.drop_database().await;
+    }
+
+    async fn only_officers_of_the_unit_and_admins_change_incidents(db: Db) {
+        let db = test_db(db).await;
+        let collector = spawn_collector(&db).await;
+        let agent = collector.enroll_agent("24700").await;
+        let id = uuid::Uuid::new_v4();
+        send(&collector, &agent, vec![event(1, incident(IncidentKind::Security, IncidentSource::Manual, IncidentPhase::Opened, id))]).await;
+        let id = id.to_string();
+        let other = collector.api_token(Role::Officer, Some("664")).await;
+        let viewer = collector.api_token(Role::Viewer, None).await;
+        let own = collector.api_token(Role::Officer, Some("663")).await;
+        assert_eq!(act(&collector, &other, &id, "acknowledge", json!({})).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(act(&collector, &other, &id, "notes", json!({"text": "x"})).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(act(&collector, &viewer, &id, "acknowledge", json!({})).await.0, StatusCode::FORBIDDEN);
+        let response = collector.client().get(format!("{}/api/v1/incidents/{id}", collector.base_url)).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "nor read it");
+        assert_eq!(act(&collector, &own, &id, "acknowledge", json!({})).await.0, StatusCode::OK);
+        assert_eq!(act(&collector, &own, &id, "dance", json!({})).await.0, StatusCode::NOT_FOUND);
+        let denied = collector.store.audit_list(&cntt_collector::store::AuditFilter { action: Some("access.denied".into()), limit: 10 }).await.unwrap();
+        assert_eq!(denied.len(), 4, "{denied:?}");
+        collector.stop().await;
+        db.drop_database().await;
+    }
+
+    async fn a_silent_agent_is_one_unreachable_incident_even_with_two_collectors(db: Db) {
+        let db = test_db(db).await;
+        let options = CollectorOptions {
+            extra_config: "[incidents]\nsilence_intervals = 3\nsilence_min = \"1s\"\nevaluate_every = \"50ms\"\n".into(),
+            ..CollectorOptions::default()
+        };
+        // Two collectors on one database sweep at the same time.
+        let collector = spawn_collector_with(&db, &options).await;
+        let twin = spawn_collector_with(&db, &options).await;
+        let quiet = collector.enroll_agent("24700").await;
+        let chatty = collector.enroll_agent("24700").await;
+        // Both announce a 1 s heartbeat interval: silent after max(3 × 1 s, 1 s).
+        send(&collector, &quiet, vec![heartbeat(1)]).await;
+        send(&collector, &chatty, vec![heartbeat(1)]).await;
+        let admin = collector.api_token(Role::Admin, None).await;
+        let list = |state: &'static str| {
+            let (client, url, admin) = (collector.client(), format!("{}/api/v1/incidents?kind=agent_unreachable&state={state}", collector.base_url), admin.clone());
+            async move { client.get(url).bearer_auth(admin).send().await.unwrap().json::<Value>().await.unwrap()["incidents"].as_array().unwrap().clone() }
+        };
+        for _ in 0..50 {
+            send(&twin, &chatty, vec![]).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let open = list("open").await;
+        assert_eq!(open.len(), 1, "one incident for the silent agent, none for the chatty one: {open:#?}");
+        assert_eq!(open[0]["agent_id"], quiet.identity.agent_id.to_string());
+        assert!(open[0]["number"].as_str().unwrap().starts_with("SC-"));
+        // It reports again: the incident ends.
+        send(&twin, &quiet, vec![]).await;
+        let resolved = eventually(WAIT, "the unreachable incident resolved", || {
+            let list = list("resolved");
+            async move { let resolved = list.await; (!resolved.is_empty()).then_some(resolved) }
+        }).await;
+        assert_eq!(resolved.len(), 1);
+        assert!(list("open").await.is_empty());
+        twin.stop().await;
+        collector.stop().await;
+        db.drop_database().await;
+    }
+}
