@@ -133,10 +133,14 @@ fn parse_local_time(text: &str) -> Result<OffsetDateTime, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log_level, &cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The agent is I/O-bound: two workers are plenty, and each thread costs resident memory on the
+    // many-core machines it is installed on. Blocking work (DNS lookups, file syncs) is brief.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
         .enable_all()
-        .build()
-    {
+        .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: starting the async runtime: {err}");
