@@ -334,8 +334,8 @@ def write_doc(args, table, summary, n_samples, window):
     machine = (
         f"{os.cpu_count()} CPUs (`nproc`: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()})"
         f"{', ' + models[0] if models else ''}; kernel {platform.release()} ({platform.machine()}); "
-        f"{read('/etc/debian_version') if os.path.exists('/etc/debian_version') else platform.platform()} "
-        f"(Debian); `getconf CLK_TCK` = {CLK_TCK}."
+        f"{'Debian ' + read('/etc/debian_version') if os.path.exists('/etc/debian_version') else platform.platform()}; "
+        f"`getconf CLK_TCK` = {CLK_TCK}."
     )
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -417,7 +417,8 @@ def activity(args):
     )
     if incidents is not None:
         titles = "; ".join(f"{incident['title']} ({incident['state']})" for incident in incidents)
-        lines.append(f"The collector recorded {len(incidents)} incidents{': ' + titles if titles else ''}.")
+        noun = "incident" if len(incidents) == 1 else "incidents"
+        lines.append(f"The collector recorded {len(incidents)} {noun}{': ' + titles if titles else ''}.")
     if results is not None:
         by_target = {}
         for result in results:
@@ -483,4 +484,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C: scripts/footprint cleans up and says so

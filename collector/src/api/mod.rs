@@ -9,6 +9,7 @@
 //! They are inflated here, in memory and never past the route's size limit, so the limit holds for
 //! the JSON itself and a small "gzip bomb" is refused with 413 instead of filling memory.
 
+mod availability;
 mod enroll;
 mod error;
 mod incidents;
@@ -80,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/units", get(read::units_list))
         .route("/api/v1/agents", get(read::agents_list))
+        .route("/api/v1/availability", get(availability::availability_show))
         .route("/api/v1/incidents", get(incidents::incidents_list))
         .route("/api/v1/incidents/{id}", get(incidents::incidents_show))
         .route(

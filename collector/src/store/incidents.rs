@@ -648,6 +648,38 @@ impl Store {
         Ok(opened)
     }
 
+    /// Every incident overlapping `[since, until)`, as outages for availability figures.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incident_outages(
+        &self,
+        since: i64,
+        until: i64,
+    ) -> anyhow::Result<Vec<crate::availability::Outage>> {
+        let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT unit_id, kind, started_at, ended_at FROM incidents
+             WHERE started_at < $1 AND (ended_at IS NULL OR ended_at > $2)",
+        )
+        .bind(until)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading incidents for availability")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(unit_id, kind, started_at, ended_at)| crate::availability::Outage {
+                    unit_id,
+                    kind,
+                    started_at,
+                    ended_at,
+                },
+            )
+            .collect())
+    }
+
     /// Incidents matching a filter, latest started first.
     ///
     /// # Errors

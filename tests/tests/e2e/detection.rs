@@ -706,6 +706,11 @@ async fn an_older_collector_that_cannot_read_gzip_gets_plain_json_and_nothing_is
         "no good batch was set aside"
     );
     let stats = cntt_agent::outbox::Outbox::inspect(&agent.state.path().join("outbox")).unwrap();
-    assert_eq!(stats.records, 0, "everything was acknowledged");
+    // Heartbeats keep coming until the stop, so the queue need not be empty; what matters is that
+    // the plain batches were acknowledged in the outbox.
+    assert!(
+        stats.acked_through >= 3,
+        "plain JSON batches were acknowledged: {stats:?}"
+    );
     collector.stop().await;
 }

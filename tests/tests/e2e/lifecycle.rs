@@ -245,3 +245,68 @@ both_databases! {
         db.drop_database().await;
     }
 }
+
+/// An incident with given times, for availability.
+fn timed(kind: IncidentKind, started_at: OffsetDateTime, ended_at: OffsetDateTime) -> Incident {
+    let mut incident = incident(
+        kind,
+        IncidentSource::Detected,
+        IncidentPhase::Resolved,
+        uuid::Uuid::new_v4(),
+    );
+    incident.started_at = started_at;
+    incident.ended_at = Some(ended_at);
+    incident
+}
+
+both_databases! {
+    async fn availability_figures_match_hand_computed_values(db: Db) {
+        let db = test_db(db).await;
+        let collector = spawn_collector(&db).await;
+        let agent = collector.enroll_agent("24700").await;
+        let hour = time::Duration::hours(1);
+        // A 10-hour window that ended two hours ago.
+        let until: OffsetDateTime = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - 2 * hour;
+        let since: OffsetDateTime = until - 10 * hour;
+        send(&collector, &agent, vec![
+            // 1 h of server outage inside the window: 24700 is up 9 h of 10.
+            event(1, timed(IncidentKind::Server, since + 2 * hour, since + 3 * hour)),
+            // A security incident is not down time unless asked for.
+            event(2, timed(IncidentKind::Security, since + 4 * hour, since + 6 * hour)),
+        ]).await;
+        let admin = collector.api_token(Role::Admin, None).await;
+        let get = |query: String| {
+            let (client, url, admin) = (collector.client(), format!("{}/api/v1/availability?{query}", collector.base_url), admin.clone());
+            async move {
+                let response = client.get(url).bearer_auth(admin).send().await.unwrap();
+                (response.status(), response.json::<Value>().await.unwrap())
+            }
+        };
+        let window = |unit: &str, kind: &str| {
+            let format = &time::format_description::well_known::Rfc3339;
+            format!("unit={unit}&since={}&until={}{kind}", since.format(format).unwrap().replace('+', "%2B"), until.format(format).unwrap().replace('+', "%2B"))
+        };
+        let (status, body) = get(window("663", "")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let unit = |code: &str| body["units"].as_array().unwrap().iter().find(|u| u["unit_code"] == code).unwrap().clone();
+        let commune = unit("24700");
+        assert_eq!(commune["observed_ms"], 36_000_000);
+        assert_eq!(commune["down_ms"], 3_600_000);
+        assert_eq!(commune["availability"], 0.9);
+        assert_eq!(commune["incidents"], 1);
+        assert_eq!(commune["mean_time_to_recover_ms"], 3_600_000);
+        assert_eq!(unit("663")["availability"], 1.0, "the district itself had no incident");
+        // Total over the two units, each observed 10 h: (9 + 10) / 20.
+        assert_eq!(body["total"]["availability"], 0.95);
+        let (_, security) = get(window("24700", "&kind=security")).await;
+        assert_eq!(security["units"][0]["down_ms"], 7_200_000);
+
+        let (status, body) = get("unit=663".into()).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+        let officer = collector.api_token(Role::Officer, Some("664")).await;
+        let response = collector.client().get(format!("{}/api/v1/availability?{}", collector.base_url, window("663", ""))).bearer_auth(officer).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        collector.stop().await;
+        db.drop_database().await;
+    }
+}
