@@ -155,6 +155,9 @@ pub struct TargetConfig {
     /// dns: the name to resolve.
     #[serde(default)]
     pub query: Option<String>,
+    /// lan: this is the agency's gateway; when it is down, every other failure is its consequence.
+    #[serde(default)]
+    pub gateway: bool,
 }
 
 /// How often the agent says it is alive.
@@ -385,6 +388,9 @@ fn target_from(target: &TargetConfig, probes: &ProbesConfig) -> anyhow::Result<T
     if http_only && target.check != CheckKind::Http {
         bail!("expect_status, body_contains and tls_verify apply to check = \"http\" only");
     }
+    if target.gateway && target.kind != TargetKind::Lan {
+        bail!("gateway = true applies to kind = \"lan\" only");
+    }
     if target.query.is_some() && target.check != CheckKind::Dns {
         bail!("query applies to check = \"dns\" only");
     }
@@ -433,6 +439,7 @@ fn target_from(target: &TargetConfig, probes: &ProbesConfig) -> anyhow::Result<T
         check,
         interval,
         timeout,
+        gateway: target.gateway,
     })
 }
 

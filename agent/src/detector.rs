@@ -52,6 +52,8 @@ pub struct TargetInfo {
     pub check: CheckKind,
     /// What is checked.
     pub address: String,
+    /// A LAN target that is the agency's gateway.
+    pub gateway: bool,
 }
 
 /// The result of one check, as the detector sees it.
@@ -343,10 +345,32 @@ impl Detector {
         };
         let lan_down = down(TargetKind::Lan);
         let lan_open = desired.contains_key(&Key::Lan);
-        let lan_suspect = self
-            .targets
-            .values()
-            .any(|state| state.info.kind == TargetKind::Lan && state.health.is_suspect());
+        // The LAN as a root cause: the gateway when one is marked, else every LAN target together.
+        // Another LAN target failing (an internal server, a switch) is trouble of its own.
+        let gateways = self.names(|state| state.info.kind == TargetKind::Lan && state.info.gateway);
+        let every_lan = gateways.is_empty();
+        let causes = if every_lan {
+            self.names(|state| state.info.kind == TargetKind::Lan)
+        } else {
+            gateways
+        };
+        let down_now = |name: &String| self.is_down(name);
+        let failing = |name: &String| {
+            self.targets
+                .get(name)
+                .is_some_and(|state| state.health.is_down() || state.health.is_suspect())
+        };
+        let cause_down = if every_lan {
+            !causes.is_empty() && causes.iter().all(down_now)
+        } else {
+            causes.iter().any(down_now)
+        };
+        let lan_suspect = !cause_down
+            && if every_lan {
+                !causes.is_empty() && causes.iter().all(failing)
+            } else {
+                causes.iter().any(|name| failing(name) && !down_now(name))
+            };
         let wan_total = self.names(|state| state.info.kind == TargetKind::Wan).len();
         let wan_all_down = wan_total > 0
             && self
@@ -383,11 +407,23 @@ impl Detector {
             entry.evidence.extend(evidence);
             entry.consequences.extend(consequences);
         };
-        if !lan_down.is_empty() || lan_open {
+        if cause_down || lan_open {
             add(Key::Lan, IncidentKind::Lan, lan_down, non_lan_down);
-        } else if lan_suspect {
-            // Wait: the gateway may be about to explain these failures.
-        } else if wan_all_down {
+            return desired;
+        }
+        if lan_suspect {
+            // Wait: the gateway (or the whole LAN) may be about to explain these failures.
+            return desired;
+        }
+        for name in lan_down {
+            add(
+                Key::Target(name.clone()),
+                IncidentKind::Lan,
+                BTreeSet::from([name]),
+                BTreeSet::new(),
+            );
+        }
+        if wan_all_down {
             let consequences = internet_down.iter().chain(&server_down).cloned().collect();
             add(Key::Wan, IncidentKind::Wan, wan_down, consequences);
         } else if wan_all_failing {
@@ -660,6 +696,7 @@ mod tests {
             kind,
             check: CheckKind::Tcp,
             address: format!("{name}:80"),
+            gateway: name == "gateway",
         }
     }
 
@@ -815,6 +852,44 @@ mod tests {
             expect![[r#"
                 round 3: Opened #1 Wan Mất kết nối mạng diện rộng (WAN): collector (collector:80) start 01:00:30 end - evidence {"collector"} consequences []
                 round 5: Resolved #1 Wan Mất kết nối mạng diện rộng (WAN): collector (collector:80) start 01:00:30 end 01:02:00 evidence {"collector"} consequences []
+            "#]],
+        );
+    }
+
+    #[test]
+    fn an_internal_lan_server_failing_alone_explains_nothing_else() {
+        // The gateway is up; the internal DNS server (LAN) and the portal fail independently.
+        let targets = [
+            target("gateway", TargetKind::Lan),
+            target("dns-noi-bo", TargetKind::Lan),
+            target("portal", TargetKind::Server),
+        ];
+        check(
+            &targets,
+            &["+++", "+--", "+--", "+--", "+++", "+++"],
+            expect![[r#"
+                round 3: Opened #1 Lan Thiết bị/máy chủ mạng nội bộ không phản hồi: dns-noi-bo (dns-noi-bo:80) start 01:00:30 end - evidence {"dns-noi-bo"} consequences []
+                round 3: Opened #2 Server Máy chủ/dịch vụ không phản hồi: portal (portal:80) start 01:00:30 end - evidence {"portal"} consequences []
+                round 5: Resolved #1 Lan Thiết bị/máy chủ mạng nội bộ không phản hồi: dns-noi-bo (dns-noi-bo:80) start 01:00:30 end 01:02:00 evidence {"dns-noi-bo"} consequences []
+                round 5: Resolved #2 Server Máy chủ/dịch vụ không phản hồi: portal (portal:80) start 01:00:30 end 01:02:00 evidence {"portal"} consequences []
+            "#]],
+        );
+    }
+
+    #[test]
+    fn without_a_marked_gateway_only_every_lan_target_down_is_the_lan() {
+        let targets = [
+            target("switch-1", TargetKind::Lan),
+            target("switch-2", TargetKind::Lan),
+            target("portal", TargetKind::Server),
+        ];
+        check(
+            &targets,
+            &["+++", "---", "---", "---", "+++", "+++"],
+            expect![[r#"
+                round 3: Opened #1 Lan Mất kết nối mạng nội bộ (LAN) start 01:00:30 end - evidence {"switch-1", "switch-2"} consequences []
+                round 3: Updated #1 Lan Mất kết nối mạng nội bộ (LAN) start 01:00:30 end - evidence {"switch-1", "switch-2"} consequences ["portal"]
+                round 5: Resolved #1 Lan Mất kết nối mạng nội bộ (LAN) start 01:00:30 end 01:02:00 evidence {"switch-1", "switch-2"} consequences ["portal"]
             "#]],
         );
     }

@@ -86,6 +86,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
             },
             interval,
             timeout,
+            gateway: true,
         }),
         (Some(_), IcmpMode::Unavailable { reason }) => {
             tracing::warn!(%reason, "not checking the default gateway: ICMP is unavailable");
@@ -114,6 +115,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
             },
             interval,
             timeout,
+            gateway: false,
         });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if bare.parse::<std::net::IpAddr>().is_err() {
@@ -126,6 +128,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
                 },
                 interval,
                 timeout,
+                gateway: false,
             });
         }
     }

@@ -42,6 +42,7 @@ pub fn target_info(target: &Target) -> TargetInfo {
         kind: target.kind,
         check: target.check.kind(),
         address: target.check.address(),
+        gateway: target.gateway,
     }
 }
 

@@ -204,6 +204,7 @@ mod tests {
             },
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            gateway: true,
         };
         let portal = Target {
             name: "cong-thong-tin".into(),
@@ -213,6 +214,7 @@ mod tests {
             },
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            gateway: false,
         };
         let up = Outcome {
             ok: true,

@@ -19,6 +19,12 @@ pub fn detected_title(kind: IncidentKind, targets: &[&TargetInfo]) -> String {
         IncidentKind::Other => "Sự cố",
     };
     match targets {
+        [single] if kind == IncidentKind::Lan && !single.gateway => {
+            format!(
+                "Thiết bị/máy chủ mạng nội bộ không phản hồi: {} ({})",
+                single.name, single.address
+            )
+        }
         [single] => format!("{subject}: {} ({})", single.name, single.address),
         _ => subject.to_owned(),
     }

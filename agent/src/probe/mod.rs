@@ -46,6 +46,8 @@ pub struct Target {
     pub interval: Duration,
     /// How long one check may take before it counts as failed.
     pub timeout: Duration,
+    /// For a LAN target: this is the agency's gateway, whose failure explains every other failure.
+    pub gateway: bool,
 }
 
 impl Target {

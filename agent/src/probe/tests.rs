@@ -625,6 +625,7 @@ fn targets_become_probe_results() {
             check,
             interval: Duration::from_secs(60),
             timeout: QUICK,
+            gateway: false,
         };
         let outcome = Outcome {
             ok: false,

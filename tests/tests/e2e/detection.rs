@@ -26,6 +26,9 @@ fn config(
     );
     for (name, kind, check, address) in targets {
         text.push_str(&format!("[[target]]\nname = \"{name}\"\nkind = \"{kind}\"\ncheck = \"{check}\"\naddress = \"{address}\"\n"));
+        if *name == "gateway" {
+            text.push_str("gateway = true\n");
+        }
     }
     AgentConfig::parse(&text).expect("test agent config is valid")
 }
