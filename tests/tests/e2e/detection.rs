@@ -603,6 +603,23 @@ async fn a_corrupted_outbox_is_reported_and_the_agent_keeps_working() {
 async fn older_collector(
     collector: &TestCollector,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<bool>>>) {
+    let (url, seen, _) = stand_in_collector(collector, false).await;
+    (url, seen)
+}
+
+/// Times of the requests a stand-in collector received.
+type Arrivals = std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>;
+
+/// The stand-in: refuses gzip like an older collector, and when `busy_first` answers the very
+/// first request with 429 and `Retry-After: 2`.
+async fn stand_in_collector(
+    collector: &TestCollector,
+    busy_first: bool,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
+    Arrivals,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tls = cntt_collector::tls::server_config(&cntt_collector::config::TlsConfig {
         cert: collector.dir.path().join("tls/server.pem"),
@@ -616,7 +633,9 @@ async fn older_collector(
         listener.local_addr().unwrap().port()
     );
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let arrivals: Arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let requests = seen.clone();
+    let times = arrivals.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -626,6 +645,7 @@ async fn older_collector(
                 continue;
             };
             let requests = requests.clone();
+            let times = times.clone();
             tokio::spawn(async move {
                 let mut data = Vec::new();
                 let mut buffer = [0u8; 8192];
@@ -651,6 +671,23 @@ async fn older_collector(
                     }
                     let gzip = head.contains("content-encoding: gzip");
                     requests.lock().unwrap().push(gzip);
+                    let first = {
+                        let mut times = times.lock().unwrap();
+                        times.push(std::time::Instant::now());
+                        times.len() == 1
+                    };
+                    if busy_first && first {
+                        let answer = r#"{"error":"busy","message":"try again later"}"#;
+                        let response = format!(
+                            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 2\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        data.drain(..end + 4 + length);
+                        continue;
+                    }
                     let body = &data[end + 4..end + 4 + length];
                     let (status, answer) = match serde_json::from_slice::<cntt_common::wire::Batch>(body) {
                         Ok(batch) if !gzip => {
@@ -679,7 +716,7 @@ async fn older_collector(
             });
         }
     });
-    (url, seen)
+    (url, seen, arrivals)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -714,6 +751,30 @@ async fn an_older_collector_that_cannot_read_gzip_gets_plain_json_and_nothing_is
     assert!(
         stats.acked_through >= 3,
         "plain JSON batches were acknowledged: {stats:?}"
+    );
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_collector_s_retry_after_is_honoured() {
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let agent = collector.enroll_agent("663").await;
+    let (url, _, arrivals) = stand_in_collector(&collector, true).await;
+    let mut config = config(&agent, "1s", "", &[]);
+    config.heartbeat_interval = Duration::from_millis(100);
+    config.uplink.url = Some(url);
+    let running = start(config);
+    eventually(WAIT, "requests after the 429", || async {
+        (arrivals.lock().unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    running.stop().await;
+    let arrivals = arrivals.lock().unwrap().clone();
+    let waited = arrivals[1] - arrivals[0];
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "waited {waited:?} after Retry-After: 2"
     );
     collector.stop().await;
 }
