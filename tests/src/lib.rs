@@ -232,6 +232,36 @@ impl TestCollector {
             .expect("pinned client")
     }
 
+    /// Posts `events` as one batch with `agent`'s credential and returns the acknowledgement.
+    ///
+    /// # Panics
+    ///
+    /// When the collector does not answer 200 with an acknowledgement.
+    pub async fn ingest(
+        &self,
+        agent: &TestAgent,
+        events: Vec<cntt_common::wire::Event>,
+    ) -> cntt_common::wire::Ack {
+        let batch = cntt_common::wire::Batch {
+            version: cntt_common::wire::PROTOCOL_VERSION,
+            agent_version: "0.1.0".into(),
+            sent_at: time::OffsetDateTime::now_utc(),
+            events,
+        };
+        self.client()
+            .post(format!("{}/api/v1/ingest", self.base_url))
+            .bearer_auth(agent.identity.credential.expose())
+            .json(&batch)
+            .send()
+            .await
+            .expect("collector reachable")
+            .error_for_status()
+            .expect("batch accepted")
+            .json()
+            .await
+            .expect("acknowledgement is JSON")
+    }
+
     /// Enrolls a new agent of `unit` in a fresh state folder and returns its config.
     pub async fn enroll_agent(&self, unit: &str) -> TestAgent {
         let token = self.enroll_token(unit, 1, Duration::from_secs(3600)).await;

@@ -98,19 +98,7 @@ fn probe_event(seq: u64, at: OffsetDateTime, target: &str, ok: bool) -> Event {
 }
 
 async fn post(collector: &TestCollector, agent: &TestAgent, events: Vec<Event>) -> Ack {
-    collector
-        .client()
-        .post(format!("{}/api/v1/ingest", collector.base_url))
-        .bearer_auth(agent.identity.credential.expose())
-        .json(&batch(events))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    collector.ingest(agent, events).await
 }
 
 async fn get(collector: &TestCollector, token: &str, path: &str) -> (StatusCode, Value) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cntt_collector::auth::Role;
 use cntt_common::wire::{
-    Ack, Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
+    Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
 };
 use e2e::{
     eventually, spawn_collector, spawn_collector_with, test_db, CollectorOptions, TestAgent,
@@ -15,7 +15,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::flow::batch;
 use super::WAIT;
 
 fn incident(
@@ -43,19 +42,7 @@ fn incident(
 }
 
 async fn send(collector: &TestCollector, agent: &TestAgent, events: Vec<Event>) {
-    let ack: Ack = collector
-        .client()
-        .post(format!("{}/api/v1/ingest", collector.base_url))
-        .bearer_auth(agent.identity.credential.expose())
-        .json(&batch(events))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ack = collector.ingest(agent, events).await;
     assert!(ack.invalid.is_empty(), "{ack:?}");
 }
 
