@@ -623,9 +623,9 @@ impl Store {
                 threshold / 1000
             );
             let created = sqlx::query(
-                "INSERT INTO incidents (id, agent_id, unit_id, kind, source, severity, state, title, description,
-                                        started_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'agent_unreachable', 'inferred', 'medium', 'open', $4, $5, $6, $7, $7)
+                "INSERT INTO incidents (id, agent_id, unit_id, kind, source, scope, severity, state, title,
+                                        description, started_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'agent_unreachable', 'inferred', 'agent', 'medium', 'open', $4, $5, $6, $7, $7)
                  ON CONFLICT DO NOTHING",
             )
             .bind(&id)
