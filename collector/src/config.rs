@@ -41,9 +41,24 @@ pub struct IncidentsConfig {
     /// Never declare an agent unreachable sooner than this.
     #[serde(default = "default_silence_min", with = "duration_text")]
     pub silence_min: Duration,
-    /// How often silent agents are looked for.
+    /// How often silent agents are looked for and outages inferred.
     #[serde(default = "default_evaluate_every", with = "duration_text")]
     pub evaluate_every: Duration,
+    /// Share of a unit's agents (or of the units behind an uplink) that must be silent together
+    /// for the collector to infer that the connection is down, from 0 (exclusive) to 1.
+    #[serde(default = "default_share")]
+    pub outage_share: f64,
+    /// A unit needs at least this many agents for its own outage incident; with fewer, a silent
+    /// agent stays an "agent unreachable" incident (it may just be switched off).
+    #[serde(default = "default_two")]
+    pub unit_min_agents: u32,
+    /// An uplink needs at least this many silent units behind it for an incident at its level.
+    #[serde(default = "default_two")]
+    pub uplink_min_units: u32,
+    /// How far before or after an inferred outage an agent's WAN/LAN incident may lie and still
+    /// be linked to it as evidence.
+    #[serde(default = "default_merge_slack", with = "duration_text")]
+    pub merge_slack: Duration,
 }
 
 impl Default for IncidentsConfig {
@@ -52,8 +67,24 @@ impl Default for IncidentsConfig {
             silence_intervals: default_silence_intervals(),
             silence_min: default_silence_min(),
             evaluate_every: default_evaluate_every(),
+            outage_share: default_share(),
+            unit_min_agents: default_two(),
+            uplink_min_units: default_two(),
+            merge_slack: default_merge_slack(),
         }
     }
+}
+
+fn default_share() -> f64 {
+    1.0
+}
+
+fn default_two() -> u32 {
+    2
+}
+
+fn default_merge_slack() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_silence_intervals() -> u32 {
@@ -218,6 +249,13 @@ impl Config {
         }
         if raw.ingest.max_body_bytes < 1024 {
             bail!("ingest.max_body_bytes must be at least 1024");
+        }
+        let share = raw.incidents.outage_share;
+        if !(share > 0.0 && share <= 1.0) {
+            bail!("incidents.outage_share must be above 0 and at most 1, like 0.8; found {share}");
+        }
+        if raw.incidents.unit_min_agents == 0 || raw.incidents.uplink_min_units == 0 {
+            bail!("incidents.unit_min_agents and incidents.uplink_min_units must be at least 1");
         }
         let tls = TlsConfig {
             cert: base.join(&raw.tls.cert),

@@ -10,12 +10,14 @@ pub mod api;
 pub mod auth;
 pub mod availability;
 pub mod config;
+pub mod evaluation;
 pub mod exposition;
+pub mod inference;
 pub mod server;
-pub mod silence;
 pub mod store;
 pub mod tls;
 pub mod units;
+pub mod vi;
 
 use std::sync::Arc;
 

@@ -95,7 +95,7 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let audit_budget = Arc::new(Mutex::new((Instant::now(), 0u32)));
         let mut connections = JoinSet::new();
-        let sweeper = tokio::spawn(crate::silence::run(
+        let sweeper = tokio::spawn(crate::evaluation::run(
             self.state.store.clone(),
             self.state.incidents.clone(),
             stop_rx.clone(),

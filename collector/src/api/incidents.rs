@@ -1,20 +1,21 @@
-//! Incidents: `GET /api/v1/incidents` and `GET /api/v1/incidents/{id}` (with its timeline), and the
-//! lifecycle actions `POST /api/v1/incidents/{id}/acknowledge|notes|resolve|close`.
+//! Incidents: `GET /api/v1/incidents` and `GET /api/v1/incidents/{id}` (with its timeline and the
+//! incidents folded under it), `POST /api/v1/incidents` to file one by hand (a security incident,
+//! say), and the lifecycle actions `POST /api/v1/incidents/{id}/acknowledge|notes|resolve|close`.
 //!
-//! Reading is scoped like agents. Acting needs an admin or an officer whose unit covers the
-//! incident's unit; viewers read only. Every refusal is audited.
+//! Reading is scoped like agents. Filing and acting need an admin or an officer whose unit covers
+//! the incident's unit; viewers read only. Every refusal is audited.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, Caller};
 use crate::auth::{Role, Scope};
 use crate::store::{
-    Action, ActionRefusal, IncidentFilter, NewAuditEntry, StoredIncident, TimelineEntry,
-    INCIDENT_KINDS, INCIDENT_STATES,
+    Action, ActionRefusal, IncidentFilter, ManualIncident, NewAuditEntry, StoredIncident,
+    TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 
 /// Incidents listed when no `limit` is given.
@@ -37,6 +38,9 @@ pub(super) struct IncidentsQuery {
     since: Option<String>,
     /// Only incidents started before this time.
     until: Option<String>,
+    /// `true`: only incidents not folded under another (the ones people are told about);
+    /// `false`: only folded ones.
+    top_level: Option<String>,
     /// At most this many.
     limit: Option<String>,
 }
@@ -75,8 +79,27 @@ struct IncidentView {
     cause: String,
     resolution: String,
     lessons: String,
+    parent_id: Option<String>,
+    parent_number: Option<String>,
+    scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<Vec<TimelineView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<Vec<ChildView>>,
+}
+
+/// An incident folded under the one shown.
+#[derive(Debug, Serialize)]
+struct ChildView {
+    id: String,
+    number: Option<String>,
+    kind: String,
+    source: String,
+    state: String,
+    title: String,
+    hostname: Option<String>,
+    started_at: String,
+    ended_at: Option<String>,
 }
 
 /// One timeline entry as the API shows it.
@@ -94,11 +117,16 @@ pub(super) async fn incidents_list(
     caller: Caller,
     query: Result<Query<IncidentsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let query = params::parsed(query, "unit, kind, state, since, until and limit")?;
+    let query = params::parsed(
+        query,
+        "unit, kind, state, since, until, top_level and limit",
+    )?;
     let kind = params::choice("kind", query.kind.as_deref(), INCIDENT_KINDS)?;
     let incident_state = params::choice("state", query.state.as_deref(), INCIDENT_STATES)?;
     let (since, until) = params::window(query.since.as_deref(), query.until.as_deref())?;
     let limit = params::limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let top_level = params::choice("top_level", query.top_level.as_deref(), &["true", "false"])?
+        .map(|value| value == "true");
     let unit_ids = params::units_in_scope(&state, &caller, query.unit.as_deref()).await?;
     let filter = IncidentFilter {
         unit_ids,
@@ -106,6 +134,8 @@ pub(super) async fn incidents_list(
         state: incident_state,
         since,
         until,
+        top_level,
+        parent_id: None,
         limit,
     };
     let incidents: Vec<IncidentView> = state
@@ -160,7 +190,183 @@ pub(super) async fn incidents_show(
             )
             .collect(),
     );
+    let children = state
+        .store
+        .incidents_list(&IncidentFilter {
+            parent_id: Some(id.clone()),
+            limit: MAX_LIMIT,
+            ..IncidentFilter::default()
+        })
+        .await?;
+    view.children = Some(
+        children
+            .into_iter()
+            .map(|child| ChildView {
+                id: child.id,
+                number: child.number,
+                kind: child.kind,
+                source: child.source,
+                state: child.state,
+                title: child.title,
+                hostname: child.hostname,
+                started_at: rfc3339(child.started_at),
+                ended_at: child.ended_at.map(rfc3339),
+            })
+            .collect(),
+    );
     Ok(ok(view))
+}
+
+/// Body of `POST /api/v1/incidents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBody {
+    unit: String,
+    #[serde(default = "default_manual_kind")]
+    kind: String,
+    #[serde(default = "default_manual_severity")]
+    severity: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    started_at: Option<String>,
+    discovered_at: Option<String>,
+    #[serde(default)]
+    systems_affected: Vec<String>,
+}
+
+fn default_manual_kind() -> String {
+    "security".to_owned()
+}
+
+fn default_manual_severity() -> String {
+    "medium".to_owned()
+}
+
+/// Kinds a person may file: everything but what only the collector infers.
+const MANUAL_KINDS: &[&str] = &[
+    "lan", "wan", "internet", "server", "host", "security", "other",
+];
+
+/// Severities.
+const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+
+/// Longest title.
+const MAX_TITLE: usize = 200;
+
+/// `POST /api/v1/incidents`: files an incident by hand; 201 with the incident and its number.
+pub(super) async fn incidents_create(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let body: FileBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
+    let invalid = |message: String| ApiError::unprocessable("invalid_field", message);
+    if !MANUAL_KINDS.contains(&body.kind.as_str()) {
+        return Err(invalid(format!(
+            "kind {:?} is not valid; use one of {}",
+            body.kind,
+            MANUAL_KINDS.join(", ")
+        )));
+    }
+    if !SEVERITIES.contains(&body.severity.as_str()) {
+        return Err(invalid(format!(
+            "severity {:?} is not valid; use one of {}",
+            body.severity,
+            SEVERITIES.join(", ")
+        )));
+    }
+    let title = text_field("title", &body.title, true)?;
+    if title.chars().count() > MAX_TITLE {
+        return Err(invalid(format!(
+            "title is longer than {MAX_TITLE} characters; put the rest in description"
+        )));
+    }
+    let description = text_field("description", &body.description, false)?;
+    let now = time::OffsetDateTime::now_utc();
+    let at = |name: &str, value: Option<&str>| -> Result<time::OffsetDateTime, ApiError> {
+        let at = params::time(name, value)
+            .map_err(|_| {
+                invalid(format!(
+                    "{name} is not an RFC 3339 time like 2026-11-23T08:00:00+07:00"
+                ))
+            })?
+            .unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            return Err(invalid(format!("{name} is in the future")));
+        }
+        if at.year() < 2000 {
+            return Err(invalid(format!("{name} is before the year 2000")));
+        }
+        Ok(at)
+    };
+    let started_at = at("started_at", body.started_at.as_deref())?;
+    let discovered_at = at("discovered_at", body.discovered_at.as_deref())?;
+    if discovered_at < started_at {
+        return Err(invalid("discovered_at is before started_at".to_owned()));
+    }
+    if body.systems_affected.len() > 50
+        || body
+            .systems_affected
+            .iter()
+            .any(|system| system.chars().count() > MAX_TITLE)
+    {
+        return Err(invalid(format!(
+            "systems_affected takes at most 50 names of at most {MAX_TITLE} characters"
+        )));
+    }
+    if caller.principal.role == Role::Viewer {
+        return Err(caller
+            .forbid(
+                &state,
+                &body.unit,
+                "a viewer token may read incidents but not file them",
+            )
+            .await);
+    }
+    let units = state.store.units_all().await?;
+    let unit = params::find_unit(&units, &body.unit)?;
+    if !Scope::of(&caller.principal, &units).contains(unit.id) {
+        return Err(caller
+            .forbid(
+                &state,
+                &body.unit,
+                "this token may not file incidents for that unit",
+            )
+            .await);
+    }
+    let actor = caller.principal.actor();
+    let manual = ManualIncident {
+        unit_id: unit.id,
+        kind: body.kind,
+        severity: body.severity,
+        title,
+        description,
+        started_at,
+        discovered_at,
+        systems_affected: body.systems_affected,
+    };
+    let id = state.store.incident_file(&manual, &actor, now).await?;
+    let Some(incident) = state.store.incident(&id).await? else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "incident {id} vanished after filing"
+        )));
+    };
+    state
+        .audit(NewAuditEntry {
+            actor,
+            action: "incident.file".into(),
+            target: incident.number.clone().unwrap_or_else(|| id.clone()),
+            outcome: "ok",
+            remote_addr: caller.address.clone(),
+            details: serde_json::json!({ "incident": id, "unit": unit.code, "kind": manual.kind }),
+        })
+        .await;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(incident_view(incident)),
+    )
+        .into_response())
 }
 
 /// Body of `POST /api/v1/incidents/{id}/notes`.
@@ -339,6 +545,10 @@ fn incident_view(incident: StoredIncident) -> IncidentView {
         cause: incident.cause,
         resolution: incident.resolution,
         lessons: incident.lessons,
+        parent_id: incident.parent_id,
+        parent_number: incident.parent_number,
+        scope: incident.scope,
         timeline: None,
+        children: None,
     }
 }

@@ -82,7 +82,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/units", get(read::units_list))
         .route("/api/v1/agents", get(read::agents_list))
         .route("/api/v1/availability", get(availability::availability_show))
-        .route("/api/v1/incidents", get(incidents::incidents_list))
+        .route(
+            "/api/v1/incidents",
+            get(incidents::incidents_list).post(incidents::incidents_create),
+        )
         .route("/api/v1/incidents/{id}", get(incidents::incidents_show))
         .route(
             "/api/v1/incidents/{id}/{action}",

@@ -159,6 +159,34 @@ pub struct StoredIncident {
     pub resolution: String,
     /// Closing report: lessons learned.
     pub lessons: String,
+    /// The incident this one is folded under (same cause upstream); none for incidents people
+    /// are told about.
+    pub parent_id: Option<String>,
+    /// That incident's number.
+    pub parent_number: Option<String>,
+    /// For incidents the collector inferred: `agent`, `unit` or `uplink`.
+    pub scope: Option<String>,
+}
+
+/// An incident filed by a person through the API.
+#[derive(Debug, Clone)]
+pub struct ManualIncident {
+    /// The unit it happened in.
+    pub unit_id: i64,
+    /// One of [`INCIDENT_KINDS`] except `agent_unreachable`.
+    pub kind: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// One line.
+    pub title: String,
+    /// What happened.
+    pub description: String,
+    /// When it started.
+    pub started_at: OffsetDateTime,
+    /// When someone discovered it.
+    pub discovered_at: OffsetDateTime,
+    /// Systems affected.
+    pub systems_affected: Vec<String>,
 }
 
 /// Which incidents to read.
@@ -174,6 +202,10 @@ pub struct IncidentFilter {
     pub since: Option<OffsetDateTime>,
     /// Only incidents started before this time.
     pub until: Option<OffsetDateTime>,
+    /// Only incidents not folded under another (true) or only folded ones (false).
+    pub top_level: Option<bool>,
+    /// Only incidents folded directly under this one.
+    pub parent_id: Option<String>,
     /// At most this many, latest started first.
     pub limit: i64,
 }
@@ -194,8 +226,9 @@ const INCIDENT_COLUMNS: &str =
      i.severity, i.state, i.title, i.description, i.target, i.started_at, i.ended_at, i.discovered_at,
      i.systems_affected, i.evidence, i.consequences, i.first_event_at, i.last_event_seq, i.created_at,
      i.updated_at, i.number, i.acknowledged_at, i.acknowledged_by, i.closed_at, i.closed_by, i.cause,
-     i.resolution, i.lessons
-     FROM incidents i JOIN units u ON u.id = i.unit_id LEFT JOIN agents a ON a.id = i.agent_id";
+     i.resolution, i.lessons, i.parent_id, p.number AS parent_number, i.scope
+     FROM incidents i JOIN units u ON u.id = i.unit_id LEFT JOIN agents a ON a.id = i.agent_id
+     LEFT JOIN incidents p ON p.id = i.parent_id";
 
 /// Applies one phase inside an ingest transaction, as the module's design note says.
 pub(super) async fn apply(
@@ -318,7 +351,7 @@ pub(super) async fn apply(
 }
 
 /// Gives a new incident the next human number of its year (Vietnam time): `SC-2026-0042`.
-async fn assign_number(
+pub(super) async fn assign_number(
     conn: &mut AnyConnection,
     incident_id: &str,
     started_at: i64,
@@ -348,7 +381,7 @@ async fn assign_number(
 }
 
 /// Appends a timeline entry.
-async fn timeline(
+pub(super) async fn timeline(
     conn: &mut AnyConnection,
     incident_id: &str,
     at: i64,
@@ -398,7 +431,7 @@ pub(super) async fn agent_reachable_again(
         now,
         "collector",
         "resolved",
-        "Tác tử đã liên lạc trở lại.",
+        crate::vi::AGENT_BACK,
     )
     .await
 }
@@ -448,16 +481,6 @@ pub enum ActionRefusal {
     /// The incident is not in a state that allows it.
     #[error("{0}")]
     WrongState(String),
-}
-
-/// An agent as the silence sweep sees it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct AgentSeen {
-    id: String,
-    unit_id: i64,
-    hostname: String,
-    last_seen_at: i64,
-    heartbeat_interval: Option<i64>,
 }
 
 impl Store {
@@ -533,6 +556,11 @@ impl Store {
                         "an incident the agent detected ends when its checks pass again; add a note instead".into(),
                     );
                 }
+                if source == "inferred" {
+                    return refuse(
+                        "an incident the collector inferred ends when its agents report again; add a note, or revoke an agent that was taken out of service".into(),
+                    );
+                }
                 if !matches!(state.as_str(), "open" | "acknowledged") {
                     return refuse(format!("only an open or acknowledged incident can be resolved; this one is {state}"));
                 }
@@ -579,73 +607,47 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Opens an "agent unreachable" incident for every active agent silent for longer than
-    /// `intervals` of its own heartbeat interval, and at least `min_ms`. Safe to run from several
-    /// collectors at once: a partial unique index allows one open such incident per agent, so a
-    /// racing collector's insert does nothing. Returns the numbers of the incidents opened.
+    /// Files an incident by hand (source `manual`): a security incident an officer learnt of, or
+    /// anything the monitoring cannot see. It gets a number and enters the same lifecycle.
     ///
     /// # Errors
     ///
     /// On a database error.
-    pub async fn agents_silence_sweep(
+    pub async fn incident_file(
         &self,
+        incident: &ManualIncident,
+        actor: &str,
         now: OffsetDateTime,
-        intervals: i64,
-        min_ms: i64,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<String> {
         let now = millis(now);
-        let agents = sqlx::query_as::<_, AgentSeen>(
-            "SELECT a.id, a.unit_id, a.hostname, a.last_seen_at, a.heartbeat_interval FROM agents a
-             WHERE a.revoked_at IS NULL AND a.last_seen_at IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.agent_id = a.id AND i.kind = 'agent_unreachable'
-                               AND i.state IN ('open', 'acknowledged'))",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("listing agents for the silence sweep")?;
-        let mut opened = Vec::new();
-        for agent in agents {
-            let interval_ms = agent.heartbeat_interval.unwrap_or(60).max(1) * 1000;
-            let threshold = (intervals * interval_ms).max(min_ms);
-            if now - agent.last_seen_at <= threshold {
-                continue;
-            }
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .context("starting silence incident")?;
-            let id = uuid::Uuid::new_v4().to_string();
-            let title = format!("Mất liên lạc với tác tử: {}", agent.hostname);
-            let description = format!(
-                "Máy chủ thu không nhận được dữ liệu từ tác tử trên máy {} quá {} giây.",
-                agent.hostname,
-                threshold / 1000
-            );
-            let created = sqlx::query(
-                "INSERT INTO incidents (id, agent_id, unit_id, kind, source, scope, severity, state, title,
-                                        description, started_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'agent_unreachable', 'inferred', 'agent', 'medium', 'open', $4, $5, $6, $7, $7)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(&agent.id)
-            .bind(agent.unit_id)
-            .bind(&title)
-            .bind(&description)
-            .bind(agent.last_seen_at)
-            .bind(now)
-            .execute(&mut *tx)
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self
+            .pool
+            .begin()
             .await
-            .context("opening an unreachable-agent incident")?;
-            if created.rows_affected() == 1 {
-                let number = assign_number(&mut tx, &id, agent.last_seen_at).await?;
-                timeline(&mut tx, &id, now, "collector", "inferred", &description).await?;
-                tx.commit().await.context("committing silence incident")?;
-                opened.push(number);
-            }
-        }
-        Ok(opened)
+            .context("starting manual incident")?;
+        sqlx::query(
+            "INSERT INTO incidents (id, unit_id, kind, source, severity, state, title, description, started_at,
+                                    discovered_at, systems_affected, created_at, updated_at)
+             VALUES ($1, $2, $3, 'manual', $4, 'open', $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&id)
+        .bind(incident.unit_id)
+        .bind(&incident.kind)
+        .bind(&incident.severity)
+        .bind(&incident.title)
+        .bind(&incident.description)
+        .bind(millis(incident.started_at))
+        .bind(millis(incident.discovered_at))
+        .bind(serde_json::to_string(&incident.systems_affected).context("encoding systems")?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("filing a manual incident")?;
+        assign_number(&mut tx, &id, millis(incident.started_at)).await?;
+        timeline(&mut tx, &id, now, actor, "opened", &incident.title).await?;
+        tx.commit().await.context("committing manual incident")?;
+        Ok(id)
     }
 
     /// Every incident overlapping `[since, until)`, as outages for availability figures.
@@ -692,11 +694,13 @@ impl Store {
         let mut sql = format!(
             "SELECT {INCIDENT_COLUMNS}
              WHERE ($1 IS NULL OR i.kind = $1) AND ($2 IS NULL OR i.state = $2)
-               AND ($3 IS NULL OR i.ended_at IS NULL OR i.ended_at >= $3) AND ($4 IS NULL OR i.started_at < $4)"
+               AND ($3 IS NULL OR i.ended_at IS NULL OR i.ended_at >= $3) AND ($4 IS NULL OR i.started_at < $4)
+               AND ($6 IS NULL OR ($6 = 1 AND i.parent_id IS NULL) OR ($6 = 0 AND i.parent_id IS NOT NULL))
+               AND ($7 IS NULL OR i.parent_id = $7)"
         );
         let unit_ids = filter.unit_ids.as_deref();
         if let Some(ids) = unit_ids {
-            sql.push_str(&super::in_list("i.unit_id", 6, ids.len()));
+            sql.push_str(&super::in_list("i.unit_id", 8, ids.len()));
         }
         sql.push_str(" ORDER BY i.started_at DESC, i.id LIMIT $5");
         let mut query = sqlx::query_as::<_, StoredIncident>(&sql)
@@ -704,7 +708,9 @@ impl Store {
             .bind(&filter.state)
             .bind(filter.since.map(millis))
             .bind(filter.until.map(millis))
-            .bind(filter.limit);
+            .bind(filter.limit)
+            .bind(filter.top_level.map(i64::from))
+            .bind(&filter.parent_id);
         for id in unit_ids.unwrap_or_default() {
             query = query.bind(*id);
         }

@@ -13,6 +13,7 @@ mod agents;
 mod audit;
 mod events;
 mod incidents;
+mod inference;
 mod probe_results;
 mod tokens;
 mod units;
@@ -32,9 +33,10 @@ pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
 pub use incidents::{
-    Action, ActionRefusal, IncidentCount, IncidentFilter, NewIncidentPhase, StoredIncident,
-    TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
+    Action, ActionRefusal, IncidentCount, IncidentFilter, ManualIncident, NewIncidentPhase,
+    StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
+pub use inference::{Evaluation, EvaluationRules};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
 pub use units::{ImportSummary, Unit, UnitRecord};
