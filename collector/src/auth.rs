@@ -182,6 +182,7 @@ mod tests {
             valid_to: None,
             successor_codes: String::new(),
             note: String::new(),
+            uplink_code: None,
         }
     }
 

@@ -59,6 +59,10 @@ pub struct IncidentsConfig {
     /// be linked to it as evidence.
     #[serde(default = "default_merge_slack", with = "duration_text")]
     pub merge_slack: Duration,
+    /// After an inferred outage ends, how long its agents may take to come back (their retries
+    /// are spread out) before one still silent is treated as a problem of its own.
+    #[serde(default = "default_settle", with = "duration_text")]
+    pub settle: Duration,
 }
 
 impl Default for IncidentsConfig {
@@ -71,6 +75,7 @@ impl Default for IncidentsConfig {
             unit_min_agents: default_two(),
             uplink_min_units: default_two(),
             merge_slack: default_merge_slack(),
+            settle: default_settle(),
         }
     }
 }
@@ -81,6 +86,10 @@ fn default_share() -> f64 {
 
 fn default_two() -> u32 {
     2
+}
+
+fn default_settle() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_merge_slack() -> Duration {

@@ -26,6 +26,7 @@ pub fn rules(config: &IncidentsConfig) -> EvaluationRules {
             uplink_min_units: config.uplink_min_units as usize,
         },
         merge_slack_ms: ms(config.merge_slack),
+        settle_ms: ms(config.settle),
     }
 }
 

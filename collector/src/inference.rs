@@ -26,7 +26,9 @@
 //!   under the nearest uplink's at or above its unit; an uplink's under the nearest one strictly
 //!   above. Incidents without a parent are the ones people are told about.
 //! - An inferred incident that no longer holds is resolved, at the first return of an agent it
-//!   covers (else now); what was folded under it and is still open is released to stand alone.
+//!   covers (else now). Agents come back one by one as their retries fire, so for a while (the
+//!   *settle* time) what was folded under it stays there and no new outage opens inside what it
+//!   covered; after that, what is still silent is released to stand alone.
 //!
 //! # Correction from evidence
 //!
@@ -109,6 +111,17 @@ pub struct OpenOutage {
     pub scope: Scope,
     /// The incident.
     pub incident: Managed,
+}
+
+/// An inferred outage resolved during the settle time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlingOutage {
+    /// Incident id.
+    pub id: String,
+    /// The unit it was about.
+    pub unit_id: i64,
+    /// Unit or uplink.
+    pub scope: Scope,
 }
 
 /// The thresholds of the model, from `[incidents]` in the config.
@@ -318,16 +331,26 @@ impl<'a> Picture<'a> {
     }
 }
 
-/// Decides which outages to open, resolve and fold, from the units, the active agents and the
-/// open inferred outages, at `now` (Unix ms). Pure; see the module's notes for the model.
+/// Decides which outages to open, resolve and fold, from the units, the active agents, the open
+/// inferred outages and those still settling, at `now` (Unix ms). Pure; see the module's notes.
 pub fn plan(
     units: &[UnitLink],
     agents: &[AgentState],
     open: &[OpenOutage],
+    settling: &[SettlingOutage],
     rules: Rules,
     now: i64,
 ) -> Plan {
     let picture = Picture::new(units, agents, rules);
+    let mut settling_units: BTreeSet<i64> = settling
+        .iter()
+        .flat_map(|outage| match outage.scope {
+            Scope::Unit => vec![outage.unit_id],
+            Scope::Uplink => picture.covered(outage.unit_id),
+        })
+        .collect();
+    let mut settling_ids: BTreeSet<&str> =
+        settling.iter().map(|outage| outage.id.as_str()).collect();
     let existing: BTreeMap<(i64, Scope), &OpenOutage> = open
         .iter()
         .map(|outage| ((outage.unit_id, outage.scope), outage))
@@ -363,6 +386,9 @@ pub fn plan(
                 id: outage.incident.id.clone(),
                 ended_at,
             });
+            // Ending now, it starts to settle now.
+            settling_units.extend(covered);
+            settling_ids.insert(&outage.incident.id);
         }
     }
     let mut units_sorted: Vec<i64> = units.iter().map(|unit| unit.id).collect();
@@ -371,6 +397,7 @@ pub fn plan(
         let chain = picture.chain(*unit);
         let covered_above = |from: usize| chain[from..].iter().any(|up| picture.uplink_holds(*up));
         if picture.uplink_holds(*unit)
+            && !settling_units.contains(unit)
             && !covered_above(1)
             && !existing.contains_key(&(*unit, Scope::Uplink))
         {
@@ -386,6 +413,7 @@ pub fn plan(
             holding.insert((*unit, Scope::Uplink), Parent::New(*unit, Scope::Uplink));
         }
         if picture.unit_holds(*unit)
+            && !settling_units.contains(unit)
             && !covered_above(0)
             && !existing.contains_key(&(*unit, Scope::Unit))
         {
@@ -411,6 +439,8 @@ pub fn plan(
         let same = match (&parent, current) {
             (None, None) => true,
             (Some(Parent::Existing(wanted)), Some(current)) => wanted == current,
+            // Still under an outage that just ended: wait for the settle time before releasing.
+            (None, Some(current)) => settling_ids.contains(current.as_str()),
             _ => false,
         };
         if !same {
@@ -580,13 +610,13 @@ mod tests {
 
     #[test]
     fn one_silent_agent_is_only_its_own_incident() {
-        let plan = plan(&units(), &fleet([1, 0, 0]), &[], RULES, 5000);
+        let plan = plan(&units(), &fleet([1, 0, 0]), &[], &[], RULES, 5000);
         assert!(plan.is_empty(), "{plan:#?}");
     }
 
     #[test]
     fn a_dark_unit_is_one_unit_incident_over_its_agents() {
-        let plan = plan(&units(), &fleet([4, 0, 0]), &[], RULES, 5000);
+        let plan = plan(&units(), &fleet([4, 0, 0]), &[], &[], RULES, 5000);
         assert_eq!(
             plan.open,
             vec![NewOutage {
@@ -614,7 +644,7 @@ mod tests {
         let units = units();
         let mut agents = agents(11, 1, 1);
         agents.extend(self::agents(12, 1, 1));
-        let plan = plan(&units, &agents, &[], RULES, 5000);
+        let plan = plan(&units, &agents, &[], &[], RULES, 5000);
         assert_eq!(plan.open.len(), 1, "{plan:#?}");
         assert_eq!(
             (plan.open[0].unit_id, plan.open[0].scope),
@@ -632,7 +662,7 @@ mod tests {
 
     #[test]
     fn every_unit_behind_an_uplink_dark_is_one_uplink_incident() {
-        let plan = plan(&units(), &fleet([4, 4, 4]), &[], RULES, 5000);
+        let plan = plan(&units(), &fleet([4, 4, 4]), &[], &[], RULES, 5000);
         assert_eq!(plan.open.len(), 1, "{plan:#?}");
         assert_eq!(plan.open[0].scope, Scope::Uplink);
         assert_eq!(plan.open[0].unit_id, 10);
@@ -646,7 +676,7 @@ mod tests {
 
     #[test]
     fn two_of_three_units_dark_are_two_unit_incidents() {
-        let plan = plan(&units(), &fleet([4, 4, 0]), &[], RULES, 5000);
+        let plan = plan(&units(), &fleet([4, 4, 0]), &[], &[], RULES, 5000);
         let opened: Vec<_> = plan.open.iter().map(|o| (o.unit_id, o.scope)).collect();
         assert_eq!(opened, vec![(11, Scope::Unit), (12, Scope::Unit)]);
     }
@@ -657,10 +687,10 @@ mod tests {
             share: 0.75,
             ..RULES
         };
-        let plan = plan(&units(), &fleet([3, 0, 0]), &[], rules, 5000);
+        let plan = plan(&units(), &fleet([3, 0, 0]), &[], &[], rules, 5000);
         assert_eq!(plan.open.len(), 1);
         assert_eq!(plan.open[0].silent_agents, 3);
-        let plan = self::plan(&units(), &fleet([2, 0, 0]), &[], rules, 5000);
+        let plan = self::plan(&units(), &fleet([2, 0, 0]), &[], &[], rules, 5000);
         assert!(plan.open.is_empty());
     }
 
@@ -679,7 +709,7 @@ mod tests {
                 parent_id: None,
             },
         }];
-        let plan = plan(&units(), &agents, &open, RULES, 5000);
+        let plan = plan(&units(), &agents, &open, &[], RULES, 5000);
         assert_eq!(plan.open.len(), 1);
         assert_eq!(plan.open[0].scope, Scope::Uplink);
         let moved: BTreeMap<_, _> = plan.reparent.iter().cloned().collect();
@@ -695,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn a_returning_unit_ends_the_uplink_incident_and_releases_the_others() {
+    fn a_returning_unit_ends_the_uplink_incident_and_the_others_settle_before_release() {
         let mut agents = fleet([0, 4, 4]);
         for agent in &mut agents {
             if let Some(unreachable) = &mut agent.unreachable {
@@ -715,18 +745,29 @@ mod tests {
                 parent_id: None,
             },
         }];
-        let plan = plan(&units(), &agents, &open, RULES, 9000);
+        let first = plan(&units(), &agents, &open, &[], RULES, 9000);
         assert_eq!(
-            plan.resolve,
-            vec![Ended {
-                id: "uplink-10".into(),
-                ended_at: 6500
-            }]
+            first,
+            Plan {
+                resolve: vec![Ended {
+                    id: "uplink-10".into(),
+                    ended_at: 6500
+                }],
+                ..Plan::default()
+            },
+            "the others stay folded while they may still be on their way back"
         );
-        // Units 12 and 13 are still dark on their own: each gets its own unit incident.
-        let opened: Vec<_> = plan.open.iter().map(|o| (o.unit_id, o.scope)).collect();
+        let settling = [SettlingOutage {
+            id: "uplink-10".into(),
+            unit_id: 10,
+            scope: Scope::Uplink,
+        }];
+        assert!(plan(&units(), &agents, &[], &settling, RULES, 9500).is_empty());
+        // Settled, units 12 and 13 are still dark on their own: each gets its own incident.
+        let after = plan(&units(), &agents, &[], &[], RULES, 99_000);
+        let opened: Vec<_> = after.open.iter().map(|o| (o.unit_id, o.scope)).collect();
         assert_eq!(opened, vec![(12, Scope::Unit), (13, Scope::Unit)]);
-        let moved: BTreeMap<_, _> = plan.reparent.iter().cloned().collect();
+        let moved: BTreeMap<_, _> = after.reparent.iter().cloned().collect();
         assert_eq!(moved[&ex("x-u12a0")], Some(Parent::New(12, Scope::Unit)));
         assert_eq!(moved[&ex("x-u13a3")], Some(Parent::New(13, Scope::Unit)));
     }
@@ -745,7 +786,7 @@ mod tests {
                 parent_id: None,
             },
         }];
-        let plan = plan(&units(), &agents, &open, RULES, 9000);
+        let plan = plan(&units(), &agents, &open, &[], RULES, 9000);
         assert_eq!(
             plan.resolve,
             vec![Ended {
@@ -753,7 +794,9 @@ mod tests {
                 ended_at: 4000
             }]
         );
-        assert_eq!(plan.reparent, vec![(ex("x-u11a0"), None)]);
+        assert!(plan.reparent.is_empty(), "settling first: {plan:#?}");
+        let later = self::plan(&units(), &agents, &[], &[], RULES, 99_000);
+        assert_eq!(later.reparent, vec![(ex("x-u11a0"), None)]);
     }
 
     #[test]
@@ -774,7 +817,7 @@ mod tests {
                 parent_id: None,
             },
         }];
-        assert!(plan(&units(), &agents, &open, RULES, 9000).is_empty());
+        assert!(plan(&units(), &agents, &open, &[], RULES, 9000).is_empty());
     }
 
     #[test]
@@ -791,7 +834,7 @@ mod tests {
         ];
         let mut agents = agents(1, 2, 2);
         agents.extend(self::agents(2, 2, 2));
-        let _ = plan(&units, &agents, &[], RULES, 5000);
+        let _ = plan(&units, &agents, &[], &[], RULES, 5000);
     }
 
     fn evidence(agent: &str, member: i64, start: i64, end: Option<i64>) -> Evidence {

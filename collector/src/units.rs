@@ -1,6 +1,7 @@
 //! Units as files and as text: the CSV import format and the tree printed by `units list`.
 //!
-//! The CSV format (UTF-8, header row exactly as [`HEADER`]) is documented in
+//! The CSV format (UTF-8, header row exactly as [`HEADER`], optionally followed by
+//! [`UPLINK_COLUMN`]) is documented in
 //! `collector/data/README.md`; `collector/data/dak-nong-units.csv` is the shipped example. A file
 //! with any bad row is refused whole, with every problem listed by line, so an import never lands
 //! half-way.
@@ -24,6 +25,10 @@ pub const HEADER: [&str; 8] = [
     "successor_codes",
     "note",
 ];
+
+/// An optional ninth column: the code of the unit whose connection this one's WAN runs through,
+/// when it is not the parent (topology-aware outage inference; see `inference`).
+pub const UPLINK_COLUMN: &str = "uplink_code";
 
 /// The kinds of unit.
 pub const KINDS: [&str; 4] = ["province", "department", "district", "commune"];
@@ -53,9 +58,13 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<UnitRecord>> {
         .has_headers(true)
         .from_reader(bytes);
     let header = reader.headers().context("reading the header row")?.clone();
-    if header.iter().map(str::trim).ne(HEADER) {
+    let with_uplink = header.len() == HEADER.len() + 1
+        && header.get(HEADER.len()).map(str::trim) == Some(UPLINK_COLUMN);
+    if header.iter().take(HEADER.len()).map(str::trim).ne(HEADER)
+        || (header.len() != HEADER.len() && !with_uplink)
+    {
         bail!(
-            "the header row must be exactly {:?}; found {:?}",
+            "the header row must be exactly {:?}, optionally followed by ,{UPLINK_COLUMN}; found {:?}",
             HEADER.join(","),
             header.iter().collect::<Vec<_>>().join(",")
         );
@@ -87,6 +96,7 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<UnitRecord>> {
             valid_to: optional(5),
             successor_codes: field(6),
             note: field(7),
+            uplink_code: if with_uplink { optional(8) } else { None },
         };
         match check(&record) {
             Err(problem) => problems.push(format!("line {line}: {problem}")),
@@ -127,6 +137,9 @@ fn check(record: &UnitRecord) -> Result<(), String> {
     }
     if record.parent_code.as_deref() == Some(record.code.as_str()) {
         return Err(format!("unit {} is its own parent", record.code));
+    }
+    if record.uplink_code.as_deref() == Some(record.code.as_str()) {
+        return Err(format!("unit {} is its own uplink", record.code));
     }
     for date in [&record.valid_from, &record.valid_to].into_iter().flatten() {
         time::Date::parse(
@@ -291,6 +304,25 @@ mod tests {
     const HEAD: &str = "code,name,kind,parent_code,valid_from,valid_to,successor_codes,note\n";
 
     #[test]
+    fn an_uplink_column_may_follow() {
+        let csv = format!(
+            "{}uplink_code\n67,Tỉnh,province,,,,,,\n663,Huyện,district,67,,,,,\n24700,Xã,commune,663,,,,,67\n",
+            HEAD.replace('\n', ",")
+        );
+        let records = parse_csv(csv.as_bytes()).unwrap();
+        let uplinks: Vec<Option<&str>> = records.iter().map(|r| r.uplink_code.as_deref()).collect();
+        assert_eq!(uplinks, [None, None, Some("67")]);
+        check_error(
+            &format!("{}uplink\n67,Tỉnh,province,,,,,,\n", HEAD.replace('\n', ",")),
+            "optionally followed by ,uplink_code",
+        );
+        check_error(
+            &format!("{}uplink_code\n67,Tỉnh,province,,,,,,67\n", HEAD.replace('\n', ",")),
+            "unit 67 is its own uplink",
+        );
+    }
+
+    #[test]
     fn bad_files_are_refused_whole_with_every_problem() {
         check_error("code,name\n1,x\n", "the header row must be exactly");
         check_error(
@@ -340,6 +372,7 @@ mod tests {
                 valid_to: to.map(str::to_owned),
                 successor_codes: String::new(),
                 note: String::new(),
+                uplink_code: None,
             };
         let units = [
             unit(1, "67", "province", None, Some("2025-06-30")),

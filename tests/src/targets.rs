@@ -118,3 +118,79 @@ impl Service {
         }));
     }
 }
+
+/// A unit's WAN link in miniature: a TCP relay on 127.0.0.1 to the collector. Agents whose uplink
+/// URL and WAN probe point at it lose both when it is cut: new connections are refused and the
+/// ones open are torn down, as when a line drops.
+#[derive(Debug)]
+pub struct Link {
+    address: SocketAddr,
+    upstream: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Link {
+    /// Opens a link to `upstream` (`127.0.0.1:PORT`) on a free port.
+    pub async fn open_new(upstream: &str) -> Link {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a test link");
+        let mut link = Link {
+            address: listener.local_addr().expect("bound address"),
+            upstream: upstream.parse().expect("upstream is an address"),
+            task: None,
+        };
+        link.serve(listener);
+        link
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// `https://127.0.0.1:PORT`: the collector through this link.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.address)
+    }
+
+    /// Cuts the link: connections open are dropped, new ones refused.
+    pub async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Restores the link on the same port.
+    pub async fn restore(&mut self) {
+        if self.task.is_none() {
+            let listener = TcpListener::bind(self.address)
+                .await
+                .expect("rebinding a test link");
+            self.serve(listener);
+        }
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let upstream = self.upstream;
+        self.task = Some(tokio::spawn(async move {
+            // Relays live in this set, so aborting the accept task drops (closes) them all.
+            let mut relays = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        relays.spawn(async move {
+                            let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                                return;
+                            };
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        });
+                    }
+                    Some(_) = relays.join_next(), if !relays.is_empty() => {}
+                }
+            }
+        }));
+    }
+}

@@ -27,7 +27,9 @@ use time::OffsetDateTime;
 
 use super::incidents::{assign_number, timeline};
 use super::{millis, Store};
-use crate::inference::{self, AgentState, Evidence, Managed, OpenOutage, Parent, Rules, Scope};
+use crate::inference::{
+    self, AgentState, Evidence, Managed, OpenOutage, Parent, Rules, Scope, SettlingOutage,
+};
 use crate::vi;
 
 /// How far back evidence and corrections look: agents buffer at most this long a useful window.
@@ -44,6 +46,8 @@ pub struct EvaluationRules {
     pub inference: Rules,
     /// Evidence this close to an outage is linked to it, ms.
     pub merge_slack_ms: i64,
+    /// How long after an outage ends its agents may take to come back, ms.
+    pub settle_ms: i64,
 }
 
 /// What one evaluation did.
@@ -126,7 +130,7 @@ impl Store {
             unreachable: sweep(&mut tx, now, rules).await?,
             ..Evaluation::default()
         };
-        infer(&mut tx, now, rules.inference, &mut evaluation).await?;
+        infer(&mut tx, now, rules, &mut evaluation).await?;
         merge(&mut tx, now, rules.merge_slack_ms, &mut evaluation).await?;
         tx.commit()
             .await
@@ -225,7 +229,7 @@ struct UnitRow {
 async fn infer(
     conn: &mut AnyConnection,
     now: i64,
-    rules: Rules,
+    rules: &EvaluationRules,
     evaluation: &mut Evaluation,
 ) -> anyhow::Result<()> {
     let units = sqlx::query_as::<_, UnitRow>(
@@ -292,7 +296,24 @@ async fn infer(
             })
         })
         .collect();
-    let plan = inference::plan(&links, &agents, &open, rules, now);
+    let settling: Vec<SettlingOutage> = sqlx::query_as::<_, (String, i64, String)>(
+        "SELECT id, unit_id, scope FROM incidents
+         WHERE scope IN ('unit', 'uplink') AND state = 'resolved' AND updated_at >= $1",
+    )
+    .bind(now - rules.settle_ms)
+    .fetch_all(&mut *conn)
+    .await
+    .context("reading outages that just ended")?
+    .into_iter()
+    .filter_map(|(id, unit_id, scope)| {
+        Some(SettlingOutage {
+            id,
+            unit_id,
+            scope: Scope::parse(&scope)?,
+        })
+    })
+    .collect();
+    let plan = inference::plan(&links, &agents, &open, &settling, rules.inference, now);
     if plan.is_empty() {
         return Ok(());
     }

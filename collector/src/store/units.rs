@@ -33,6 +33,8 @@ pub struct Unit {
     pub successor_codes: String,
     /// Free text.
     pub note: String,
+    /// Code of the unit its WAN connection runs through, when not its parent.
+    pub uplink_code: Option<String>,
 }
 
 impl Unit {
@@ -63,6 +65,9 @@ pub struct UnitRecord {
     pub successor_codes: String,
     /// Free text.
     pub note: String,
+    /// Code of the unit its WAN connection runs through, when not its parent; must be in the same
+    /// import or already stored.
+    pub uplink_code: Option<String>,
 }
 
 /// What an import changed.
@@ -109,6 +114,7 @@ impl Store {
                     && unit.valid_to == record.valid_to
                     && unit.successor_codes == record.successor_codes
                     && unit.note == record.note
+                    && unit.uplink_code == record.uplink_code
             });
             match (before, same) {
                 (Some(_), true) => summary.unchanged += 1,
@@ -160,6 +166,42 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .with_context(|| format!("linking unit {} to its parent", record.code))?;
+            let uplink_id: Option<i64> = match &record.uplink_code {
+                None => None,
+                Some(uplink_code) => {
+                    let row: Option<(i64,)> =
+                        sqlx::query_as("SELECT id FROM units WHERE code = $1")
+                            .bind(uplink_code)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    match row {
+                        Some((id,)) => Some(id),
+                        None => bail!(
+                            "unit {}: uplink {uplink_code} is neither in the file nor stored",
+                            record.code
+                        ),
+                    }
+                }
+            };
+            sqlx::query("UPDATE units SET uplink_id = $1 WHERE code = $2")
+                .bind(uplink_id)
+                .bind(&record.code)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("linking unit {} to its uplink", record.code))?;
+        }
+        // Connections must lead somewhere: refuse a file that makes units each other's uplink.
+        let links: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT u.code, up.code FROM units u LEFT JOIN units up ON up.id = COALESCE(u.uplink_id, u.parent_id)",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading the topology back")?;
+        if let Some(cycle) = find_cycle(&links) {
+            bail!(
+                "nothing was imported: units' uplinks (or parents) go round in a circle: {}",
+                cycle.join(" → ")
+            );
         }
         tx.commit().await.context("committing unit import")?;
         Ok(summary)
@@ -173,8 +215,8 @@ impl Store {
     pub async fn units_all(&self) -> anyhow::Result<Vec<Unit>> {
         let units = sqlx::query_as::<_, Unit>(
             "SELECT u.id, u.code, u.name, u.kind, u.parent_id, p.code AS parent_code, u.valid_from, u.valid_to,
-                    u.successor_codes, u.note
-             FROM units u LEFT JOIN units p ON p.id = u.parent_id
+                    u.successor_codes, u.note, l.code AS uplink_code
+             FROM units u LEFT JOIN units p ON p.id = u.parent_id LEFT JOIN units l ON l.id = u.uplink_id
              ORDER BY u.code",
         )
         .fetch_all(&self.pool)
@@ -191,8 +233,8 @@ impl Store {
     pub async fn unit_by_code(&self, code: &str) -> anyhow::Result<Option<Unit>> {
         let unit = sqlx::query_as::<_, Unit>(
             "SELECT u.id, u.code, u.name, u.kind, u.parent_id, p.code AS parent_code, u.valid_from, u.valid_to,
-                    u.successor_codes, u.note
-             FROM units u LEFT JOIN units p ON p.id = u.parent_id
+                    u.successor_codes, u.note, l.code AS uplink_code
+             FROM units u LEFT JOIN units p ON p.id = u.parent_id LEFT JOIN units l ON l.id = u.uplink_id
              WHERE u.code = $1",
         )
         .bind(code)
@@ -200,5 +242,46 @@ impl Store {
         .await
         .with_context(|| format!("reading unit {code}"))?;
         Ok(unit)
+    }
+}
+
+/// A cycle in the uplink graph given as (unit, uplink) codes, from its first unit back to it.
+fn find_cycle(links: &[(String, Option<String>)]) -> Option<Vec<String>> {
+    let up: HashMap<&str, &str> = links
+        .iter()
+        .filter_map(|(code, uplink)| uplink.as_deref().map(|uplink| (code.as_str(), uplink)))
+        .collect();
+    for (start, _) in links {
+        let mut path = vec![start.as_str()];
+        let mut current = start.as_str();
+        while let Some(next) = up.get(current) {
+            if *next == start {
+                path.push(next);
+                return Some(path.into_iter().map(str::to_owned).collect());
+            }
+            if path.contains(next) || path.len() > links.len() {
+                break;
+            }
+            path.push(next);
+            current = next;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found() {
+        let link = |code: &str, up: Option<&str>| (code.to_owned(), up.map(str::to_owned));
+        let tree = [link("67", None), link("663", Some("67")), link("24700", Some("663"))];
+        assert_eq!(find_cycle(&tree), None);
+        let round = [link("67", None), link("a", Some("b")), link("b", Some("a"))];
+        assert_eq!(
+            find_cycle(&round),
+            Some(vec!["a".to_owned(), "b".to_owned(), "a".to_owned()])
+        );
     }
 }

@@ -19,6 +19,7 @@ fn record(code: &str, kind: &str, parent: Option<&str>) -> UnitRecord {
         valid_to: None,
         successor_codes: String::new(),
         note: String::new(),
+        uplink_code: None,
     }
 }
 
