@@ -63,6 +63,11 @@ pub struct IncidentsConfig {
     /// are spread out) before one still silent is treated as a problem of its own.
     #[serde(default = "default_settle", with = "duration_text")]
     pub settle: Duration,
+    /// How long an outage's condition must hold before it opens: agents cut off together are
+    /// found silent over about one heartbeat interval, and a unit should not get its own incident
+    /// just before its whole district turns out to be dark.
+    #[serde(default = "default_gather", with = "duration_text")]
+    pub gather: Duration,
 }
 
 impl Default for IncidentsConfig {
@@ -76,6 +81,7 @@ impl Default for IncidentsConfig {
             uplink_min_units: default_two(),
             merge_slack: default_merge_slack(),
             settle: default_settle(),
+            gather: default_gather(),
         }
     }
 }
@@ -88,8 +94,14 @@ fn default_two() -> u32 {
     2
 }
 
+fn default_gather() -> Duration {
+    // One and a half of the agents' default heartbeat interval (60 s).
+    Duration::from_secs(90)
+}
+
 fn default_settle() -> Duration {
-    Duration::from_secs(300)
+    // Above the agents' longest retry wait (uplink.max_backoff, 5 minutes by default).
+    Duration::from_secs(600)
 }
 
 fn default_merge_slack() -> Duration {

@@ -24,6 +24,7 @@ pub fn rules(config: &IncidentsConfig) -> EvaluationRules {
             share: config.outage_share,
             unit_min_agents: config.unit_min_agents as usize,
             uplink_min_units: config.uplink_min_units as usize,
+            gather_ms: ms(config.gather),
         },
         merge_slack_ms: ms(config.merge_slack),
         settle_ms: ms(config.settle),

@@ -18,6 +18,8 @@
 //!   down), and X's own agents as one more member. X is dark when at least `share` of its members
 //!   are dark; when at least `uplink_min_units` of them are, its outage is announced as one
 //!   **uplink** incident at X, which covers everything behind X.
+//! - An outage opens once its condition has held for the *gather* time since its last agent was
+//!   found silent, so that units cut off together are seen together.
 //! - Only the highest announcement is opened: a unit already covered by an uplink incident gets
 //!   none of its own. Incidents opened earlier stay open while they still hold, folded under the
 //!   higher one.
@@ -98,6 +100,8 @@ pub struct Managed {
     pub id: String,
     /// Start, Unix ms.
     pub started_at: i64,
+    /// When the collector opened it, Unix ms.
+    pub detected_at: i64,
     /// Current parent.
     pub parent_id: Option<String>,
 }
@@ -133,6 +137,10 @@ pub struct Rules {
     pub unit_min_agents: usize,
     /// Fewest dark members an uplink needs for an uplink incident.
     pub uplink_min_units: usize,
+    /// How long an outage's condition must hold before it opens, ms: agents cut off at the same
+    /// moment are found silent over about one heartbeat interval, and a unit should not open its
+    /// own incident just before its whole district turns out to be dark.
+    pub gather_ms: i64,
 }
 
 /// Where an incident should hang.
@@ -396,8 +404,17 @@ pub fn plan(
     for unit in &units_sorted {
         let chain = picture.chain(*unit);
         let covered_above = |from: usize| chain[from..].iter().any(|up| picture.uplink_holds(*up));
+        let gathered = |units: &[i64]| {
+            picture
+                .silent_in(units)
+                .iter()
+                .filter_map(|agent| agent.unreachable.as_ref().map(|i| i.detected_at))
+                .max()
+                .is_some_and(|last| now - last >= rules.gather_ms)
+        };
         if picture.uplink_holds(*unit)
             && !settling_units.contains(unit)
+            && gathered(&picture.covered(*unit))
             && !covered_above(1)
             && !existing.contains_key(&(*unit, Scope::Uplink))
         {
@@ -414,6 +431,7 @@ pub fn plan(
         }
         if picture.unit_holds(*unit)
             && !settling_units.contains(unit)
+            && gathered(&[*unit])
             && !covered_above(0)
             && !existing.contains_key(&(*unit, Scope::Unit))
         {
@@ -558,6 +576,7 @@ mod tests {
         share: 1.0,
         unit_min_agents: 2,
         uplink_min_units: 2,
+        gather_ms: 1000,
     };
 
     /// Province 1; district 10 with communes 11, 12, 13; district 20 with commune 21.
@@ -585,6 +604,7 @@ mod tests {
                 unreachable: (i < silent).then(|| Managed {
                     id: format!("x-u{unit}a{i}"),
                     started_at: 1000 + i as i64,
+                    detected_at: 2000 + i as i64,
                     parent_id: None,
                 }),
                 returned_at: None,
@@ -675,6 +695,31 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_waits_for_the_gather_time_so_units_cut_together_are_seen_together() {
+        // The last agent was found silent at 2003: nothing opens before 3003.
+        assert!(plan(&units(), &fleet([4, 0, 0]), &[], &[], RULES, 3000).is_empty());
+        assert_eq!(
+            plan(&units(), &fleet([4, 0, 0]), &[], &[], RULES, 3003)
+                .open
+                .len(),
+            1
+        );
+        // 12 and 13 found silent just now (11 earlier): nothing while gathering, then one
+        // district incident rather than commune ones.
+        let mut agents = fleet([4, 4, 4]);
+        for agent in agents
+            .iter_mut()
+            .filter(|agent| [12, 13].contains(&agent.unit_id))
+        {
+            agent.unreachable.as_mut().unwrap().detected_at = 9000;
+        }
+        assert!(plan(&units(), &agents, &[], &[], RULES, 9500).is_empty());
+        let late = plan(&units(), &agents, &[], &[], RULES, 10_000);
+        let opened: Vec<_> = late.open.iter().map(|o| (o.unit_id, o.scope)).collect();
+        assert_eq!(opened, vec![(10, Scope::Uplink)]);
+    }
+
+    #[test]
     fn two_of_three_units_dark_are_two_unit_incidents() {
         let plan = plan(&units(), &fleet([4, 4, 0]), &[], &[], RULES, 5000);
         let opened: Vec<_> = plan.open.iter().map(|o| (o.unit_id, o.scope)).collect();
@@ -706,6 +751,7 @@ mod tests {
             incident: Managed {
                 id: "unit-11".into(),
                 started_at: 900,
+                detected_at: 0,
                 parent_id: None,
             },
         }];
@@ -742,6 +788,7 @@ mod tests {
             incident: Managed {
                 id: "uplink-10".into(),
                 started_at: 1003,
+                detected_at: 0,
                 parent_id: None,
             },
         }];
@@ -783,6 +830,7 @@ mod tests {
             incident: Managed {
                 id: "unit-11".into(),
                 started_at: 1003,
+                detected_at: 0,
                 parent_id: None,
             },
         }];
@@ -814,6 +862,7 @@ mod tests {
             incident: Managed {
                 id: "unit-11".into(),
                 started_at: 1003,
+                detected_at: 0,
                 parent_id: None,
             },
         }];

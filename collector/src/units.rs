@@ -313,11 +313,17 @@ mod tests {
         let uplinks: Vec<Option<&str>> = records.iter().map(|r| r.uplink_code.as_deref()).collect();
         assert_eq!(uplinks, [None, None, Some("67")]);
         check_error(
-            &format!("{}uplink\n67,Tỉnh,province,,,,,,\n", HEAD.replace('\n', ",")),
+            &format!(
+                "{}uplink\n67,Tỉnh,province,,,,,,\n",
+                HEAD.replace('\n', ",")
+            ),
             "optionally followed by ,uplink_code",
         );
         check_error(
-            &format!("{}uplink_code\n67,Tỉnh,province,,,,,,67\n", HEAD.replace('\n', ",")),
+            &format!(
+                "{}uplink_code\n67,Tỉnh,province,,,,,,67\n",
+                HEAD.replace('\n', ",")
+            ),
             "unit 67 is its own uplink",
         );
     }

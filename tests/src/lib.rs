@@ -262,6 +262,15 @@ impl TestCollector {
             .expect("acknowledgement is JSON")
     }
 
+    /// Imports more units (CSV text in the import format) beside [`TEST_UNITS_CSV`].
+    pub async fn import_units(&self, csv: &str) {
+        let path = self.dir.path().join("more-units.csv");
+        std::fs::write(&path, csv).expect("writing units");
+        cntt_collector::admin::units_import(&self.store, &path)
+            .await
+            .expect("importing units");
+    }
+
     /// Enrolls a new agent of `unit` in a fresh state folder and returns its config.
     pub async fn enroll_agent(&self, unit: &str) -> TestAgent {
         let token = self.enroll_token(unit, 1, Duration::from_secs(3600)).await;
@@ -335,6 +344,37 @@ impl TestCollector {
     }
 }
 
+/// A real agent (`cntt_agent::run`) running in this process, stopped like `SIGTERM` would.
+#[derive(Debug)]
+pub struct RunningAgent {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts an agent with `config` in this process.
+pub fn start_agent(config: AgentConfig) -> RunningAgent {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(cntt_agent::run(config, async {
+        let _ = stopped.await;
+    }));
+    RunningAgent { stop, task }
+}
+
+impl RunningAgent {
+    /// Asks the agent to stop and waits until it has.
+    ///
+    /// # Panics
+    ///
+    /// When the agent panicked or stopped with an error.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .expect("agent did not panic")
+            .expect("agent stopped cleanly");
+    }
+}
+
 /// An enrolled agent's files.
 #[derive(Debug)]
 pub struct TestAgent {
@@ -352,6 +392,37 @@ fn first_line(text: &str) -> String {
         .expect("command printed the secret first")
         .trim()
         .to_owned()
+}
+
+/// A heartbeat event as an agent on a small office PC sends it, announcing `interval_seconds`.
+pub fn heartbeat_event(seq: u64, interval_seconds: u32) -> cntt_common::wire::Event {
+    let host = cntt_common::wire::HostSnapshot {
+        hostname: "pc-van-thu".into(),
+        os_name: "Windows".into(),
+        os_version: "10".into(),
+        kernel_version: String::new(),
+        arch: "x86_64".into(),
+        uptime_seconds: 1,
+        cpu_count: 2,
+        cpu_usage_percent: 1.0,
+        load_average: None,
+        memory_total_bytes: 1 << 30,
+        memory_used_bytes: 1 << 29,
+        swap_total_bytes: 0,
+        swap_used_bytes: 0,
+        disks: vec![],
+        interfaces: vec![],
+    };
+    let heartbeat = cntt_common::wire::Heartbeat {
+        interval_seconds,
+        host,
+        outbox: None,
+    };
+    cntt_common::wire::Event::new(
+        seq,
+        time::OffsetDateTime::now_utc(),
+        &cntt_common::wire::Payload::Heartbeat(heartbeat),
+    )
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.

@@ -15,6 +15,9 @@
 //! 4. evidence: agents' WAN/LAN incidents linked to the inferred incident that covers them, and the
 //!    inferred incidents' start and end corrected by [`crate::inference::correct`].
 //!
+//! Each evaluation first runs the same steps without the lock and without writing, and takes the
+//! lock only when they find work, so an idle collector never blocks ingest.
+//!
 //! Ingest never waits for the lock; it only touches its agent's row and incidents. Partial unique
 //! indexes (one open unreachable incident per agent, one open outage per unit and scope) back the
 //! lock up should anything else ever write these rows.
@@ -96,10 +99,12 @@ struct IncidentRow {
     started_at: i64,
     ended_at: Option<i64>,
     parent_id: Option<String>,
+    created_at: i64,
 }
 
 const INCIDENT_ROW: &str =
-    "SELECT id, number, agent_id, unit_id, kind, source, scope, state, started_at, ended_at, parent_id FROM incidents";
+    "SELECT id, number, agent_id, unit_id, kind, source, scope, state, started_at, ended_at, parent_id, created_at
+     FROM incidents";
 
 impl Store {
     /// Runs one evaluation: silence sweep, inference, evidence; see the module's design note.
@@ -115,6 +120,21 @@ impl Store {
         holder: &str,
     ) -> anyhow::Result<Evaluation> {
         let now = millis(now);
+        let mut evaluation = Evaluation::default();
+        // Look without the lock first. Most evaluations find nothing to do, and the lock is a
+        // write: on SQLite it is the database's one writer slot, and taking it every few seconds
+        // for nothing makes agents' uploads wait (issue 4: a 3 s stall made a reporting agent
+        // look silent).
+        {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .context("connecting for incident evaluation")?;
+            if !steps(&mut conn, now, rules, true, &mut evaluation).await? {
+                return Ok(evaluation);
+            }
+        }
         let mut tx = self
             .pool
             .begin()
@@ -126,17 +146,26 @@ impl Store {
             .execute(&mut *tx)
             .await
             .context("taking the incident evaluation lock")?;
-        let mut evaluation = Evaluation {
-            unreachable: sweep(&mut tx, now, rules).await?,
-            ..Evaluation::default()
-        };
-        infer(&mut tx, now, rules, &mut evaluation).await?;
-        merge(&mut tx, now, rules.merge_slack_ms, &mut evaluation).await?;
+        steps(&mut tx, now, rules, false, &mut evaluation).await?;
         tx.commit()
             .await
             .context("committing incident evaluation")?;
         Ok(evaluation)
     }
+}
+
+/// The evaluation's steps. With `dry`, nothing is written: the first step that would write stops
+/// and `true` says there is work.
+async fn steps(
+    conn: &mut AnyConnection,
+    now: i64,
+    rules: &EvaluationRules,
+    dry: bool,
+    evaluation: &mut Evaluation,
+) -> anyhow::Result<bool> {
+    Ok(sweep(conn, now, rules, dry, evaluation).await?
+        || infer(conn, now, rules, dry, evaluation).await?
+        || merge(conn, now, rules.merge_slack_ms, dry, evaluation).await?)
 }
 
 /// Opens an "agent unreachable" incident for every active agent silent for longer than
@@ -145,7 +174,9 @@ async fn sweep(
     conn: &mut AnyConnection,
     now: i64,
     rules: &EvaluationRules,
-) -> anyhow::Result<Vec<String>> {
+    dry: bool,
+    evaluation: &mut Evaluation,
+) -> anyhow::Result<bool> {
     let agents = sqlx::query_as::<_, AgentRow>(
         "SELECT a.id, a.unit_id, a.hostname, a.last_seen_at, a.heartbeat_interval FROM agents a
          WHERE a.revoked_at IS NULL AND a.last_seen_at IS NOT NULL
@@ -163,6 +194,9 @@ async fn sweep(
     .fetch_all(&mut *conn)
     .await
     .context("listing unreachable incidents of revoked agents")?;
+    if dry && !revoked.is_empty() {
+        return Ok(true);
+    }
     for id in revoked {
         sqlx::query(
             "UPDATE incidents SET state = 'resolved', ended_at = $1, updated_at = $1 WHERE id = $2",
@@ -174,12 +208,14 @@ async fn sweep(
         .context("resolving an incident of a revoked agent")?;
         timeline(conn, &id, now, "collector", "resolved", vi::AGENT_REVOKED).await?;
     }
-    let mut opened = Vec::new();
     for agent in agents {
         let interval_ms = agent.heartbeat_interval.unwrap_or(60).max(1) * 1000;
         let threshold = (rules.silence_intervals * interval_ms).max(rules.silence_min_ms);
         if now - agent.last_seen_at <= threshold {
             continue;
+        }
+        if dry {
+            return Ok(true);
         }
         let still_silent = sqlx::query(
             "UPDATE agents SET last_seen_at = last_seen_at WHERE id = $1 AND last_seen_at = $2",
@@ -211,11 +247,12 @@ async fn sweep(
         .await
         .context("opening an unreachable-agent incident")?;
         if created.rows_affected() == 1 {
-            opened.push(assign_number(conn, &id, agent.last_seen_at).await?);
+            let number = assign_number(conn, &id, agent.last_seen_at).await?;
+            evaluation.unreachable.push(number);
             timeline(conn, &id, now, "collector", "inferred", &description).await?;
         }
     }
-    Ok(opened)
+    Ok(false)
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -230,8 +267,9 @@ async fn infer(
     conn: &mut AnyConnection,
     now: i64,
     rules: &EvaluationRules,
+    dry: bool,
     evaluation: &mut Evaluation,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let units = sqlx::query_as::<_, UnitRow>(
         "SELECT id, COALESCE(uplink_id, parent_id) AS uplink, name FROM units",
     )
@@ -270,6 +308,7 @@ async fn infer(
     let managed = |row: &IncidentRow| Managed {
         id: row.id.clone(),
         started_at: row.started_at,
+        detected_at: row.created_at,
         parent_id: row.parent_id.clone(),
     };
     let unreachable: HashMap<&str, &IncidentRow> = open_rows
@@ -315,7 +354,10 @@ async fn infer(
     .collect();
     let plan = inference::plan(&links, &agents, &open, &settling, rules.inference, now);
     if plan.is_empty() {
-        return Ok(());
+        return Ok(false);
+    }
+    if dry {
+        return Ok(true);
     }
     let numbers: HashMap<&str, Option<&str>> = open_rows
         .iter()
@@ -477,7 +519,7 @@ async fn infer(
         timeline(conn, &child_id, now, "collector", entry, &text).await?;
         evaluation.reparented += 1;
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Links agents' WAN/LAN incidents to the inferred incidents they explain, and corrects those
@@ -486,8 +528,9 @@ async fn merge(
     conn: &mut AnyConnection,
     now: i64,
     slack: i64,
+    dry: bool,
     evaluation: &mut Evaluation,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let since = now - LOOKBACK_MS;
     let inferred = sqlx::query_as::<_, IncidentRow>(&format!(
         "{INCIDENT_ROW} WHERE scope IS NOT NULL AND state <> 'closed'
@@ -498,7 +541,7 @@ async fn merge(
     .await
     .context("reading recent inferred incidents")?;
     if inferred.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let uplinks: HashMap<i64, Option<i64>> = sqlx::query_as::<_, (i64, Option<i64>)>(
         "SELECT id, COALESCE(uplink_id, parent_id) FROM units",
@@ -556,6 +599,9 @@ async fn merge(
         let Some((_, outage)) = best else {
             continue;
         };
+        if dry {
+            return Ok(true);
+        }
         sqlx::query("UPDATE incidents SET parent_id = $1, updated_at = $2 WHERE id = $3")
             .bind(&outage.id)
             .bind(now)
@@ -596,7 +642,7 @@ async fn merge(
         .await?;
         evaluation.linked += 1;
     }
-    correct_all(conn, now, &inferred, &chain, evaluation).await
+    correct_all(conn, now, &inferred, &chain, dry, evaluation).await
 }
 
 /// Recomputes every recent inferred incident's window from the evidence under it.
@@ -605,8 +651,9 @@ async fn correct_all(
     now: i64,
     inferred: &[IncidentRow],
     chain: &(dyn Fn(i64) -> Vec<i64> + Sync),
+    dry: bool,
     evaluation: &mut Evaluation,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let ids: Vec<&str> = inferred.iter().map(|row| row.id.as_str()).collect();
     // Everything hanging under the recent inferred incidents, level by level.
     let mut children: HashMap<String, Vec<IncidentRow>> = HashMap::new();
@@ -686,6 +733,9 @@ async fn correct_all(
         if start == outage.started_at && new_end == outage.ended_at && !kind_changes {
             continue;
         }
+        if dry {
+            return Ok(true);
+        }
         sqlx::query(
             "UPDATE incidents SET started_at = $1, ended_at = $2, updated_at = $3 WHERE id = $4",
         )
@@ -720,5 +770,5 @@ async fn correct_all(
         .await?;
         evaluation.corrected += 1;
     }
-    Ok(())
+    Ok(false)
 }

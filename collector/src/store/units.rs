@@ -276,7 +276,11 @@ mod tests {
     #[test]
     fn cycles_are_found() {
         let link = |code: &str, up: Option<&str>| (code.to_owned(), up.map(str::to_owned));
-        let tree = [link("67", None), link("663", Some("67")), link("24700", Some("663"))];
+        let tree = [
+            link("67", None),
+            link("663", Some("67")),
+            link("24700", Some("663")),
+        ];
         assert_eq!(find_cycle(&tree), None);
         let round = [link("67", None), link("a", Some("b")), link("b", Some("a"))];
         assert_eq!(

@@ -8,7 +8,7 @@ use cntt_agent::config::Config as AgentConfig;
 use cntt_collector::store::{millis, StoredEvent};
 use cntt_common::wire::{Incident, IncidentKind, IncidentPhase, ProbeResult};
 use e2e::targets::{Behaviour, Service};
-use e2e::{eventually, spawn_collector, sqlite_db, TestAgent, TestCollector};
+use e2e::{eventually, spawn_collector, sqlite_db, start_agent as start, TestAgent, TestCollector};
 
 use super::WAIT;
 
@@ -31,30 +31,6 @@ fn config(
         }
     }
     AgentConfig::parse(&text).expect("test agent config is valid")
-}
-
-/// A running agent in this process.
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-fn start(config: AgentConfig) -> Running {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(cntt_agent::run(config, async {
-        let _ = stopped.await;
-    }));
-    Running { stop, task }
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task
-            .await
-            .expect("agent did not panic")
-            .expect("agent stopped cleanly");
-    }
 }
 
 async fn events(collector: &TestCollector, agent: &TestAgent) -> Vec<StoredEvent> {

@@ -47,33 +47,7 @@ async fn send(collector: &TestCollector, agent: &TestAgent, events: Vec<Event>) 
 }
 
 fn heartbeat(seq: u64) -> Event {
-    let host = cntt_common::wire::HostSnapshot {
-        hostname: "pc-van-thu".into(),
-        os_name: "Windows".into(),
-        os_version: "10".into(),
-        kernel_version: String::new(),
-        arch: "x86_64".into(),
-        uptime_seconds: 1,
-        cpu_count: 2,
-        cpu_usage_percent: 1.0,
-        load_average: None,
-        memory_total_bytes: 1 << 30,
-        memory_used_bytes: 1 << 29,
-        swap_total_bytes: 0,
-        swap_used_bytes: 0,
-        disks: vec![],
-        interfaces: vec![],
-    };
-    let heartbeat = cntt_common::wire::Heartbeat {
-        interval_seconds: 1,
-        host,
-        outbox: None,
-    };
-    Event::new(
-        seq,
-        OffsetDateTime::now_utc(),
-        &Payload::Heartbeat(heartbeat),
-    )
+    e2e::heartbeat_event(seq, 1)
 }
 
 fn event(seq: u64, incident: Incident) -> Event {

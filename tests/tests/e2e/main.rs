@@ -30,8 +30,10 @@ macro_rules! both_databases {
 
 mod bad_input;
 mod detection;
+mod failover;
 mod flow;
 mod incidents_api;
+mod inference;
 mod lifecycle;
 mod security;
 mod store;
