@@ -166,8 +166,20 @@ pub async fn spawn_collector(db: &TestDb) -> TestCollector {
     spawn_collector_with(db, &CollectorOptions::default()).await
 }
 
+/// Sends the logs of everything a test runs to the test's output when `CNTT_TEST_LOG` holds a
+/// filter (e.g. `CNTT_TEST_LOG=cntt_collector=debug`); silent otherwise.
+pub fn init_test_logs() {
+    if let Ok(filter) = std::env::var("CNTT_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Starts a collector with options.
 pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> TestCollector {
+    init_test_logs();
     let dir = tempfile::tempdir().expect("temporary folder");
     let tls_dir = dir.path().join("tls");
     let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];

@@ -85,7 +85,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> anyhow::Result<Result<i64, EnrollRefusal>> {
         let now = millis(now);
-        let mut tx = self.pool.begin().await.context("starting enrollment")?;
+        let mut tx = self.begin_write().await.context("starting enrollment")?;
         let spent: Option<(i64, i64)> = sqlx::query_as(
             "UPDATE enroll_tokens SET uses = uses + 1
              WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND uses < uses_allowed

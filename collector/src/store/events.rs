@@ -159,7 +159,7 @@ impl Store {
         let now = millis(now);
         let mut counts = IngestCounts::default();
         let mut new_ids = HashSet::new();
-        let mut tx = self.pool.begin().await.context("starting ingest")?;
+        let mut tx = self.begin_write().await.context("starting ingest")?;
         for event in events {
             let res = sqlx::query(
                 "INSERT INTO events (id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data)

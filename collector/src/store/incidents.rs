@@ -516,8 +516,7 @@ impl Store {
     ) -> anyhow::Result<Result<(), ActionRefusal>> {
         let now = millis(now);
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .context("starting incident action")?;
         let row: Option<(String, String)> =
@@ -622,8 +621,7 @@ impl Store {
         let now = millis(now);
         let id = uuid::Uuid::new_v4().to_string();
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .context("starting manual incident")?;
         sqlx::query(

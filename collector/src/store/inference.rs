@@ -136,8 +136,7 @@ impl Store {
             }
         }
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .context("starting incident evaluation")?;
         sqlx::query("UPDATE job_locks SET holder = $1, at = $2 WHERE name = 'incidents'")

@@ -20,6 +20,7 @@ mod units;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -60,6 +61,37 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The queue of this process's write transactions on SQLite: [`Store::begin_write`] holds it
+    /// from `BEGIN` to commit or rollback. Unused on PostgreSQL.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A transaction that writes: derefs to the connection; commit with [`WriteTx::commit`], or drop
+/// to roll back. On SQLite it holds this process's place in the write queue until then.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then leaves the queue.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -109,7 +141,24 @@ impl Store {
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: Arc::default(),
+        })
+    }
+
+    /// Starts a transaction that will write. On SQLite, this process's writers first queue here,
+    /// in order, instead of all polling SQLite's one write lock side by side: under load that
+    /// polling starved some uploads for seconds, long enough to make a reporting agent look
+    /// silent. PostgreSQL locks rows and needs no queue.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let gate = match self.backend {
+            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
     }
 
     /// Which engine this store uses.

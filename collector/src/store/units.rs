@@ -100,7 +100,7 @@ impl Store {
             .into_iter()
             .map(|unit| (unit.code.clone(), unit))
             .collect();
-        let mut tx = self.pool.begin().await.context("starting unit import")?;
+        let mut tx = self.begin_write().await.context("starting unit import")?;
         let mut summary = ImportSummary::default();
         // First pass: every row exists with its own fields; second pass: links to parents, so the
         // file's order does not matter.

@@ -366,7 +366,7 @@ both_databases! {
             ("state=paused", "open, acknowledged, resolved, closed"),
             ("since=2026-13-01", "RFC 3339"),
             ("limit=1001", "1 to 1000"),
-            ("colour=red", "unit, kind, state, since, until and limit"),
+            ("colour=red", "unit, kind, state, since, until, top_level and limit"),
         ] {
             let (status, body) = get(&collector, &admin, &format!("/api/v1/incidents?{filter}")).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{filter}: {body}");

@@ -166,6 +166,73 @@ both_databases! {
         db.drop_database().await;
     }
 
+    async fn officers_file_incidents_for_their_own_units_and_they_follow_the_lifecycle(db: Db) {
+        let db = test_db(db).await;
+        let collector = spawn_collector(&db).await;
+        let own = collector.api_token(Role::Officer, Some("663")).await;
+        let other = collector.api_token(Role::Officer, Some("664")).await;
+        let viewer = collector.api_token(Role::Viewer, None).await;
+        let file = |token: String, body: Value| {
+            let (client, url) = (collector.client(), format!("{}/api/v1/incidents", collector.base_url));
+            async move {
+                let response = client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+                (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let report = json!({
+            "unit": "24700",
+            "kind": "security",
+            "severity": "high",
+            "title": "Tấn công dò mật khẩu vào cổng thông tin",
+            "description": "Hàng nghìn lần đăng nhập sai từ một địa chỉ nước ngoài.",
+            "started_at": "2026-11-23T07:30:00+07:00",
+            "discovered_at": "2026-11-23T08:12:00+07:00",
+            "systems_affected": ["Cổng thông tin điện tử thị trấn"]
+        });
+        let (status, filed) = file(own.clone(), report.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{filed}");
+        assert_eq!((filed["source"].as_str(), filed["state"].as_str(), filed["kind"].as_str()), (Some("manual"), Some("open"), Some("security")));
+        assert!(filed["number"].as_str().unwrap().starts_with("SC-2026-"), "{filed}");
+        assert_eq!(filed["started_at"], "2026-11-23T00:30:00Z");
+        assert_eq!(filed["systems_affected"], json!(["Cổng thông tin điện tử thị trấn"]));
+        // Another unit's officer may neither file for the unit nor read or change what was filed.
+        assert_eq!(file(other.clone(), report.clone()).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(file(viewer.clone(), report.clone()).await.0, StatusCode::FORBIDDEN);
+        let id = filed["id"].as_str().unwrap().to_owned();
+        let response = collector.client().get(format!("{}/api/v1/incidents/{id}", collector.base_url)).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let listed: Value = collector.client().get(format!("{}/api/v1/incidents", collector.base_url)).bearer_auth(&other).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed["incidents"], json!([]), "nor list it");
+        assert_eq!(act(&collector, &other, &id, "notes", json!({"text": "x"})).await.0, StatusCode::FORBIDDEN);
+        // Bad input is refused with the reason, and nothing is stored.
+        for (change, reason) in [
+            (json!({"kind": "agent_unreachable"}), "kind"),
+            (json!({"severity": "urgent"}), "severity"),
+            (json!({"title": " "}), "title"),
+            (json!({"started_at": "2100-01-01T00:00:00Z"}), "future"),
+            (json!({"discovered_at": "2026-11-23T07:00:00+07:00"}), "before started_at"),
+            (json!({"unit": "99999"}), "no unit"),
+        ] {
+            let mut body = report.clone();
+            for (key, value) in change.as_object().unwrap() {
+                body[key] = value.clone();
+            }
+            let (status, error) = file(own.clone(), body).await;
+            assert!(status.is_client_error(), "{change}: {status}");
+            assert!(error["message"].as_str().unwrap().contains(reason), "{change}: {error}");
+        }
+        assert_eq!(collector.store.incidents_count().await.unwrap().iter().map(|c| c.count).sum::<i64>(), 1);
+        // It follows the same lifecycle as any incident.
+        assert_eq!(act(&collector, &own, &id, "acknowledge", json!({})).await.1["state"], "acknowledged");
+        assert_eq!(act(&collector, &own, &id, "resolve", json!({"resolution": "Chặn địa chỉ tại tường lửa"})).await.1["state"], "resolved");
+        let closing = json!({"cause": "Dò mật khẩu", "resolution": "Chặn địa chỉ", "lessons": "Bật xác thực hai lớp"});
+        assert_eq!(act(&collector, &own, &id, "close", closing).await.1["state"], "closed");
+        let filed_audit = collector.store.audit_list(&cntt_collector::store::AuditFilter { action: Some("incident.file".into()), limit: 10 }).await.unwrap();
+        assert_eq!(filed_audit.len(), 1);
+        collector.stop().await;
+        db.drop_database().await;
+    }
+
     async fn a_silent_agent_is_one_unreachable_incident_even_with_two_collectors(db: Db) {
         let db = test_db(db).await;
         let options = CollectorOptions {
