@@ -166,20 +166,31 @@ async fn ingest(
             data: event.data.to_string(),
         });
     }
-    let write = BatchWrite {
-        agent_id: &caller.agent.id,
-        unit_id: caller.agent.unit_id,
-        events: &events,
-        heartbeat: newest_heartbeat.as_ref().map(|(_, update)| update),
-        agent_version: &batch.agent_version,
-        address: caller.address.as_deref(),
-        now,
-    };
-    let payloads = BatchPayloads {
-        probe_results: &probe_results,
-        incident_phases: &incident_phases,
-    };
-    let counts = state.store.events_ingest_with(&write, &payloads).await?;
+    // The write runs as its own task: if the agent hangs up (its line drops mid-request), the
+    // request is cancelled but the transaction still ends cleanly, committed or rolled back,
+    // instead of being dropped half-way with its database connection.
+    let heartbeat = newest_heartbeat.map(|(_, update)| update);
+    let store = state.store.clone();
+    let (agent_id, unit_id) = (caller.agent.id.clone(), caller.agent.unit_id);
+    let (agent_version, address) = (batch.agent_version.clone(), caller.address.clone());
+    let counts = tokio::spawn(async move {
+        let write = BatchWrite {
+            agent_id: &agent_id,
+            unit_id,
+            events: &events,
+            heartbeat: heartbeat.as_ref(),
+            agent_version: &agent_version,
+            address: address.as_deref(),
+            now,
+        };
+        let payloads = BatchPayloads {
+            probe_results: &probe_results,
+            incident_phases: &incident_phases,
+        };
+        store.events_ingest_with(&write, &payloads).await
+    })
+    .await
+    .map_err(|err| ApiError::Internal(anyhow::anyhow!("ingest task failed: {err}")))??;
     for flagged in &counts.flagged {
         tracing::warn!(agent = %caller.agent.id, event = %flagged.id, reason = %flagged.reason, "event flagged invalid");
         let id = flagged

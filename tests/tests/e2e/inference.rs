@@ -1,17 +1,16 @@
 //! Topology-aware outage inference with real agents behind real (relayed) WAN links: one incident
 //! per unit or district outage instead of one per agent, and the true start and end from the
 //! agents' buffered evidence once they come back (issue 4).
+//!
+//! The agents run as their own processes (`agent-under-test`), as in the field: twelve agents
+//! syncing their outboxes to disk inside the test's runtime would stall the collector beside them.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cntt_agent::config::Config as AgentConfig;
 use cntt_collector::store::{millis, IncidentFilter, StoredIncident};
 use e2e::targets::{Behaviour, Link, Service};
-use e2e::{
-    eventually, spawn_collector_with, start_agent, test_db, CollectorOptions, RunningAgent,
-    TestAgent, TestCollector,
-};
+use e2e::{eventually, spawn_collector_with, test_db, CollectorOptions, TestAgent, TestCollector};
 use time::OffsetDateTime;
 
 use super::WAIT;
@@ -34,8 +33,8 @@ const COLLECTOR_CONFIG: &str = "[incidents]\nsilence_intervals = 3\nsilence_min 
     evaluate_every = \"100ms\"\nmerge_slack = \"30s\"\nsettle = \"3s\"\ngather = \"1500ms\"\n";
 
 /// An agent of a commune: its uplink and its WAN probe go through the commune's link; its LAN
-/// gateway is a local service that stays up.
-fn agent_config(agent: &TestAgent, link: &Link, gateway: &Service) -> AgentConfig {
+/// gateway is a local service that stays up. Returns the config file's path.
+fn agent_config(agent: &TestAgent, link: &Link, gateway: &Service) -> std::path::PathBuf {
     let text = format!(
         "state_dir = \"{}\"\n[heartbeat]\ninterval = \"1s\"\n\
          [uplink]\nurl = \"{}\"\nlinger = \"10ms\"\nmax_backoff = \"200ms\"\n\
@@ -48,7 +47,41 @@ fn agent_config(agent: &TestAgent, link: &Link, gateway: &Service) -> AgentConfi
         gateway.address(),
         link.address(),
     );
-    AgentConfig::parse(&text).expect("test agent config is valid")
+    cntt_agent::config::Config::parse(&text).expect("test agent config is valid");
+    let path = agent.state.path().join("agent.toml");
+    std::fs::write(&path, text).expect("writing agent config");
+    path
+}
+
+/// An agent process, killed when dropped.
+struct AgentProcess(std::process::Child);
+
+impl AgentProcess {
+    fn start(config: &std::path::Path) -> AgentProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-under-test"))
+            .arg(config)
+            .env("CNTT_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting agent-under-test");
+        AgentProcess(child)
+    }
+
+    /// Stops it as systemd would (SIGTERM) and waits.
+    fn stop(mut self) {
+        let pid = self.0.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A commune with its link, gateway and four agents.
@@ -56,7 +89,7 @@ struct Commune {
     code: &'static str,
     link: Link,
     _gateway: Service,
-    agents: Vec<(TestAgent, AgentConfig, Option<RunningAgent>)>,
+    agents: Vec<(TestAgent, std::path::PathBuf, Option<AgentProcess>)>,
 }
 
 async fn incidents(collector: &TestCollector) -> Vec<StoredIncident> {
@@ -118,7 +151,7 @@ both_databases! {
             for _ in 0..4 {
                 let agent = collector.enroll_agent(code).await;
                 let config = agent_config(&agent, &link, &gateway);
-                let running = start_agent(config.clone());
+                let running = AgentProcess::start(&config);
                 agents.push((agent, config, Some(running)));
             }
             communes.push(Commune { code, link, _gateway: gateway, agents });
@@ -130,7 +163,7 @@ both_databases! {
 
         // One agent of a commune goes silent while the others report: its own incident only.
         let lone_id = communes[1].agents[3].0.identity.agent_id.to_string();
-        communes[1].agents[3].2.take().expect("running").stop().await;
+        communes[1].agents[3].2.take().expect("running").stop();
         let all = until(&collector, "the lone agent unreachable", |all| {
             all.iter().any(|i| i.agent_id.as_deref() == Some(lone_id.as_str()) && i.kind == "agent_unreachable" && open(i))
         }).await;
@@ -141,7 +174,7 @@ both_databases! {
         let lone = all_after.iter().find(|i| open(i)).unwrap();
         assert_eq!(lone.parent_id, None, "announced on its own");
         let lone_config = communes[1].agents[3].1.clone();
-        communes[1].agents[3].2 = Some(start_agent(lone_config));
+        communes[1].agents[3].2 = Some(AgentProcess::start(&lone_config));
         until(&collector, "the lone agent back", |all| all.iter().all(|i| !open(i))).await;
 
         // Commune A's link drops: one commune incident over its four agents.
@@ -182,7 +215,7 @@ both_databases! {
         let top: serde_json::Value = collector.client()
             .get(format!("{}/api/v1/incidents?state=open&top_level=true", collector.base_url))
             .bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
-        let top = top["incidents"].as_array().unwrap();
+        let top = top["incidents"].as_array().unwrap_or_else(|| panic!("listing top-level incidents: {top}"));
         assert_eq!(top.len(), 1, "{top:#?}");
         assert_eq!(top[0]["id"], district.id.as_str());
         let shown: serde_json::Value = collector.client()
@@ -229,7 +262,7 @@ both_databases! {
 
         for commune in communes {
             for (_, _, running) in commune.agents {
-                running.expect("running").stop().await;
+                running.expect("running").stop();
             }
             let _ = commune.code;
         }
