@@ -13,6 +13,7 @@ pub mod config;
 pub mod evaluation;
 pub mod exposition;
 pub mod inference;
+pub mod notify;
 pub mod server;
 pub mod store;
 pub mod tls;
