@@ -29,6 +29,126 @@ pub struct CollectorConfig {
     /// Incidents the collector infers itself.
     #[serde(default)]
     pub incidents: IncidentsConfig,
+    /// Notices to leadership by email and webhook.
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// Notices to leadership: timing, wording and channels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Put before every subject, e.g. `[TBSC]`.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// How long an incident must last before anyone is told, so flaps are not announced.
+    #[serde(default = "default_grace", with = "duration_text")]
+    pub grace: Duration,
+    /// Reminders to those told, while an incident lasts; `0s` for none.
+    #[serde(default = "default_reminder_every", with = "duration_text")]
+    pub reminder_every: Duration,
+    /// How often notices are planned and due ones sent.
+    #[serde(default = "default_notify_every", with = "duration_text")]
+    pub evaluate_every: Duration,
+    /// Give up on a notice after this many failed attempts (retries back off up to 10 minutes).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Email over SMTP; none: no email.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+    /// Webhooks, each with a name that contacts refer to.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> NotifyConfig {
+        NotifyConfig {
+            subject_prefix: default_subject_prefix(),
+            grace: default_grace(),
+            reminder_every: default_reminder_every(),
+            evaluate_every: default_notify_every(),
+            max_attempts: default_max_attempts(),
+            email: None,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+fn default_subject_prefix() -> String {
+    "[TBSC]".to_owned()
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_reminder_every() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+fn default_notify_every() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_max_attempts() -> u32 {
+    // With backoff capped at 10 minutes, about two days of trying.
+    300
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587), required.
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// No TLS: only for a relay on this machine (127.0.0.1 or localhost).
+    None,
+}
+
+/// The SMTP server notices go through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Server name or address.
+    pub host: String,
+    /// Port; default 587 for STARTTLS, 465 for implicit TLS, 25 without TLS.
+    pub port: Option<u16>,
+    /// `starttls` (default), `implicit` or `none`.
+    #[serde(default = "default_smtp_tls")]
+    pub tls: SmtpTls,
+    /// User name for AUTH; none: no authentication.
+    pub username: Option<String>,
+    /// File holding the password (first line), readable only by the collector.
+    pub password_file: Option<PathBuf>,
+    /// Sender, e.g. `Giám sát CNTT <giamsat@stttt.daknong.gov.vn>`.
+    pub from: String,
+    /// Extra CA certificate (PEM) to trust for the server, e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_smtp_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+
+/// A webhook: JSON POSTed with an HMAC-SHA256 signature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The name contacts use.
+    pub name: String,
+    /// Where to POST; `https://` (or `http://` to this machine only).
+    pub url: String,
+    /// File holding the signing secret (first line); none: unsigned.
+    pub secret_file: Option<PathBuf>,
+    /// Body template: JSON text with `{{subject}}`, `{{text}}`, `{{number}}`, `{{kind}}`,
+    /// `{{unit}}`, `{{state}}`, `{{notice}}` placeholders (values are JSON-escaped); none: the
+    /// default JSON document.
+    pub template: Option<String>,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// When the collector declares an agent unreachable, and how often it looks.
@@ -228,6 +348,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Inferred incidents.
     pub incidents: IncidentsConfig,
+    /// Notices, with secrets read from their files.
+    pub notify: crate::notify::Settings,
 }
 
 impl Config {
@@ -282,6 +404,7 @@ impl Config {
             cert: base.join(&raw.tls.cert),
             key: base.join(&raw.tls.key),
         };
+        let notify = crate::notify::Settings::check(raw.notify, base)?;
         Ok(Config {
             listen,
             public_metrics: raw.listen.public_metrics,
@@ -289,6 +412,7 @@ impl Config {
             tls,
             ingest: raw.ingest,
             incidents: raw.incidents,
+            notify,
         })
     }
 }

@@ -1,6 +1,311 @@
 //! Notices to leadership and the Sở TT&TT (issue 5): what to tell whom and when, written to the
 //! database first and then delivered by email or webhook.
 //!
-//! `render` writes the notices' words; the engine and the channels follow.
+//! - `render` writes the notices' words (formal Vietnamese, Thông tư 20/2017 fields);
+//! - `rules` decides who is told of an incident and when (contacts and rules are data);
+//! - `store::notices` keeps the notices: planned once (a unique key), claimed by one sender at a
+//!   time, retried with backoff.
+//!
+//! This module holds the checked settings, built once from `[notify]` of the config with the
+//! secrets read from their files.
 
 pub mod render;
+pub mod rules;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use cntt_common::Secret;
+
+use crate::config::{EmailConfig, NotifyConfig, SmtpTls, WebhookConfig};
+
+/// The checked `[notify]` settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Before every subject.
+    pub subject_prefix: String,
+    /// Nobody is told of an incident younger than this.
+    pub grace: Duration,
+    /// Reminders while an incident lasts; zero for none.
+    pub reminder_every: Duration,
+    /// How often notices are planned and sent.
+    pub evaluate_every: Duration,
+    /// Attempts before a notice is given up.
+    pub max_attempts: u32,
+    /// The SMTP server, if email is set up.
+    pub email: Option<Email>,
+    /// The webhooks by name.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// The SMTP server, checked.
+#[derive(Debug, Clone)]
+pub struct Email {
+    /// Server name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS mode.
+    pub tls: SmtpTls,
+    /// AUTH user and password.
+    pub credentials: Option<(String, Secret)>,
+    /// Sender mailbox.
+    pub from: String,
+    /// Extra CA to trust, PEM.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// A webhook, checked.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// Its name.
+    pub name: String,
+    /// Where to POST.
+    pub url: String,
+    /// Signing secret.
+    pub secret: Option<Secret>,
+    /// Body template.
+    pub template: Option<String>,
+    /// Extra CA to trust, PEM.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings::check(NotifyConfig::default(), Path::new("."))
+            .expect("the default notify settings are valid")
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn read_secret(path: &Path, key: &str) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {key} {}", path.display()))?;
+    let first = text.lines().next().unwrap_or_default().trim();
+    if first.is_empty() {
+        bail!("{key} {} is empty", path.display());
+    }
+    Ok(Secret::new(first))
+}
+
+fn read_ca(path: &Path, key: &str) -> anyhow::Result<Vec<u8>> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {key} {}", path.display()))?;
+    if !pem.starts_with(b"-----BEGIN") {
+        bail!("{key} {} is not a PEM certificate", path.display());
+    }
+    Ok(pem)
+}
+
+impl Settings {
+    /// Checks `[notify]` and reads its secret files; relative paths are against `base`.
+    ///
+    /// # Errors
+    ///
+    /// When a value is out of range or a file cannot be read; the message names the key.
+    pub fn check(raw: NotifyConfig, base: &Path) -> anyhow::Result<Settings> {
+        if raw.evaluate_every < Duration::from_millis(10) {
+            bail!("notify.evaluate_every must be at least 10ms");
+        }
+        if raw.max_attempts == 0 {
+            bail!("notify.max_attempts must be at least 1");
+        }
+        let email = raw
+            .email
+            .map(|email| check_email(email, base))
+            .transpose()?;
+        let mut webhooks: Vec<Webhook> = Vec::new();
+        for webhook in raw.webhooks {
+            if webhooks.iter().any(|known| known.name == webhook.name) {
+                bail!("notify.webhook name {:?} is used twice", webhook.name);
+            }
+            webhooks.push(check_webhook(webhook, base)?);
+        }
+        Ok(Settings {
+            subject_prefix: raw.subject_prefix,
+            grace: raw.grace,
+            reminder_every: raw.reminder_every,
+            evaluate_every: raw.evaluate_every,
+            max_attempts: raw.max_attempts,
+            email,
+            webhooks,
+        })
+    }
+
+    /// The webhook of that name.
+    pub fn webhook(&self, name: &str) -> Option<&Webhook> {
+        self.webhooks.iter().find(|webhook| webhook.name == name)
+    }
+}
+
+fn check_email(email: EmailConfig, base: &Path) -> anyhow::Result<Email> {
+    if email.host.trim().is_empty() {
+        bail!("notify.email.host must not be empty");
+    }
+    if email.tls == SmtpTls::None && !is_loopback(&email.host) {
+        bail!(
+            "notify.email.tls = \"none\" is allowed only for a relay on this machine (127.0.0.1 or localhost), \
+             not {:?}: use \"starttls\" or \"implicit\"",
+            email.host
+        );
+    }
+    if !email.from.contains('@') {
+        bail!(
+            "notify.email.from {:?} is not an address like \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"",
+            email.from
+        );
+    }
+    let credentials = match (email.username, email.password_file) {
+        (Some(user), Some(file)) => Some((
+            user,
+            read_secret(&base.join(file), "notify.email.password_file")?,
+        )),
+        (None, None) => None,
+        _ => bail!("notify.email.username and notify.email.password_file go together"),
+    };
+    if credentials.is_some() && email.tls == SmtpTls::None && !is_loopback(&email.host) {
+        bail!("notify.email: a password is never sent without TLS");
+    }
+    let port = email.port.unwrap_or(match email.tls {
+        SmtpTls::Starttls => 587,
+        SmtpTls::Implicit => 465,
+        SmtpTls::None => 25,
+    });
+    let ca_pem = email
+        .ca_file
+        .map(|file| read_ca(&base.join(file), "notify.email.ca_file"))
+        .transpose()?;
+    Ok(Email {
+        host: email.host,
+        port,
+        tls: email.tls,
+        credentials,
+        from: email.from,
+        ca_pem,
+    })
+}
+
+fn check_webhook(webhook: WebhookConfig, base: &Path) -> anyhow::Result<Webhook> {
+    let name = &webhook.name;
+    if name.is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
+        bail!("notify.webhook name {name:?} must be 1 to 64 characters without spaces");
+    }
+    let url = reqwest::Url::parse(&webhook.url)
+        .with_context(|| format!("notify.webhook {name}: url {:?} is not a URL", webhook.url))?;
+    let local = url.host_str().is_some_and(is_loopback);
+    if url.scheme() != "https" && !(url.scheme() == "http" && local) {
+        bail!(
+            "notify.webhook {name}: url must be https:// (http:// only to this machine), not {:?}",
+            webhook.url
+        );
+    }
+    if let Some(template) = &webhook.template {
+        let sample = crate::notify::fill_template(template, &[("subject", "x")]);
+        serde_json::from_str::<serde_json::Value>(&sample).with_context(|| {
+            format!("notify.webhook {name}: template is not JSON once its placeholders are filled")
+        })?;
+    }
+    Ok(Webhook {
+        secret: webhook
+            .secret_file
+            .map(|file| read_secret(&base.join(file), "notify.webhook.secret_file"))
+            .transpose()?,
+        ca_pem: webhook
+            .ca_file
+            .map(|file| read_ca(&base.join(file), "notify.webhook.ca_file"))
+            .transpose()?,
+        name: webhook.name,
+        url: webhook.url,
+        template: webhook.template,
+    })
+}
+
+/// Fills `{{name}}` placeholders with JSON-escaped values (without quotes, so a template writes
+/// `"text": "{{text}}"`); unknown placeholders become empty.
+pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let key = after[..end].trim();
+        if let Some((_, value)) = values.iter().find(|(name, _)| *name == key) {
+            let quoted = serde_json::to_string(value).expect("strings always serialize");
+            out.push_str(&quoted[1..quoted.len() - 1]);
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Settings> {
+        let raw: NotifyConfig = toml::from_str(text)?;
+        Settings::check(raw, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn settings_are_checked_with_the_key_named() {
+        let defaults = parse("").unwrap();
+        assert_eq!(defaults.grace, Duration::from_secs(120));
+        assert_eq!(defaults.subject_prefix, "[TBSC]");
+        assert!(defaults.email.is_none());
+        let err = |text: &str| format!("{:#}", parse(text).unwrap_err());
+        assert!(
+            err("[email]\nhost = \"smtp.example.vn\"\ntls = \"none\"\nfrom = \"a@b.vn\"\n")
+                .contains("only for a relay on this machine")
+        );
+        assert!(
+            err("[email]\nhost = \"smtp.example.vn\"\nfrom = \"a@b.vn\"\nusername = \"u\"\n")
+                .contains("go together")
+        );
+        assert!(
+            err("[email]\nhost = \"smtp.example.vn\"\nfrom = \"giám sát\"\n")
+                .contains("is not an address")
+        );
+        assert!(err("[email]\nhost = \"smtp.example.vn\"\nfrom = \"a@b.vn\"\nusername = \"u\"\npassword_file = \"pw\"\n")
+            .contains("notify.email.password_file /nonexistent/pw"));
+        assert!(
+            err("[[webhook]]\nname = \"bot\"\nurl = \"http://chat.example.vn/hook\"\n")
+                .contains("must be https://")
+        );
+        assert!(err("[[webhook]]\nname = \"bot\"\nurl = \"https://a.vn\"\n[[webhook]]\nname = \"bot\"\nurl = \"https://b.vn\"\n")
+            .contains("used twice"));
+        assert!(err(
+            "[[webhook]]\nname = \"bot\"\nurl = \"https://a.vn\"\ntemplate = \"{{{subject}}\"\n"
+        )
+        .contains("template is not JSON"));
+        let local =
+            parse("[email]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"a@b.vn\"\n").unwrap();
+        assert_eq!(local.email.unwrap().port, 25);
+        let hook =
+            parse("[[webhook]]\nname = \"bot\"\nurl = \"http://127.0.0.1:9/hook\"\n").unwrap();
+        assert!(hook.webhook("bot").is_some());
+    }
+
+    #[test]
+    fn templates_escape_values() {
+        let body = fill_template(
+            r#"{"text": "{{subject}}\n{{text}}", "x": "{{unknown}}"}"#,
+            &[("subject", "Sự cố \"A\""), ("text", "dòng 1\ndòng 2")],
+        );
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(value["text"], "Sự cố \"A\"\ndòng 1\ndòng 2");
+        assert_eq!(value["x"], "");
+    }
+}

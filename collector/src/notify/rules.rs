@@ -1,0 +1,330 @@
+//! Who is told of an incident, and when (issue 5, items 2 and 3). Pure: the store passes the
+//! incident, the rules, the contacts and the notices already planned; [`plan`] says which notices
+//! to add. Planning again with the same inputs adds nothing, and the database's unique key on
+//! (incident, contact, channel, kind, step) makes a notice exist once whoever plans it.
+//!
+//! # Rules
+//!
+//! - An incident is announced only when it is not folded under another (`parent_id`), is still
+//!   open, and has lasted the grace period since the collector learnt of it: a flap is never
+//!   announced, and a grouped outage is announced once, by its top incident.
+//! - A rule matches an incident when the incident's unit is the rule's unit or below it (no unit:
+//!   every unit), its kind is listed (or the rule lists none), and its severity is at least the
+//!   rule's. Its role says who: `leadership` and `it_officer` are the contacts of that role of the
+//!   incident's unit, or of the nearest unit above that has some; `so_on_duty` and
+//!   `so_leadership` are every such contact of the Sở TT&TT, wherever they are filed.
+//! - A rule with no delay gives the opening notice; one with a delay an escalation once the
+//!   incident has been open that long (from its start).
+//! - Every `reminder_every` of the incident's life, those already told get a reminder (only the
+//!   latest one is owed; missed ones are not sent in a burst).
+//! - When the incident ends, everyone told of it gets the resolution notice; when an officer
+//!   closes it, the closing report.
+//! - A contact is reached on each channel it has that the collector has set up: email, webhook.
+
+use std::collections::BTreeSet;
+
+use super::render::NoticeKind;
+
+/// Default rules, used while none are stored: the unit's IT officer is told of everything, its
+/// leadership of high and critical incidents, the Sở's on-duty officer after 30 minutes and the
+/// Sở's leadership after 4 hours.
+pub fn defaults() -> Vec<Rule> {
+    vec![
+        Rule {
+            unit_id: None,
+            kinds: Vec::new(),
+            min_severity: 0,
+            role: "it_officer".into(),
+            after_ms: 0,
+        },
+        Rule {
+            unit_id: None,
+            kinds: Vec::new(),
+            min_severity: severity_rank("high"),
+            role: "leadership".into(),
+            after_ms: 0,
+        },
+        Rule {
+            unit_id: None,
+            kinds: Vec::new(),
+            min_severity: severity_rank("medium"),
+            role: "so_on_duty".into(),
+            after_ms: 30 * 60_000,
+        },
+        Rule {
+            unit_id: None,
+            kinds: Vec::new(),
+            min_severity: severity_rank("high"),
+            role: "so_leadership".into(),
+            after_ms: 4 * 3_600_000,
+        },
+    ]
+}
+
+/// The roles a contact may have.
+pub const ROLES: &[&str] = &["leadership", "it_officer", "so_on_duty", "so_leadership"];
+
+/// Orders severities: low 0 … critical 3.
+pub fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "medium" => 1,
+        "high" => 2,
+        "critical" => 3,
+        _ => 0,
+    }
+}
+
+/// One routing rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Incidents of this unit and below; none: every unit.
+    pub unit_id: Option<i64>,
+    /// Kinds it covers; empty: every kind.
+    pub kinds: Vec<String>,
+    /// Least severity rank.
+    pub min_severity: u8,
+    /// Who: `leadership`, `it_officer`, `so_on_duty`, `so_leadership`.
+    pub role: String,
+    /// 0: the opening notice; more: an escalation after that long open.
+    pub after_ms: i64,
+}
+
+/// A contact with its channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Id.
+    pub id: i64,
+    /// Unit.
+    pub unit_id: i64,
+    /// Role.
+    pub role: String,
+    /// Channels it is reached on, set up in the collector: `email`, `webhook:<name>`.
+    pub channels: Vec<String>,
+}
+
+/// The incident as planning sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The incident's unit and the units above it, nearest first.
+    pub unit_chain: Vec<i64>,
+    /// Kind.
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// `open`, `acknowledged`, `resolved` or `closed`.
+    pub state: String,
+    /// Whether it is folded under another incident.
+    pub folded: bool,
+    /// Its start, Unix ms.
+    pub started_at: i64,
+    /// When the collector learnt of it, Unix ms.
+    pub created_at: i64,
+}
+
+/// A notice planned or sent: (contact, channel, kind, step).
+pub type NoticeKey = (i64, String, NoticeKind, i64);
+
+/// Timing settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Grace period, ms.
+    pub grace_ms: i64,
+    /// Reminder interval, ms; 0 for none.
+    pub reminder_ms: i64,
+}
+
+/// The notices to add for `subject` at `now`, given those it already has.
+pub fn plan(
+    subject: &Subject,
+    rules: &[Rule],
+    contacts: &[Contact],
+    existing: &BTreeSet<NoticeKey>,
+    timing: Timing,
+    now: i64,
+) -> Vec<NoticeKey> {
+    let mut wanted: BTreeSet<NoticeKey> = BTreeSet::new();
+    let open = matches!(subject.state.as_str(), "open" | "acknowledged");
+    let told: BTreeSet<(i64, String)> = existing
+        .iter()
+        .filter(|(_, _, kind, _)| matches!(kind, NoticeKind::Opening | NoticeKind::Escalation))
+        .map(|(contact, channel, _, _)| (*contact, channel.clone()))
+        .collect();
+    if open && !subject.folded && now >= subject.created_at + timing.grace_ms {
+        for rule in rules.iter().filter(|rule| matches(rule, subject)) {
+            let due = rule.after_ms == 0 || now >= subject.started_at + rule.after_ms;
+            if !due {
+                continue;
+            }
+            let (kind, step) = if rule.after_ms == 0 {
+                (NoticeKind::Opening, 0)
+            } else {
+                (NoticeKind::Escalation, rule.after_ms)
+            };
+            for contact in recipients(&rule.role, subject, contacts) {
+                for channel in &contact.channels {
+                    // Someone told at the opening is not told again by an escalation.
+                    if kind == NoticeKind::Escalation
+                        && told.contains(&(contact.id, channel.clone()))
+                    {
+                        continue;
+                    }
+                    wanted.insert((contact.id, channel.clone(), kind, step));
+                }
+            }
+        }
+        if timing.reminder_ms > 0 {
+            let n = (now - subject.started_at) / timing.reminder_ms;
+            if n >= 1 {
+                for (contact, channel) in &told {
+                    wanted.insert((*contact, channel.clone(), NoticeKind::Reminder, n));
+                }
+            }
+        }
+    }
+    if !open {
+        for (contact, channel) in &told {
+            wanted.insert((*contact, channel.clone(), NoticeKind::Resolution, 0));
+            if subject.state == "closed" {
+                wanted.insert((*contact, channel.clone(), NoticeKind::Closing, 0));
+            }
+        }
+    }
+    wanted.difference(existing).cloned().collect()
+}
+
+fn matches(rule: &Rule, subject: &Subject) -> bool {
+    rule.unit_id
+        .is_none_or(|unit| subject.unit_chain.contains(&unit))
+        && (rule.kinds.is_empty() || rule.kinds.contains(&subject.kind))
+        && severity_rank(&subject.severity) >= rule.min_severity
+}
+
+fn recipients<'a>(role: &str, subject: &Subject, contacts: &'a [Contact]) -> Vec<&'a Contact> {
+    let of_role = contacts.iter().filter(|contact| contact.role == role);
+    if role.starts_with("so_") {
+        return of_role.collect();
+    }
+    for unit in &subject.unit_chain {
+        let here: Vec<&Contact> = of_role
+            .clone()
+            .filter(|contact| contact.unit_id == *unit)
+            .collect();
+        if !here.is_empty() {
+            return here;
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+    const TIMING: Timing = Timing {
+        grace_ms: 2 * MIN,
+        reminder_ms: 240 * MIN,
+    };
+
+    /// Commune 11 under district 10 under province 1; contacts: the district's officer and
+    /// leader (the commune has none), the Sở's on-duty officer (unit 5) by email and webhook.
+    fn contacts() -> Vec<Contact> {
+        let contact = |id, unit_id, role: &str, channels: &[&str]| Contact {
+            id,
+            unit_id,
+            role: role.into(),
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        vec![
+            contact(1, 10, "it_officer", &["email"]),
+            contact(2, 10, "leadership", &["email"]),
+            contact(3, 5, "so_on_duty", &["email", "webhook:bot"]),
+            contact(4, 5, "so_leadership", &["email"]),
+            contact(5, 20, "it_officer", &["email"]),
+        ]
+    }
+
+    fn subject(severity: &str, state: &str) -> Subject {
+        Subject {
+            unit_chain: vec![11, 10, 1],
+            kind: "wan".into(),
+            severity: severity.into(),
+            state: state.into(),
+            folded: false,
+            started_at: 0,
+            created_at: 0,
+        }
+    }
+
+    fn run(subject: &Subject, existing: &BTreeSet<NoticeKey>, now: i64) -> Vec<NoticeKey> {
+        plan(subject, &defaults(), &contacts(), existing, TIMING, now)
+    }
+
+    #[test]
+    fn nothing_before_the_grace_period_nor_for_a_folded_incident() {
+        assert!(run(&subject("high", "open"), &BTreeSet::new(), MIN).is_empty());
+        let mut folded = subject("high", "open");
+        folded.folded = true;
+        assert!(run(&folded, &BTreeSet::new(), 10 * MIN).is_empty());
+        // Resolved within the grace period: nobody was told, nobody hears of the end.
+        assert!(run(&subject("high", "resolved"), &BTreeSet::new(), 10 * MIN).is_empty());
+    }
+
+    #[test]
+    fn the_opening_goes_to_the_nearest_officer_and_leadership_by_severity() {
+        let opening = run(&subject("high", "open"), &BTreeSet::new(), 2 * MIN);
+        assert_eq!(
+            opening,
+            vec![
+                (1, "email".into(), NoticeKind::Opening, 0),
+                (2, "email".into(), NoticeKind::Opening, 0),
+            ]
+        );
+        let low = run(&subject("low", "open"), &BTreeSet::new(), 2 * MIN);
+        assert_eq!(low, vec![(1, "email".into(), NoticeKind::Opening, 0)]);
+    }
+
+    #[test]
+    fn escalations_reminders_and_the_end_follow_the_clock() {
+        let mut existing: BTreeSet<NoticeKey> =
+            run(&subject("high", "open"), &BTreeSet::new(), 2 * MIN)
+                .into_iter()
+                .collect();
+        assert!(run(&subject("high", "open"), &existing, 29 * MIN).is_empty());
+        let escalation = run(&subject("high", "open"), &existing, 30 * MIN);
+        assert_eq!(
+            escalation,
+            vec![
+                (3, "email".into(), NoticeKind::Escalation, 30 * MIN),
+                (3, "webhook:bot".into(), NoticeKind::Escalation, 30 * MIN),
+            ]
+        );
+        existing.extend(escalation);
+        let later = run(&subject("high", "open"), &existing, 241 * MIN);
+        let kinds: Vec<(i64, NoticeKind, i64)> =
+            later.iter().map(|(c, _, k, s)| (*c, *k, *s)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, NoticeKind::Reminder, 1),
+                (2, NoticeKind::Reminder, 1),
+                (3, NoticeKind::Reminder, 1),
+                (3, NoticeKind::Reminder, 1),
+                (4, NoticeKind::Escalation, 240 * MIN),
+            ]
+        );
+        existing.extend(later);
+        let end = run(&subject("high", "resolved"), &existing, 300 * MIN);
+        assert_eq!(end.len(), 5, "everyone told hears of the end: {end:?}");
+        assert!(end
+            .iter()
+            .all(|(_, _, kind, _)| *kind == NoticeKind::Resolution));
+        existing.extend(end);
+        assert!(run(&subject("high", "resolved"), &existing, 400 * MIN).is_empty());
+        let closing = run(&subject("high", "closed"), &existing, 500 * MIN);
+        assert_eq!(closing.len(), 5);
+        assert!(closing
+            .iter()
+            .all(|(_, _, kind, _)| *kind == NoticeKind::Closing));
+    }
+}
