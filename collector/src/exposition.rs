@@ -30,6 +30,12 @@ pub struct Metrics {
     pub probe_results: IntCounterVec,
     /// Incidents by `kind` and `state`; set by [`Metrics::set_incidents`].
     incidents: IntGaugeVec,
+    /// Notice delivery attempts by `channel` (`email`, `webhook`) and `result` (`sent`, `failed`).
+    pub notice_attempts: IntCounterVec,
+    /// 1 while a channel's last attempt succeeded, 0 while it fails, by `channel`.
+    pub notify_channel_up: IntGaugeVec,
+    /// Notices by `state` (`pending`, `sent`, `failed`); set when `/metrics` is scraped.
+    pub notices: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -90,6 +96,35 @@ impl Default for Metrics {
             &["kind", "state"],
         )
         .expect("metric definition is valid");
+        let notice_attempts = IntCounterVec::new(
+            Opts::new(
+                "cntt_collector_notice_attempts_total",
+                "Attempts to deliver notices, by channel and result",
+            ),
+            &["channel", "result"],
+        )
+        .expect("metric definition is valid");
+        let notify_channel_up = IntGaugeVec::new(
+            Opts::new(
+                "cntt_collector_notify_channel_up",
+                "1 while a notification channel's last attempt succeeded, 0 while it fails",
+            ),
+            &["channel"],
+        )
+        .expect("metric definition is valid");
+        let notices = IntGaugeVec::new(
+            Opts::new("cntt_collector_notices", "Notices by delivery state"),
+            &["state"],
+        )
+        .expect("metric definition is valid");
+        for channel in ["email", "webhook"] {
+            for result in ["sent", "failed"] {
+                notice_attempts.with_label_values(&[channel, result]);
+            }
+        }
+        for state in ["pending", "sent", "failed"] {
+            notices.with_label_values(&[state]);
+        }
         let build_info = IntGauge::with_opts(
             Opts::new(
                 "cntt_collector_build_info",
@@ -129,6 +164,9 @@ impl Default for Metrics {
             Box::new(agents.clone()),
             Box::new(probe_results.clone()),
             Box::new(incidents.clone()),
+            Box::new(notice_attempts.clone()),
+            Box::new(notify_channel_up.clone()),
+            Box::new(notices.clone()),
             Box::new(build_info.clone()),
         ] {
             registry
@@ -145,6 +183,9 @@ impl Default for Metrics {
             agents,
             probe_results,
             incidents,
+            notice_attempts,
+            notify_channel_up,
+            notices,
         }
     }
 }

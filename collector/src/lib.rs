@@ -46,6 +46,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         ingest: config.ingest.clone(),
         public_metrics: config.public_metrics,
         incidents: config.incidents.clone(),
+        notify: config.notify.clone(),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

@@ -57,6 +57,8 @@ pub struct AppState {
     pub public_metrics: bool,
     /// When agents count as unreachable.
     pub incidents: crate::config::IncidentsConfig,
+    /// Notice settings, for the background notifier.
+    pub notify: crate::notify::Settings,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

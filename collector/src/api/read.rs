@@ -62,6 +62,20 @@ pub(super) async fn metrics_show(
             .iter()
             .map(|count| (count.kind.as_str(), count.state.as_str(), count.count)),
     );
+    for notice_state in ["pending", "sent", "failed"] {
+        state
+            .metrics
+            .notices
+            .with_label_values(&[notice_state])
+            .set(0);
+    }
+    for (notice_state, count) in state.store.notices_count().await? {
+        state
+            .metrics
+            .notices
+            .with_label_values(&[notice_state.as_str()])
+            .set(count);
+    }
     let text = state.metrics.render();
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -9,6 +9,7 @@
 //! This module holds the checked settings, built once from `[notify]` of the config with the
 //! secrets read from their files.
 
+pub mod deliver;
 pub mod render;
 pub mod rules;
 
@@ -250,6 +251,162 @@ pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// How long a sender holds the notices it claimed: longer than an attempt may take.
+const CLAIM: Duration = Duration::from_secs(90);
+
+/// First retry delay; it doubles per failed attempt, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// The wait before attempt `attempts + 1`.
+pub fn backoff(attempts: i64, first: Duration) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+    first
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_BACKOFF)
+}
+
+/// Plans and sends notices every `settings.evaluate_every` until `stop` turns true. Every
+/// collector runs it; the store's lock and claims keep each notice to one sender (see
+/// `store::notices`).
+pub async fn run(
+    store: crate::store::Store,
+    settings: Settings,
+    metrics: std::sync::Arc<crate::exposition::Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let channels = match deliver::Channels::new(&settings) {
+        Ok(channels) => channels,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "notification channels unusable; no notice will be sent");
+            return;
+        }
+    };
+    let mut set_up: std::collections::BTreeSet<String> = settings
+        .webhooks
+        .iter()
+        .map(|webhook| format!("webhook:{}", webhook.name))
+        .collect();
+    if settings.email.is_some() {
+        set_up.insert("email".to_owned());
+    }
+    let plan_settings = crate::store::PlanSettings {
+        prefix: settings.subject_prefix.clone(),
+        timing: rules::Timing {
+            grace_ms: i64::try_from(settings.grace.as_millis()).unwrap_or(i64::MAX),
+            reminder_ms: i64::try_from(settings.reminder_every.as_millis()).unwrap_or(0),
+        },
+        channels: set_up,
+    };
+    let holder = format!("notify-{}", uuid::Uuid::new_v4());
+    let mut ticker = tokio::time::interval(settings.evaluate_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = time::OffsetDateTime::now_utc();
+        match store.notices_plan(&plan_settings, &holder, now).await {
+            Ok(0) => {}
+            Ok(written) => tracing::info!(notices = written, "notices planned"),
+            Err(err) => tracing::error!(error = %format!("{err:#}"), "planning notices failed"),
+        }
+        deliver_due(&store, &channels, &settings, &metrics, &holder).await;
+    }
+}
+
+/// Sends every due notice it can claim, oldest first; after a channel fails, its later notices
+/// wait for the next round so they arrive in order.
+async fn deliver_due(
+    store: &crate::store::Store,
+    channels: &deliver::Channels,
+    settings: &Settings,
+    metrics: &crate::exposition::Metrics,
+    holder: &str,
+) {
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        let claimed = match store.notices_claim(holder, now, now + CLAIM, 20).await {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "claiming notices failed");
+                return;
+            }
+        };
+        if claimed.is_empty() {
+            return;
+        }
+        let mut failing: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for notice in &claimed {
+            let family = if notice.channel == "email" {
+                "email"
+            } else {
+                "webhook"
+            };
+            if failing.contains(&notice.channel) {
+                // Keep the order: wait behind the one that failed.
+                let retry_at = time::OffsetDateTime::now_utc() + FIRST_BACKOFF;
+                if let Err(err) = store.notice_release(&notice.id, holder, retry_at).await {
+                    tracing::error!(notice = %notice.id, error = %format!("{err:#}"), "releasing a notice failed");
+                }
+                continue;
+            }
+            match channels.send(notice).await {
+                Ok(()) => {
+                    metrics
+                        .notice_attempts
+                        .with_label_values(&[family, "sent"])
+                        .inc();
+                    metrics
+                        .notify_channel_up
+                        .with_label_values(&[family])
+                        .set(1);
+                    let now = time::OffsetDateTime::now_utc();
+                    match store.notice_sent(&notice.id, holder, now).await {
+                        Ok(true) => {
+                            tracing::info!(notice = %notice.id, kind = %notice.kind, channel = %notice.channel, "notice sent")
+                        }
+                        Ok(false) => {
+                            tracing::warn!(notice = %notice.id, "notice sent after its claim ran out; it may be sent twice")
+                        }
+                        Err(err) => {
+                            tracing::error!(notice = %notice.id, error = %format!("{err:#}"), "recording a sent notice failed; it will be sent again")
+                        }
+                    }
+                }
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    metrics
+                        .notice_attempts
+                        .with_label_values(&[family, "failed"])
+                        .inc();
+                    metrics
+                        .notify_channel_up
+                        .with_label_values(&[family])
+                        .set(0);
+                    failing.insert(notice.channel.clone());
+                    let give_up = notice.attempts + 1 >= i64::from(settings.max_attempts);
+                    let retry_at =
+                        time::OffsetDateTime::now_utc() + backoff(notice.attempts, FIRST_BACKOFF);
+                    tracing::warn!(notice = %notice.id, channel = %notice.channel, attempts = notice.attempts + 1, give_up, error = %error, "notice not delivered");
+                    if let Err(err) = store
+                        .notice_failed(&notice.id, holder, &error, retry_at, give_up)
+                        .await
+                    {
+                        tracing::error!(notice = %notice.id, error = %format!("{err:#}"), "recording a failed notice failed");
+                    }
+                }
+            }
+        }
+        if !failing.is_empty() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +453,13 @@ mod tests {
         let hook =
             parse("[[webhook]]\nname = \"bot\"\nurl = \"http://127.0.0.1:9/hook\"\n").unwrap();
         assert!(hook.webhook("bot").is_some());
+    }
+
+    #[test]
+    fn retries_back_off_up_to_ten_minutes() {
+        let first = Duration::from_secs(10);
+        let waits: Vec<u64> = (0..8).map(|n| backoff(n, first).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 600, 600]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod audit;
 mod events;
 mod incidents;
 mod inference;
+mod notices;
 mod probe_results;
 mod tokens;
 mod units;
@@ -38,6 +39,7 @@ pub use incidents::{
     StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 pub use inference::{Evaluation, EvaluationRules};
+pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
 pub use units::{ImportSummary, Unit, UnitRecord};

@@ -1,0 +1,656 @@
+//! Contacts and notices (issue 5): notices are planned into the database, then claimed and sent.
+//!
+//! Design note. Delivery must never send a notice twice nor drop one, with collectors restarting
+//! or several sharing one PostgreSQL:
+//!
+//! - Planning runs under the `notify` row of `job_locks`, in one transaction, and the unique key
+//!   (incident, contact, channel, kind, step) makes each notice exist once. The words are rendered
+//!   when the notice is written, so every attempt sends the same message.
+//! - A sender claims due notices with one conditional `UPDATE … RETURNING`: a notice is pending,
+//!   due, and unclaimed or its claim ran out. Two senders never hold the same notice.
+//! - After sending, the sender records `sent` only if it still holds the claim. A sender that dies
+//!   before sending leaves a claim that runs out, and the notice is sent by the next sender: none is
+//!   dropped. A sender that dies after the server accepted the message but before recording it
+//!   leaves the same claim, so that message is sent again: delivery is at least once, and a
+//!   duplicate can only follow a crash in that window of milliseconds (the repeated message has the
+//!   same `Message-ID`, which most mail clients fold).
+//! - Failures back off (10 s, doubling, at most 10 minutes) until `max_attempts`, then the notice
+//!   is `failed`, visible in the API and the metrics.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{millis, Store};
+use crate::notify::render::{self, Facts, NoticeKind, Person};
+use crate::notify::rules::{self, Contact, NoticeKey, Subject, Timing};
+
+/// A contact as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StoredContact {
+    /// Id.
+    pub id: i64,
+    /// Unit code.
+    pub unit_code: String,
+    /// Internal unit id.
+    #[serde(skip)]
+    pub unit_id: i64,
+    /// Full name.
+    pub name: String,
+    /// `leadership`, `it_officer`, `so_on_duty` or `so_leadership`.
+    pub role: String,
+    /// Position, e.g. "Phó Chủ tịch UBND huyện".
+    pub position: String,
+    /// Phone.
+    pub phone: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Webhook name.
+    pub webhook: Option<String>,
+}
+
+/// A contact to create or update (by unit, name and role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// Unit code.
+    pub unit_code: String,
+    /// Full name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Position.
+    pub position: String,
+    /// Phone.
+    pub phone: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Webhook name.
+    pub webhook: Option<String>,
+}
+
+/// A notice as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Notice {
+    /// Id.
+    pub id: String,
+    /// Its incident; none for a test notice.
+    pub incident_id: Option<String>,
+    /// Its contact.
+    pub contact_id: Option<i64>,
+    /// `email` or `webhook:<name>`.
+    pub channel: String,
+    /// Email address or webhook name.
+    pub address: String,
+    /// `opening`, `escalation`, `reminder`, `resolution`, `closing`, `test`.
+    pub kind: String,
+    /// 0, the escalation delay or the reminder number.
+    pub step: i64,
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub body_text: String,
+    /// HTML.
+    pub body_html: String,
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt, Unix ms.
+    pub next_attempt_at: i64,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Written, Unix ms.
+    pub created_at: i64,
+    /// Sent, Unix ms.
+    pub sent_at: Option<i64>,
+}
+
+const NOTICE_COLUMNS: &str =
+    "id, incident_id, contact_id, channel, address, kind, step, subject, body_text, body_html,
+     state, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+/// What planning needs of the collector's settings.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    /// Subject prefix.
+    pub prefix: String,
+    /// Grace and reminders.
+    pub timing: Timing,
+    /// Channels set up: `email`, `webhook:<name>`.
+    pub channels: BTreeSet<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Candidate {
+    id: String,
+    number: Option<String>,
+    unit_id: i64,
+    unit_name: String,
+    kind: String,
+    severity: String,
+    source: String,
+    state: String,
+    title: String,
+    description: String,
+    target: Option<String>,
+    systems_affected: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    created_at: i64,
+    parent_id: Option<String>,
+    cause: String,
+    resolution: String,
+    lessons: String,
+}
+
+impl Store {
+    /// Creates or updates contacts by (unit, name, role), all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// When a unit code is unknown (nothing is then stored), or on a database error.
+    pub async fn contacts_import(
+        &self,
+        records: &[ContactRecord],
+        now: OffsetDateTime,
+    ) -> anyhow::Result<usize> {
+        let now = millis(now);
+        let mut tx = self
+            .begin_write()
+            .await
+            .context("starting contact import")?;
+        for record in records {
+            let unit: Option<i64> = sqlx::query_scalar("SELECT id FROM units WHERE code = $1")
+                .bind(&record.unit_code)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("looking up a contact's unit")?;
+            let Some(unit_id) = unit else {
+                anyhow::bail!(
+                    "nothing was imported: contact {} names unit {}, which is not in the units list",
+                    record.name,
+                    record.unit_code
+                );
+            };
+            sqlx::query(
+                "INSERT INTO contacts (unit_id, name, role, position, phone, email, webhook, active, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+                 ON CONFLICT (unit_id, name, role) DO UPDATE SET position = $4, phone = $5, email = $6, webhook = $7,
+                     active = 1, updated_at = $8",
+            )
+            .bind(unit_id)
+            .bind(&record.name)
+            .bind(&record.role)
+            .bind(&record.position)
+            .bind(&record.phone)
+            .bind(&record.email)
+            .bind(&record.webhook)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("storing contact {}", record.name))?;
+        }
+        tx.commit().await.context("committing contact import")?;
+        Ok(records.len())
+    }
+
+    /// Every active contact, by unit code and name.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn contacts_list(&self) -> anyhow::Result<Vec<StoredContact>> {
+        let contacts = sqlx::query_as::<_, StoredContact>(
+            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook
+             FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY u.code, c.name, c.role",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing contacts")?;
+        Ok(contacts)
+    }
+
+    /// Plans the notices owed at `now`, under the `notify` lock, and returns how many it wrote.
+    ///
+    /// # Errors
+    ///
+    /// On a database error; nothing is then written.
+    pub async fn notices_plan(
+        &self,
+        settings: &PlanSettings,
+        holder: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<usize> {
+        let now = millis(now);
+        // Candidates: top incidents open past the grace period, and any incident already
+        // announced that has not had its last notice (closing) yet. Read without the lock first.
+        let candidates_sql = "SELECT i.id, i.number, i.unit_id, u.name AS unit_name, i.kind, i.severity, i.source, i.state,
+                    i.title, i.description, i.target, i.systems_affected, i.started_at, i.ended_at, i.created_at,
+                    i.parent_id, i.cause, i.resolution, i.lessons
+             FROM incidents i JOIN units u ON u.id = i.unit_id
+             WHERE (i.parent_id IS NULL AND i.state IN ('open', 'acknowledged') AND i.created_at <= $1)
+                OR i.id IN (SELECT n.incident_id FROM notices n WHERE n.kind IN ('opening', 'escalation')
+                            AND NOT EXISTS (SELECT 1 FROM notices c WHERE c.incident_id = n.incident_id AND c.kind = 'closing'))
+             ORDER BY i.created_at, i.id";
+        let grace_line = now - settings.timing.grace_ms;
+        let precheck: Vec<(String,)> =
+            sqlx::query_as(&format!("SELECT id FROM ({candidates_sql}) c LIMIT 1"))
+                .bind(grace_line)
+                .fetch_all(&self.pool)
+                .await
+                .context("looking for incidents to announce")?;
+        if precheck.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self
+            .begin_write()
+            .await
+            .context("starting notice planning")?;
+        sqlx::query("UPDATE job_locks SET holder = $1, at = $2 WHERE name = 'notify'")
+            .bind(holder)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("taking the notify lock")?;
+        let candidates = sqlx::query_as::<_, Candidate>(candidates_sql)
+            .bind(grace_line)
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading incidents to announce")?;
+        let units: Vec<(i64, Option<i64>)> = sqlx::query_as("SELECT id, parent_id FROM units")
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading units")?;
+        let parent_of: std::collections::HashMap<i64, Option<i64>> = units.into_iter().collect();
+        let stored_rules: Vec<(Option<i64>, String, String, String, i64)> = sqlx::query_as(
+            "SELECT unit_id, kinds, min_severity, role, after_ms FROM notify_rules ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading notify rules")?;
+        let rules: Vec<rules::Rule> = if stored_rules.is_empty() {
+            rules::defaults()
+        } else {
+            stored_rules
+                .into_iter()
+                .map(
+                    |(unit_id, kinds, min_severity, role, after_ms)| rules::Rule {
+                        unit_id,
+                        kinds: kinds
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|kind| !kind.is_empty() && *kind != "*")
+                            .map(str::to_owned)
+                            .collect(),
+                        min_severity: rules::severity_rank(&min_severity),
+                        role,
+                        after_ms,
+                    },
+                )
+                .collect()
+        };
+        let stored_contacts = sqlx::query_as::<_, StoredContact>(
+            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook
+             FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY c.id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading contacts")?;
+        let contacts: Vec<Contact> = stored_contacts
+            .iter()
+            .map(|contact| Contact {
+                id: contact.id,
+                unit_id: contact.unit_id,
+                role: contact.role.clone(),
+                channels: channels_of(contact, &settings.channels),
+            })
+            .collect();
+        let mut written = 0;
+        for incident in candidates {
+            let mut chain = vec![incident.unit_id];
+            while let Some(Some(up)) = parent_of.get(chain.last().expect("starts non-empty")) {
+                if chain.contains(up) || chain.len() > 64 {
+                    break;
+                }
+                chain.push(*up);
+            }
+            let existing_rows: Vec<(Option<i64>, String, String, i64)> = sqlx::query_as(
+                "SELECT contact_id, channel, kind, step FROM notices WHERE incident_id = $1",
+            )
+            .bind(&incident.id)
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading an incident's notices")?;
+            let existing: BTreeSet<NoticeKey> = existing_rows
+                .into_iter()
+                .filter_map(|(contact, channel, kind, step)| {
+                    Some((contact?, channel, NoticeKind::parse(&kind)?, step))
+                })
+                .collect();
+            let subject = Subject {
+                unit_chain: chain.clone(),
+                kind: incident.kind.clone(),
+                severity: incident.severity.clone(),
+                state: incident.state.clone(),
+                folded: incident.parent_id.is_some(),
+                started_at: incident.started_at,
+                created_at: incident.created_at,
+            };
+            let new = rules::plan(&subject, &rules, &contacts, &existing, settings.timing, now);
+            if new.is_empty() {
+                continue;
+            }
+            let grouped: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE parent_id = $1")
+                    .bind(&incident.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("counting grouped incidents")?;
+            let mut told_ids: BTreeSet<i64> = existing.iter().map(|key| key.0).collect();
+            told_ids.extend(new.iter().map(|key| key.0));
+            let told: Vec<String> = stored_contacts
+                .iter()
+                .filter(|contact| told_ids.contains(&contact.id))
+                .map(|contact| format!("{} ({})", contact.name, role_text(&contact.role)))
+                .collect();
+            let officer = chain.iter().find_map(|unit| {
+                stored_contacts
+                    .iter()
+                    .find(|contact| contact.unit_id == *unit && contact.role == "it_officer")
+            });
+            let mut systems: Vec<String> =
+                serde_json::from_str(&incident.systems_affected).unwrap_or_default();
+            if systems.is_empty() {
+                systems.extend(incident.target.clone());
+            }
+            let facts = Facts {
+                number: incident.number.clone().unwrap_or_default(),
+                unit_name: incident.unit_name.clone(),
+                contact: officer.map(|contact| Person {
+                    name: contact.name.clone(),
+                    position: contact.position.clone(),
+                    phone: contact.phone.clone(),
+                    email: contact.email.clone().unwrap_or_default(),
+                }),
+                kind: incident.kind.clone(),
+                severity: incident.severity.clone(),
+                source: incident.source.clone(),
+                title: incident.title.clone(),
+                description: incident.description.clone(),
+                systems,
+                started_at: incident.started_at,
+                discovered_at: incident.created_at,
+                ended_at: incident.ended_at,
+                state: incident.state.clone(),
+                grouped: usize::try_from(grouped).unwrap_or_default(),
+                told,
+                cause: incident.cause.clone(),
+                resolution: incident.resolution.clone(),
+                lessons: incident.lessons.clone(),
+                open_for_ms: now - incident.started_at,
+            };
+            for (contact_id, channel, kind, step) in new {
+                let Some(contact) = stored_contacts.iter().find(|c| c.id == contact_id) else {
+                    continue;
+                };
+                let address = if channel == "email" {
+                    contact.email.clone().unwrap_or_default()
+                } else {
+                    channel.trim_start_matches("webhook:").to_owned()
+                };
+                let rendered = render::render(kind, &facts, &settings.prefix);
+                let res = sqlx::query(
+                    "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
+                                          body_html, state, attempts, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(&incident.id)
+                .bind(contact_id)
+                .bind(&channel)
+                .bind(&address)
+                .bind(kind.as_str())
+                .bind(step)
+                .bind(&rendered.subject)
+                .bind(&rendered.text)
+                .bind(&rendered.html)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("writing a notice")?;
+                written += usize::try_from(res.rows_affected()).unwrap_or_default();
+            }
+        }
+        tx.commit().await.context("committing notice planning")?;
+        Ok(written)
+    }
+
+    /// Writes a test notice to one contact's channels, sent like any other.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notice_test(
+        &self,
+        contact: &StoredContact,
+        channels: &BTreeSet<String>,
+        prefix: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Vec<String>> {
+        let now = millis(now);
+        let rendered = render::render(NoticeKind::Test, &Facts::default(), prefix);
+        let mut ids = Vec::new();
+        for channel in channels_of(contact, channels) {
+            let id = uuid::Uuid::new_v4().to_string();
+            let address = if channel == "email" {
+                contact.email.clone().unwrap_or_default()
+            } else {
+                channel.trim_start_matches("webhook:").to_owned()
+            };
+            sqlx::query(
+                "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
+                                      body_html, state, attempts, next_attempt_at, created_at)
+                 VALUES ($1, NULL, $2, $3, $4, 'test', $5, $6, $7, $8, 'pending', 0, $9, $9)",
+            )
+            .bind(&id)
+            .bind(contact.id)
+            .bind(&channel)
+            .bind(&address)
+            .bind(now)
+            .bind(&rendered.subject)
+            .bind(&rendered.text)
+            .bind(&rendered.html)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("writing a test notice")?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Claims up to `limit` due notices for `holder` until `until` (Unix ms), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notices_claim(
+        &self,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Notice>> {
+        let now = millis(now);
+        let claimed = sqlx::query_as::<_, Notice>(&format!(
+            "UPDATE notices SET claimed_by = $1, claimed_until = $2
+             WHERE id IN (SELECT id FROM notices WHERE state = 'pending' AND next_attempt_at <= $3
+                            AND (claimed_until IS NULL OR claimed_until < $3)
+                          ORDER BY created_at, id LIMIT $4)
+               AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $3)
+             RETURNING {NOTICE_COLUMNS}"
+        ))
+        .bind(holder)
+        .bind(millis(until))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("claiming notices")?;
+        let mut claimed = claimed;
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Records a notice as sent, if `holder` still holds it. Returns whether it did.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notice_sent(
+        &self,
+        id: &str,
+        holder: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<bool> {
+        let res = sqlx::query(
+            "UPDATE notices SET state = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL,
+                 last_error = NULL
+             WHERE id = $2 AND claimed_by = $3 AND state = 'pending'",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .context("recording a sent notice")?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or `failed` when `give_up`.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notice_failed(
+        &self,
+        id: &str,
+        holder: &str,
+        error: &str,
+        retry_at: OffsetDateTime,
+        give_up: bool,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE notices SET state = CASE WHEN $1 = 1 THEN 'failed' ELSE 'pending' END, attempts = attempts + 1,
+                 last_error = $2, next_attempt_at = $3, claimed_until = NULL
+             WHERE id = $4 AND claimed_by = $5 AND state = 'pending'",
+        )
+        .bind(i64::from(give_up))
+        .bind(error)
+        .bind(millis(retry_at))
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .context("recording a failed notice")?;
+        Ok(())
+    }
+
+    /// Gives a claimed notice back untried, due again at `retry_at` (it waits behind an earlier
+    /// notice of its channel that failed).
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notice_release(
+        &self,
+        id: &str,
+        holder: &str,
+        retry_at: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE notices SET next_attempt_at = $1, claimed_until = NULL
+             WHERE id = $2 AND claimed_by = $3 AND state = 'pending'",
+        )
+        .bind(millis(retry_at))
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .context("releasing a notice")?;
+        Ok(())
+    }
+
+    /// Notices, newest first, optionally of one incident and state.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notices_list(
+        &self,
+        incident_id: Option<&str>,
+        state: Option<&str>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Notice>> {
+        let notices = sqlx::query_as::<_, Notice>(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices
+             WHERE ($1 IS NULL OR incident_id = $1) AND ($2 IS NULL OR state = $2)
+             ORDER BY created_at DESC, id LIMIT $3"
+        ))
+        .bind(incident_id)
+        .bind(state)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing notices")?;
+        Ok(notices)
+    }
+
+    /// How many notices are in each state, for the metrics.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notices_count(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let counts =
+            sqlx::query_as("SELECT state, COUNT(*) FROM notices GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await
+                .context("counting notices")?;
+        Ok(counts)
+    }
+}
+
+/// The channels of a contact that the collector has set up.
+fn channels_of(contact: &StoredContact, set_up: &BTreeSet<String>) -> Vec<String> {
+    let mut channels = Vec::new();
+    if contact
+        .email
+        .as_deref()
+        .is_some_and(|email| !email.is_empty())
+        && set_up.contains("email")
+    {
+        channels.push("email".to_owned());
+    }
+    if let Some(webhook) = &contact.webhook {
+        let channel = format!("webhook:{webhook}");
+        if set_up.contains(&channel) {
+            channels.push(channel);
+        }
+    }
+    channels
+}
+
+/// A role as people say it.
+fn role_text(role: &str) -> &'static str {
+    match role {
+        "leadership" => "Lãnh đạo đơn vị",
+        "it_officer" => "Cán bộ chuyên trách CNTT",
+        "so_on_duty" => "Trực ứng cứu Sở TT&TT",
+        "so_leadership" => "Lãnh đạo Sở TT&TT",
+        _ => "Liên hệ",
+    }
+}
