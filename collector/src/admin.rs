@@ -365,3 +365,139 @@ pub async fn audit_list(store: &Store, action: Option<&str>, limit: u32) -> anyh
     }
     Ok(out)
 }
+
+/// `contacts import FILE`.
+///
+/// # Errors
+///
+/// When the file is bad (nothing is imported) or names an unknown unit.
+pub async fn contacts_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let records = crate::contacts::read_csv(path)?;
+    let n = store
+        .contacts_import(&records, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "contact.import",
+        &path.display().to_string(),
+        serde_json::json!({ "contacts": n }),
+    )
+    .await?;
+    Ok(format!("imported {n} contacts from {}\n", path.display()))
+}
+
+/// `contacts list`.
+///
+/// # Errors
+///
+/// On a database error.
+pub async fn contacts_list(store: &Store) -> anyhow::Result<String> {
+    let contacts = store.contacts_list().await?;
+    if contacts.is_empty() {
+        return Ok(
+            "no contacts yet; import some with `cntt-collector contacts import FILE`\n".into(),
+        );
+    }
+    let mut out = format!(
+        "{:<5} {:<12} {:<14} {:<28} {:<34} {}\n",
+        "ID", "UNIT", "ROLE", "NAME", "EMAIL", "WEBHOOK"
+    );
+    for contact in contacts {
+        let _ = writeln!(
+            out,
+            "{:<5} {:<12} {:<14} {:<28} {:<34} {}",
+            contact.id,
+            contact.unit_code,
+            contact.role,
+            contact.name,
+            contact.email.as_deref().unwrap_or("-"),
+            contact.webhook.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(out)
+}
+
+/// `notify test --contact ID|EMAIL`: writes a test notice to each of the contact's channels and
+/// sends it now, so an administrator sees on day one whether the setup works.
+///
+/// # Errors
+///
+/// When the contact is unknown, has no channel that is set up, or every send failed.
+pub async fn notify_test(
+    store: &Store,
+    settings: &crate::notify::Settings,
+    contact: &str,
+) -> anyhow::Result<String> {
+    let contacts = store.contacts_list().await?;
+    let Some(found) = contacts
+        .iter()
+        .find(|c| c.id.to_string() == contact || c.email.as_deref() == Some(contact))
+    else {
+        bail!("no contact {contact:?}; `cntt-collector contacts list` shows their ids and emails");
+    };
+    let mut set_up: std::collections::BTreeSet<String> = settings
+        .webhooks
+        .iter()
+        .map(|webhook| format!("webhook:{}", webhook.name))
+        .collect();
+    if settings.email.is_some() {
+        set_up.insert("email".to_owned());
+    }
+    let channels = crate::notify::deliver::Channels::new(settings)?;
+    let holder = format!("cli-{}", uuid::Uuid::new_v4());
+    let now = OffsetDateTime::now_utc();
+    let notices = store
+        .notice_test(found, &set_up, &settings.subject_prefix, &holder, now)
+        .await?;
+    if notices.is_empty() {
+        bail!(
+            "{} has no channel the collector has set up: add [notify.email] or a [[notify.webhook]] named {:?} to the config",
+            found.name,
+            found.webhook.as_deref().unwrap_or("…")
+        );
+    }
+    let mut out = String::new();
+    let mut sent = 0;
+    for notice in &notices {
+        match channels.send(notice).await {
+            Ok(()) => {
+                store
+                    .notice_sent(&notice.id, &holder, OffsetDateTime::now_utc())
+                    .await?;
+                sent += 1;
+                let _ = writeln!(
+                    out,
+                    "sent a test notice to {} by {}",
+                    notice.address, notice.channel
+                );
+            }
+            Err(err) => {
+                store
+                    .notice_failed(
+                        &notice.id,
+                        &holder,
+                        &format!("{err:#}"),
+                        OffsetDateTime::now_utc(),
+                        true,
+                    )
+                    .await?;
+                let _ = writeln!(
+                    out,
+                    "FAILED to send to {} by {}: {err:#}",
+                    notice.address, notice.channel
+                );
+            }
+        }
+    }
+    audit_ok(
+        store,
+        "notify.test",
+        &found.name,
+        serde_json::json!({ "contact": found.id, "sent": sent, "channels": notices.len() }),
+    )
+    .await?;
+    if sent == 0 {
+        bail!("{}no test notice could be sent", out);
+    }
+    Ok(out)
+}

@@ -22,6 +22,7 @@ use cntt_collector::{admin, build, tls};
 ///   cntt-collector units import collector/data/dak-nong-units.csv
 ///   cntt-collector api-token create --role admin --name "Sở TT&TT"
 ///   cntt-collector enroll-token create --unit 67.S.TTTT --uses 5 --ttl 7d
+///   cntt-collector contacts import contacts.csv && cntt-collector notify test --contact 1
 ///   cntt-collector serve
 #[derive(Debug, Parser)]
 #[command(name = "cntt-collector", version, verbatim_doc_comment)]
@@ -67,6 +68,12 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// People notices go to: leadership, IT officers, the Sở TT&TT's on-duty officers and leaders.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+    /// Notices to leadership by email and webhook.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
 }
@@ -186,6 +193,29 @@ enum AuditCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ContactsCommand {
+    /// Create or update contacts from a CSV file (header: unit_code,name,role,position,phone,email,
+    /// webhook; role: leadership, it_officer, so_on_duty or so_leadership). A file with any bad row
+    /// is refused whole.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List contacts.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Send a sample notice to one contact now, on each of its channels, to check the setup.
+    Test {
+        /// Contact id or email address, from `contacts list`.
+        #[arg(long)]
+        contact: String,
+    },
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
@@ -283,6 +313,13 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Agents(AgentsCommand::Revoke { id }) => admin::agent_revoke(&store, &id).await?,
         Command::Audit(AuditCommand::List { action, limit }) => {
             admin::audit_list(&store, action.as_deref(), limit).await?
+        }
+        Command::Contacts(ContactsCommand::Import { file }) => {
+            admin::contacts_import(&store, &file).await?
+        }
+        Command::Contacts(ContactsCommand::List) => admin::contacts_list(&store).await?,
+        Command::Notify(NotifyCommand::Test { contact }) => {
+            admin::notify_test(&store, &config.notify, &contact).await?
         }
     };
     store.close().await;

@@ -428,7 +428,8 @@ impl Store {
         Ok(written)
     }
 
-    /// Writes a test notice to one contact's channels, sent like any other.
+    /// Writes a test notice to each of a contact's channels, already claimed by `holder`, who sends
+    /// it at once.
     ///
     /// # Errors
     ///
@@ -438,8 +439,9 @@ impl Store {
         contact: &StoredContact,
         channels: &BTreeSet<String>,
         prefix: &str,
+        holder: &str,
         now: OffsetDateTime,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Vec<Notice>> {
         let now = millis(now);
         let rendered = render::render(NoticeKind::Test, &Facts::default(), prefix);
         let mut ids = Vec::new();
@@ -450,11 +452,12 @@ impl Store {
             } else {
                 channel.trim_start_matches("webhook:").to_owned()
             };
-            sqlx::query(
+            let notice = sqlx::query_as::<_, Notice>(&format!(
                 "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
-                                      body_html, state, attempts, next_attempt_at, created_at)
-                 VALUES ($1, NULL, $2, $3, $4, 'test', $5, $6, $7, $8, 'pending', 0, $9, $9)",
-            )
+                                      body_html, state, attempts, next_attempt_at, created_at, claimed_by, claimed_until)
+                 VALUES ($1, NULL, $2, $3, $4, 'test', $5, $6, $7, $8, 'pending', 0, $9, $9, $10, $11)
+                 RETURNING {NOTICE_COLUMNS}"
+            ))
             .bind(&id)
             .bind(contact.id)
             .bind(&channel)
@@ -464,10 +467,12 @@ impl Store {
             .bind(&rendered.text)
             .bind(&rendered.html)
             .bind(now)
-            .execute(&self.pool)
+            .bind(holder)
+            .bind(now + 120_000)
+            .fetch_one(&self.pool)
             .await
             .context("writing a test notice")?;
-            ids.push(id);
+            ids.push(notice);
         }
         Ok(ids)
     }
