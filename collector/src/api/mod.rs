@@ -14,6 +14,7 @@ mod enroll;
 mod error;
 mod incidents;
 mod ingest;
+mod notices;
 mod params;
 mod probe_results;
 mod read;
@@ -89,6 +90,11 @@ pub fn app(state: AppState) -> Router {
             get(incidents::incidents_list).post(incidents::incidents_create),
         )
         .route("/api/v1/incidents/{id}", get(incidents::incidents_show))
+        .route(
+            "/api/v1/incidents/{id}/report",
+            get(notices::incidents_report),
+        )
+        .route("/api/v1/notices", get(notices::notices_list))
         .route(
             "/api/v1/incidents/{id}/{action}",
             post(incidents::incidents_act),
