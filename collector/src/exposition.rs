@@ -30,6 +30,8 @@ pub struct Metrics {
     pub probe_results: IntCounterVec,
     /// Incidents by `kind` and `state`; set by [`Metrics::set_incidents`].
     incidents: IntGaugeVec,
+    /// Rows the retention job removed, by `table` (probe results are rolled up first).
+    pub retention_rows: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -90,6 +92,14 @@ impl Default for Metrics {
             &["kind", "state"],
         )
         .expect("metric definition is valid");
+        let retention_rows = IntCounterVec::new(
+            Opts::new(
+                "cntt_collector_retention_rows_total",
+                "Rows removed by the retention job, by table; probe results are rolled up first",
+            ),
+            &["table"],
+        )
+        .expect("metric definition is valid");
         let build_info = IntGauge::with_opts(
             Opts::new(
                 "cntt_collector_build_info",
@@ -120,6 +130,15 @@ impl Default for Metrics {
                 incidents.with_label_values(&[kind, state]);
             }
         }
+        for table in [
+            "probe_results",
+            "events",
+            "audit_log",
+            "incidents",
+            "incident_timeline",
+        ] {
+            retention_rows.with_label_values(&[table]);
+        }
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ingest_events.clone()),
@@ -129,6 +148,7 @@ impl Default for Metrics {
             Box::new(agents.clone()),
             Box::new(probe_results.clone()),
             Box::new(incidents.clone()),
+            Box::new(retention_rows.clone()),
             Box::new(build_info.clone()),
         ] {
             registry
@@ -145,6 +165,7 @@ impl Default for Metrics {
             agents,
             probe_results,
             incidents,
+            retention_rows,
         }
     }
 }
@@ -201,6 +222,7 @@ mod tests {
             "cntt_collector_probe_results_total{ok=\"true\"} 0",
             "cntt_collector_incidents{kind=\"wan\",state=\"open\"} 2",
             "cntt_collector_incidents{kind=\"security\",state=\"resolved\"} 0",
+            "cntt_collector_retention_rows_total{table=\"audit_log\"} 0",
             "# HELP cntt_collector_tls_handshake_failures_total TLS handshakes that failed",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

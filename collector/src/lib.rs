@@ -11,6 +11,7 @@ pub mod auth;
 pub mod availability;
 pub mod config;
 pub mod exposition;
+pub mod retention;
 pub mod server;
 pub mod silence;
 pub mod store;
@@ -43,6 +44,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         ingest: config.ingest.clone(),
         public_metrics: config.public_metrics,
         incidents: config.incidents.clone(),
+        retention: config.retention.clone(),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

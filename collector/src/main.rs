@@ -67,6 +67,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Roll up and delete data older than the [retention] policy.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
 }
@@ -186,6 +189,17 @@ enum AuditCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Apply the policy once now, as the server does every retention.run_every, and print what was
+    /// removed.
+    Run {
+        /// Only count what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
@@ -283,6 +297,9 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Agents(AgentsCommand::Revoke { id }) => admin::agent_revoke(&store, &id).await?,
         Command::Audit(AuditCommand::List { action, limit }) => {
             admin::audit_list(&store, action.as_deref(), limit).await?
+        }
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            admin::retention_run(&store, &config.retention, dry_run).await?
         }
     };
     store.close().await;

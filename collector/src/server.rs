@@ -100,6 +100,12 @@ impl Server {
             self.state.incidents.clone(),
             stop_rx.clone(),
         ));
+        let retention = tokio::spawn(crate::retention::run(
+            self.state.store.clone(),
+            self.state.retention.clone(),
+            self.state.metrics.clone(),
+            stop_rx.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -131,6 +137,7 @@ impl Server {
         );
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
+        let _ = retention.await;
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

@@ -57,6 +57,8 @@ pub struct AppState {
     pub public_metrics: bool,
     /// When agents count as unreachable.
     pub incidents: crate::config::IncidentsConfig,
+    /// What the retention job keeps; read by the server loop that starts it.
+    pub retention: crate::config::RetentionConfig,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

@@ -14,6 +14,7 @@ mod audit;
 mod events;
 mod incidents;
 mod probe_results;
+mod retention;
 mod tokens;
 mod units;
 
@@ -36,6 +37,9 @@ pub use incidents::{
     TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
+pub use retention::{
+    ProbeRollup, RetentionPolicy, RetentionSummary, DEFAULT_BATCH_ROWS, RAW_EVENT_KINDS,
+};
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
 pub use units::{ImportSummary, Unit, UnitRecord};
 

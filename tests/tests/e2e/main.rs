@@ -33,6 +33,7 @@ mod detection;
 mod flow;
 mod incidents_api;
 mod lifecycle;
+mod retention;
 mod security;
 mod store;
 mod tidy;
