@@ -390,8 +390,10 @@ def write_doc(args, table, summary, n_samples, window):
         "```",
         "",
     ]
+    # The "Database growth" section comes from scripts/dbgrowth; keep it, last.
+    kept = split_db_growth(args.doc)[1]
     with open(args.doc, "w") as file:
-        file.write("\n".join(lines))
+        file.write("\n".join(lines) + kept)
 
 
 def activity(args):
@@ -433,8 +435,23 @@ def activity(args):
             )
     text = "\n".join(lines) + "\n"
     print(text)
-    with open(args.doc, "a") as file:
-        file.write(text)
+    head, db_growth = split_db_growth(args.doc)
+    with open(args.doc, "w") as file:
+        file.write(head + text + db_growth)
+
+
+DB_GROWTH = "\n## Database growth\n"
+
+
+def split_db_growth(path):
+    """The report before the "Database growth" section (scripts/dbgrowth's figures) and the section."""
+    try:
+        with open(path) as file:
+            text = file.read()
+    except OSError:
+        return "", ""
+    at = text.find(DB_GROWTH)
+    return (text, "") if at < 0 else (text[:at], text[at:])
 
 
 def strip_ansi(text):

@@ -12,8 +12,10 @@ use anyhow::{bail, Context};
 use time::OffsetDateTime;
 
 use crate::auth::{hash_secret, new_secret, Role, SecretKind};
+use crate::config::RetentionConfig;
 use crate::store::{
-    from_millis, AuditFilter, NewApiToken, NewAuditEntry, NewEnrollToken, Store, Unit,
+    from_millis, AuditFilter, NewApiToken, NewAuditEntry, NewEnrollToken, RetentionPolicy,
+    RetentionSummary, Store, Unit,
 };
 use crate::units::{read_csv, render_tree, TreeOptions};
 
@@ -366,6 +368,88 @@ pub async fn audit_list(store: &Store, action: Option<&str>, limit: u32) -> anyh
     Ok(out)
 }
 
+/// `retention run [--dry-run]`: applies the retention policy once, as the server's job does every
+/// `retention.run_every`, or with `dry_run` only counts what it would remove.
+///
+/// # Errors
+///
+/// When the database fails; batches committed before the failure stay done.
+pub async fn retention_run(
+    store: &Store,
+    config: &RetentionConfig,
+    dry_run: bool,
+) -> anyhow::Result<String> {
+    let now = OffsetDateTime::now_utc();
+    let policy = RetentionPolicy::from(config);
+    let summary = if dry_run {
+        store.retention_preview(now, &policy).await?
+    } else {
+        let summary = store.retention_run(now, &policy, &cli_actor()).await?;
+        if !summary.is_empty() {
+            crate::retention::audit(store, &cli_actor(), &summary).await;
+        }
+        summary
+    };
+    Ok(render_retention(now, config, &summary, dry_run))
+}
+
+/// The table `retention run` prints.
+fn render_retention(
+    now: OffsetDateTime,
+    config: &RetentionConfig,
+    summary: &RetentionSummary,
+    dry_run: bool,
+) -> String {
+    let before = |keep: Duration| local_time(now - keep);
+    let mut out = if dry_run {
+        format!(
+            "dry run at {} (+07): nothing changed; a run now would remove:\n",
+            local_time(now)
+        )
+    } else {
+        format!(
+            "retention run at {} (+07) in {} transaction(s):\n",
+            local_time(now),
+            summary.transactions
+        )
+    };
+    out.push_str("ROWS\tWHAT\tOLDER THAN (+07)\n");
+    let _ = writeln!(
+        out,
+        "{}\tprobe results rolled up into {} agent-target-hours, then deleted\t{}",
+        summary.probe_results_rolled_up,
+        summary.rollup_hours,
+        before(config.raw)
+    );
+    let _ = writeln!(
+        out,
+        "{}\theartbeat and probe_result events deleted\t{}",
+        summary.events_deleted,
+        before(config.raw)
+    );
+    let _ = writeln!(
+        out,
+        "{}\taudit entries deleted\t{}",
+        summary.audit_deleted,
+        before(config.audit)
+    );
+    match config.incidents {
+        Some(keep) => {
+            let _ = writeln!(
+                out,
+                "{}\tclosed incidents deleted, with {} timeline entries\t{}",
+                summary.incidents_deleted,
+                summary.timeline_deleted,
+                before(keep)
+            );
+        }
+        None => {
+            out.push_str("-\tclosed incidents: kept forever (retention.incidents is not set)\t-\n")
+        }
+    }
+    out
+}
+
 /// `contacts import FILE`.
 ///
 /// # Errors
@@ -500,4 +584,46 @@ pub async fn notify_test(
         bail!("{}no test notice could be sent", out);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn retention_table_says_what_went_and_what_stays() {
+        let now = datetime!(2026-11-23 03:00 UTC);
+        let summary = RetentionSummary {
+            probe_results_rolled_up: 8640,
+            rollup_hours: 72,
+            events_deleted: 10080,
+            audit_deleted: 3,
+            incidents_deleted: 2,
+            timeline_deleted: 7,
+            transactions: 9,
+        };
+        let mut config = RetentionConfig::default();
+        expect![[r#"
+            retention run at 23/11/2026 10:00:00 (+07) in 9 transaction(s):
+            ROWS	WHAT	OLDER THAN (+07)
+            8640	probe results rolled up into 72 agent-target-hours, then deleted	24/10/2026 10:00:00
+            10080	heartbeat and probe_result events deleted	24/10/2026 10:00:00
+            3	audit entries deleted	23/11/2025 10:00:00
+            -	closed incidents: kept forever (retention.incidents is not set)	-
+        "#]]
+        .assert_eq(&render_retention(now, &config, &summary, false));
+        config.incidents = Some(Duration::from_secs(1825 * 86_400));
+        expect![[r#"
+            dry run at 23/11/2026 10:00:00 (+07): nothing changed; a run now would remove:
+            ROWS	WHAT	OLDER THAN (+07)
+            8640	probe results rolled up into 72 agent-target-hours, then deleted	24/10/2026 10:00:00
+            10080	heartbeat and probe_result events deleted	24/10/2026 10:00:00
+            3	audit entries deleted	23/11/2025 10:00:00
+            2	closed incidents deleted, with 7 timeline entries	24/11/2021 10:00:00
+        "#]]
+        .assert_eq(&render_retention(now, &config, &summary, true));
+    }
 }

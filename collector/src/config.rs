@@ -32,6 +32,55 @@ pub struct CollectorConfig {
     /// Notices to leadership by email and webhook.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// How long stored data is kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// The legal floor of the audit log's retention (12 months); the database enforces it too.
+pub const AUDIT_FLOOR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How long stored data is kept, and how often the retention job runs (`retention.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Probe results and raw heartbeat and probe_result events older than this are removed; probe
+    /// results are first rolled up into hourly figures, which stay.
+    #[serde(default = "default_retention_raw", with = "duration_text")]
+    pub raw: Duration,
+    /// Audit entries older than this are deleted; never below [`AUDIT_FLOOR`].
+    #[serde(default = "default_retention_audit", with = "duration_text")]
+    pub audit: Duration,
+    /// Closed incidents closed longer ago than this are deleted with their timeline; kept forever
+    /// when absent.
+    #[serde(default, with = "duration_text_option")]
+    pub incidents: Option<Duration>,
+    /// How often the job runs; it also runs once when the server starts.
+    #[serde(default = "default_retention_run_every", with = "duration_text")]
+    pub run_every: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            raw: default_retention_raw(),
+            audit: default_retention_audit(),
+            incidents: None,
+            run_every: default_retention_run_every(),
+        }
+    }
+}
+
+fn default_retention_raw() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_retention_audit() -> Duration {
+    AUDIT_FLOOR
+}
+
+fn default_retention_run_every() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// Notices to leadership: timing, wording and channels.
@@ -350,6 +399,8 @@ pub struct Config {
     pub incidents: IncidentsConfig,
     /// Notices, with secrets read from their files.
     pub notify: crate::notify::Settings,
+    /// Retention of stored data.
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -400,6 +451,7 @@ impl Config {
         if raw.incidents.unit_min_agents == 0 || raw.incidents.uplink_min_units == 0 {
             bail!("incidents.unit_min_agents and incidents.uplink_min_units must be at least 1");
         }
+        check_retention(&raw.retention)?;
         let tls = TlsConfig {
             cert: base.join(&raw.tls.cert),
             key: base.join(&raw.tls.key),
@@ -413,8 +465,32 @@ impl Config {
             ingest: raw.ingest,
             incidents: raw.incidents,
             notify,
+            retention: raw.retention,
         })
     }
+}
+
+/// Refuses retention settings that would break the law or the job.
+fn check_retention(retention: &RetentionConfig) -> anyhow::Result<()> {
+    if retention.audit < AUDIT_FLOOR {
+        bail!(
+            "retention.audit = {:?} is below the legal floor of 365d: the audit log is kept at least 12 months",
+            duration_text::format(retention.audit)
+        );
+    }
+    if retention.raw < Duration::from_secs(3600) {
+        bail!("retention.raw must be at least 1h");
+    }
+    if retention
+        .incidents
+        .is_some_and(|keep| keep < Duration::from_secs(24 * 3600))
+    {
+        bail!("retention.incidents must be at least 1d");
+    }
+    if retention.run_every < Duration::from_secs(1) {
+        bail!("retention.run_every must be at least 1s");
+    }
+    Ok(())
 }
 
 /// Durations written as text in config files: `90s`, `5m`, `2h`, `7d`.
@@ -432,6 +508,29 @@ pub(crate) mod duration_text {
                 "{text:?} is not a duration like 90s, 5m or 7d: {err}"
             ))
         })
+    }
+
+    /// Writes a duration back as text: whole days as `30d`, anything else as humantime does.
+    pub(crate) fn format(duration: Duration) -> String {
+        let secs = duration.as_secs();
+        if secs > 0 && secs.is_multiple_of(86_400) && duration.subsec_nanos() == 0 {
+            format!("{}d", secs / 86_400)
+        } else {
+            humantime::format_duration(duration).to_string()
+        }
+    }
+}
+
+/// Optional durations written as text: absent means none.
+pub(crate) mod duration_text_option {
+    use std::time::Duration;
+
+    use serde::Deserializer;
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::duration_text::deserialize(deserializer).map(Some)
     }
 }
 
@@ -461,6 +560,12 @@ mod tests {
         );
         assert_eq!(config.ingest.max_body_bytes, default_max_body_bytes());
         assert_eq!(config.database.url, default_database_url());
+        assert_eq!(config.retention, RetentionConfig::default());
+        // The one setting without a value by default is shown commented out.
+        assert!(
+            text.contains("\n# incidents = "),
+            "example shows retention.incidents"
+        );
     }
 
     #[test]
@@ -480,6 +585,77 @@ mod tests {
         );
         check_error(
             "[tls]\ncert='a'\nkey='b'\n[ingest]\nmax_future_skew='soon'",
+            "not a duration",
+        );
+    }
+
+    #[test]
+    fn retention_defaults_and_values() {
+        let tls = "[tls]\ncert='a'\nkey='b'\n";
+        let parse = |retention: &str| {
+            Config::parse(
+                &format!("{tls}[retention]\n{retention}"),
+                Path::new("/etc/cntt"),
+            )
+            .unwrap()
+            .retention
+        };
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        let defaults = parse("");
+        assert_eq!(
+            (
+                defaults.raw,
+                defaults.audit,
+                defaults.incidents,
+                defaults.run_every
+            ),
+            (days(30), days(365), None, Duration::from_secs(3600))
+        );
+        let set = parse("raw = '7d'\naudit = '8760h'\nincidents = '1825d'\nrun_every = '15m'");
+        assert_eq!(
+            (set.raw, set.audit, set.incidents, set.run_every),
+            (
+                days(7),
+                days(365),
+                Some(days(1825)),
+                Duration::from_secs(900)
+            )
+        );
+    }
+
+    #[test]
+    fn audit_retention_below_the_legal_floor_is_refused() {
+        let tls = "[tls]\ncert='a'\nkey='b'\n";
+        check_error(
+            &format!("{tls}[retention]\naudit = '364d'"),
+            "retention.audit = \"364d\" is below the legal floor of 365d",
+        );
+        check_error(
+            &format!("{tls}[retention]\naudit = '90d'"),
+            "retention.audit = \"90d\" is below the legal floor of 365d",
+        );
+        check_error(
+            &format!("{tls}[retention]\naudit = '8759h'"),
+            "is below the legal floor of 365d",
+        );
+        check_error(
+            &format!("{tls}[retention]\nraw = '10m'"),
+            "retention.raw must be at least 1h",
+        );
+        check_error(
+            &format!("{tls}[retention]\nincidents = '2h'"),
+            "retention.incidents must be at least 1d",
+        );
+        check_error(
+            &format!("{tls}[retention]\nrun_every = '0s'"),
+            "retention.run_every",
+        );
+        check_error(
+            &format!("{tls}[retention]\nkeep = '1d'"),
+            "unknown field `keep`",
+        );
+        check_error(
+            &format!("{tls}[retention]\nraw = 'a month'"),
             "not a duration",
         );
     }

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub notify_channel_up: IntGaugeVec,
     /// Notices by `state` (`pending`, `sent`, `failed`); set when `/metrics` is scraped.
     pub notices: IntGaugeVec,
+    /// Rows the retention job removed, by `table` (probe results are rolled up first).
+    pub retention_rows: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -125,6 +127,23 @@ impl Default for Metrics {
         for state in ["pending", "sent", "failed"] {
             notices.with_label_values(&[state]);
         }
+        let retention_rows = IntCounterVec::new(
+            Opts::new(
+                "cntt_collector_retention_rows_total",
+                "Rows removed by the retention job, by table; probe results are rolled up first",
+            ),
+            &["table"],
+        )
+        .expect("metric definition is valid");
+        for table in [
+            "probe_results",
+            "events",
+            "audit_log",
+            "incidents",
+            "incident_timeline",
+        ] {
+            retention_rows.with_label_values(&[table]);
+        }
         let build_info = IntGauge::with_opts(
             Opts::new(
                 "cntt_collector_build_info",
@@ -167,6 +186,7 @@ impl Default for Metrics {
             Box::new(notice_attempts.clone()),
             Box::new(notify_channel_up.clone()),
             Box::new(notices.clone()),
+            Box::new(retention_rows.clone()),
             Box::new(build_info.clone()),
         ] {
             registry
@@ -186,6 +206,7 @@ impl Default for Metrics {
             notice_attempts,
             notify_channel_up,
             notices,
+            retention_rows,
         }
     }
 }
@@ -242,6 +263,7 @@ mod tests {
             "cntt_collector_probe_results_total{ok=\"true\"} 0",
             "cntt_collector_incidents{kind=\"wan\",state=\"open\"} 2",
             "cntt_collector_incidents{kind=\"security\",state=\"resolved\"} 0",
+            "cntt_collector_retention_rows_total{table=\"audit_log\"} 0",
             "# HELP cntt_collector_tls_handshake_failures_total TLS handshakes that failed",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

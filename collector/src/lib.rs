@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod exposition;
 pub mod inference;
 pub mod notify;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod tls;
@@ -48,6 +49,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         public_metrics: config.public_metrics,
         incidents: config.incidents.clone(),
         notify: config.notify.clone(),
+        retention: config.retention.clone(),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

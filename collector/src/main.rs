@@ -74,6 +74,9 @@ enum Command {
     /// Notices to leadership by email and webhook.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Roll up and delete data older than the [retention] policy.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
 }
@@ -216,6 +219,17 @@ enum NotifyCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Apply the policy once now, as the server does every retention.run_every, and print what was
+    /// removed.
+    Run {
+        /// Only count what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
@@ -320,6 +334,9 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Contacts(ContactsCommand::List) => admin::contacts_list(&store).await?,
         Command::Notify(NotifyCommand::Test { contact }) => {
             admin::notify_test(&store, &config.notify, &contact).await?
+        }
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            admin::retention_run(&store, &config.retention, dry_run).await?
         }
     };
     store.close().await;

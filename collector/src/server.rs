@@ -106,6 +106,12 @@ impl Server {
             self.state.metrics.clone(),
             stop_rx.clone(),
         ));
+        let retention = tokio::spawn(crate::retention::run(
+            self.state.store.clone(),
+            self.state.retention.clone(),
+            self.state.metrics.clone(),
+            stop_rx.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -138,6 +144,7 @@ impl Server {
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = notifier.await;
+        let _ = retention.await;
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

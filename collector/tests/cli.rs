@@ -40,6 +40,7 @@ fn help_shows_first_steps_and_every_command() {
         "serve",
         "api-token",
         "audit",
+        "retention",
     ] {
         assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
     }
@@ -218,5 +219,42 @@ fn tls_init_and_tokens_from_the_command_line() {
     assert!(
         audit.contains("enroll_token.create") && audit.contains("unit.import"),
         "{audit}"
+    );
+}
+
+#[test]
+fn retention_runs_once_by_hand_and_refuses_a_short_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let dry = collector(&["--config", &config, "retention", "run", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let text = stdout(&dry);
+    for needle in [
+        "dry run at ",
+        "nothing changed",
+        "ROWS\tWHAT\tOLDER THAN (+07)",
+        "0\tprobe results rolled up into 0 agent-target-hours, then deleted\t",
+        "0\taudit entries deleted\t",
+        "kept forever (retention.incidents is not set)",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+    let run = collector(&["--config", &config, "retention", "run"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).starts_with("retention run at "),
+        "{}",
+        stdout(&run)
+    );
+
+    let short = dir.path().join("short.toml");
+    let text = std::fs::read_to_string(&config).unwrap() + "[retention]\naudit = \"90d\"\n";
+    std::fs::write(&short, text).unwrap();
+    let refused = collector(&["--config", short.to_str().unwrap(), "retention", "run"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("retention.audit = \"90d\" is below the legal floor of 365d"),
+        "{}",
+        stderr(&refused)
     );
 }

@@ -60,6 +60,8 @@ pub struct AppState {
     pub incidents: crate::config::IncidentsConfig,
     /// Notice settings, for the background notifier.
     pub notify: crate::notify::Settings,
+    /// What the retention job keeps; read by the server loop that starts it.
+    pub retention: crate::config::RetentionConfig,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

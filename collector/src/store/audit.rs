@@ -1,7 +1,8 @@
 //! The append-only audit log: authentication failures, refusals, token, unit and agent changes.
 //!
-//! The database refuses `UPDATE` and `DELETE` on `audit_log` (a trigger in the migrations), so even
-//! a bug in the collector cannot rewrite history.
+//! The database refuses `UPDATE` on `audit_log`, and `DELETE` of any entry younger than 365 days
+//! (triggers in the migrations, 0005 for the floor), so even a bug in the collector cannot rewrite
+//! history; only the retention job (`retention.rs`) removes entries, past `retention.audit`.
 
 use anyhow::Context;
 use serde::Serialize;

@@ -16,6 +16,7 @@ mod incidents;
 mod inference;
 mod notices;
 mod probe_results;
+mod retention;
 mod tokens;
 mod units;
 
@@ -41,6 +42,9 @@ pub use incidents::{
 pub use inference::{Evaluation, EvaluationRules};
 pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
+pub use retention::{
+    ProbeRollup, RetentionPolicy, RetentionSummary, DEFAULT_BATCH_ROWS, RAW_EVENT_KINDS,
+};
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
 pub use units::{ImportSummary, Unit, UnitRecord};
 

@@ -35,6 +35,7 @@ mod flow;
 mod incidents_api;
 mod inference;
 mod lifecycle;
+mod retention;
 mod security;
 mod store;
 mod tidy;

@@ -9,7 +9,7 @@ use cntt_collector::store::{
 use e2e::test_db;
 use time::OffsetDateTime;
 
-fn record(code: &str, kind: &str, parent: Option<&str>) -> UnitRecord {
+pub(crate) fn record(code: &str, kind: &str, parent: Option<&str>) -> UnitRecord {
     UnitRecord {
         code: code.into(),
         name: format!("Đơn vị {code}"),
@@ -23,7 +23,7 @@ fn record(code: &str, kind: &str, parent: Option<&str>) -> UnitRecord {
     }
 }
 
-async fn agent_in(store: &Store, unit_code: &str) -> String {
+pub(crate) async fn agent_in(store: &Store, unit_code: &str) -> String {
     let unit = store.unit_by_code(unit_code).await.unwrap().unwrap();
     let now = OffsetDateTime::now_utc();
     let token = NewEnrollToken {
@@ -190,7 +190,7 @@ both_databases! {
     }
 }
 
-async fn raw_pool(url: &str) -> sqlx::AnyPool {
+pub(crate) async fn raw_pool(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     sqlx::AnyPool::connect(url).await.unwrap()
 }
