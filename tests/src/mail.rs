@@ -172,7 +172,7 @@ pub struct SmtpServer {
     /// Holds `mail/` (the sink's folder), `tls/` and `smtp_sink.log` (the sink's stderr).
     dir: TempDir,
     ca_pem: Option<PathBuf>,
-    /// The sink process; `None` while stopped. Spawned with `kill_on_drop`.
+    /// The sink process; `None` while stopped. `Drop` kills and reaps it.
     child: Option<Child>,
 }
 
@@ -425,6 +425,23 @@ impl SmtpServer {
     /// What the sink wrote on stderr so far.
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("smtp_sink.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = child.start_kill();
+        // Reap it here, briefly blocking: the test process may exit before tokio's reaper runs,
+        // which would leave a zombie behind.
+        for _ in 0..200 {
+            match child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Ok(Some(_)) | Err(_) => break,
+            }
+        }
     }
 }
 
