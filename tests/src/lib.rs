@@ -4,8 +4,12 @@
 //! [`postgres_db`] creates a fresh database on the PostgreSQL server that `scripts/test` keeps
 //! running (a missing server is a failure that says how to start it, never a silent skip), and
 //! [`spawn_collector`] runs `cntt_collector::build` with a freshly made CA on 127.0.0.1:0.
+//! Notification tests get a real SMTP server ([`mail::SmtpServer`], Python's aiosmtpd as a child
+//! process) and a real HTTP receiver ([`webhook::WebhookReceiver`]).
 
+pub mod mail;
 pub mod targets;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

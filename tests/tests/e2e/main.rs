@@ -32,6 +32,7 @@ mod bad_input;
 mod detection;
 mod failover;
 mod flow;
+mod harness;
 mod incidents_api;
 mod inference;
 mod lifecycle;
