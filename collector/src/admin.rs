@@ -586,6 +586,31 @@ pub async fn notify_test(
     Ok(out)
 }
 
+/// `notify rules import FILE`: replaces the routing rules.
+///
+/// # Errors
+///
+/// When the file is bad or names an unknown unit; nothing changes then.
+pub async fn notify_rules_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let records = crate::notify::rules::parse_rules_csv(&bytes)
+        .with_context(|| format!("in {}", path.display()))?;
+    let n = store
+        .notify_rules_replace(&records, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "notify.rules.import",
+        &path.display().to_string(),
+        serde_json::json!({ "rules": n }),
+    )
+    .await?;
+    Ok(format!(
+        "imported {n} routing rules from {}; they replace the previous ones\n",
+        path.display()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;

@@ -99,9 +99,15 @@ pub struct NotifyConfig {
     /// How often notices are planned and due ones sent.
     #[serde(default = "default_notify_every", with = "duration_text")]
     pub evaluate_every: Duration,
-    /// Give up on a notice after this many failed attempts (retries back off up to 10 minutes).
+    /// Give up on a notice after this many failed attempts.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Wait before the first retry; it doubles per failed attempt.
+    #[serde(default = "default_retry_first", with = "duration_text")]
+    pub retry_first: Duration,
+    /// Longest wait between attempts.
+    #[serde(default = "default_retry_max", with = "duration_text")]
+    pub retry_max: Duration,
     /// Email over SMTP; none: no email.
     #[serde(default)]
     pub email: Option<EmailConfig>,
@@ -118,6 +124,8 @@ impl Default for NotifyConfig {
             reminder_every: default_reminder_every(),
             evaluate_every: default_notify_every(),
             max_attempts: default_max_attempts(),
+            retry_first: default_retry_first(),
+            retry_max: default_retry_max(),
             email: None,
             webhooks: Vec::new(),
         }
@@ -138,6 +146,14 @@ fn default_reminder_every() -> Duration {
 
 fn default_notify_every() -> Duration {
     Duration::from_secs(5)
+}
+
+fn default_retry_first() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_retry_max() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_max_attempts() -> u32 {

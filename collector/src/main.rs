@@ -211,6 +211,14 @@ enum ContactsCommand {
 
 #[derive(Debug, Subcommand)]
 enum NotifyCommand {
+    /// Replace the routing rules from a CSV file (header: unit_code,kinds,min_severity,role,after;
+    /// e.g. `663,wan;lan,high,leadership,0s` or `,*,medium,so_on_duty,30m`). Without rules the
+    /// defaults apply (see collector.example.toml).
+    #[command(name = "rules-import")]
+    RulesImport {
+        /// The CSV file.
+        file: PathBuf,
+    },
     /// Send a sample notice to one contact now, on each of its channels, to check the setup.
     Test {
         /// Contact id or email address, from `contacts list`.
@@ -332,6 +340,9 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             admin::contacts_import(&store, &file).await?
         }
         Command::Contacts(ContactsCommand::List) => admin::contacts_list(&store).await?,
+        Command::Notify(NotifyCommand::RulesImport { file }) => {
+            admin::notify_rules_import(&store, &file).await?
+        }
         Command::Notify(NotifyCommand::Test { contact }) => {
             admin::notify_test(&store, &config.notify, &contact).await?
         }

@@ -34,6 +34,10 @@ pub struct Settings {
     pub evaluate_every: Duration,
     /// Attempts before a notice is given up.
     pub max_attempts: u32,
+    /// First retry wait, doubling per attempt.
+    pub retry_first: Duration,
+    /// Longest retry wait.
+    pub retry_max: Duration,
     /// The SMTP server, if email is set up.
     pub email: Option<Email>,
     /// The webhooks by name.
@@ -135,6 +139,8 @@ impl Settings {
             reminder_every: raw.reminder_every,
             evaluate_every: raw.evaluate_every,
             max_attempts: raw.max_attempts,
+            retry_first: raw.retry_first,
+            retry_max: raw.retry_max.max(raw.retry_first),
             email,
             webhooks,
         })
@@ -254,18 +260,10 @@ pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
 /// How long a sender holds the notices it claimed: longer than an attempt may take.
 const CLAIM: Duration = Duration::from_secs(90);
 
-/// First retry delay; it doubles per failed attempt, up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Longest wait between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(600);
-
-/// The wait before attempt `attempts + 1`.
-pub fn backoff(attempts: i64, first: Duration) -> Duration {
+/// The wait before attempt `attempts + 1`: `first`, doubling, at most `max`.
+pub fn backoff(attempts: i64, first: Duration, max: Duration) -> Duration {
     let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
-    first
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(MAX_BACKOFF)
+    first.saturating_mul(2u32.saturating_pow(exponent)).min(max)
 }
 
 /// Plans and sends notices every `settings.evaluate_every` until `stop` turns true. Every
@@ -348,7 +346,7 @@ async fn deliver_due(
             };
             if failing.contains(&notice.channel) {
                 // Keep the order: wait behind the one that failed.
-                let retry_at = time::OffsetDateTime::now_utc() + FIRST_BACKOFF;
+                let retry_at = time::OffsetDateTime::now_utc() + settings.retry_first;
                 if let Err(err) = store.notice_release(&notice.id, holder, retry_at).await {
                     tracing::error!(notice = %notice.id, error = %format!("{err:#}"), "releasing a notice failed");
                 }
@@ -389,8 +387,8 @@ async fn deliver_due(
                         .set(0);
                     failing.insert(notice.channel.clone());
                     let give_up = notice.attempts + 1 >= i64::from(settings.max_attempts);
-                    let retry_at =
-                        time::OffsetDateTime::now_utc() + backoff(notice.attempts, FIRST_BACKOFF);
+                    let retry_at = time::OffsetDateTime::now_utc()
+                        + backoff(notice.attempts, settings.retry_first, settings.retry_max);
                     tracing::warn!(notice = %notice.id, channel = %notice.channel, attempts = notice.attempts + 1, give_up, error = %error, "notice not delivered");
                     if let Err(err) = store
                         .notice_failed(&notice.id, holder, &error, retry_at, give_up)
@@ -458,7 +456,8 @@ mod tests {
     #[test]
     fn retries_back_off_up_to_ten_minutes() {
         let first = Duration::from_secs(10);
-        let waits: Vec<u64> = (0..8).map(|n| backoff(n, first).as_secs()).collect();
+        let max = Duration::from_secs(600);
+        let waits: Vec<u64> = (0..8).map(|n| backoff(n, first, max).as_secs()).collect();
         assert_eq!(waits, [10, 20, 40, 80, 160, 320, 600, 600]);
     }
 

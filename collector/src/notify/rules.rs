@@ -216,6 +216,111 @@ fn recipients<'a>(role: &str, subject: &Subject, contacts: &'a [Contact]) -> Vec
     Vec::new()
 }
 
+/// A stored rule as imported: the unit by code, the delay as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRecord {
+    /// Unit code; none: every unit.
+    pub unit_code: Option<String>,
+    /// Kinds, comma-separated, or `*`.
+    pub kinds: String,
+    /// Least severity.
+    pub min_severity: String,
+    /// Role told.
+    pub role: String,
+    /// Delay, ms: 0 for the opening notice.
+    pub after_ms: i64,
+}
+
+/// The header a rules file must have.
+pub const RULES_HEADER: [&str; 5] = ["unit_code", "kinds", "min_severity", "role", "after"];
+
+/// Parses a rules file (CSV, header [`RULES_HEADER`]; `kinds` separated by `;` or `*`; `after`
+/// a duration like `0s`, `30m`, `4h`). A file with any bad row is refused whole.
+///
+/// # Errors
+///
+/// When the header or any row is bad; every problem is listed by line.
+pub fn parse_rules_csv(bytes: &[u8]) -> anyhow::Result<Vec<RuleRecord>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes);
+    let header = reader.headers()?.clone();
+    if header.iter().map(str::trim).ne(RULES_HEADER) {
+        anyhow::bail!(
+            "the header row must be exactly {:?}",
+            RULES_HEADER.join(",")
+        );
+    }
+    let kinds_known = crate::store::INCIDENT_KINDS;
+    let mut problems = Vec::new();
+    let mut records = Vec::new();
+    for (index, row) in reader.records().enumerate() {
+        let line = index + 2;
+        let row = match row {
+            Ok(row) => row,
+            Err(err) => {
+                problems.push(format!("line {line}: {err}"));
+                continue;
+            }
+        };
+        let field = |i: usize| row.get(i).map(str::trim).unwrap_or_default().to_owned();
+        let kinds = field(1);
+        let bad_kind = kinds
+            .split(';')
+            .map(str::trim)
+            .find(|kind| !kind.is_empty() && *kind != "*" && !kinds_known.contains(kind));
+        let min_severity = if field(2).is_empty() {
+            "low".to_owned()
+        } else {
+            field(2)
+        };
+        let after = humantime::parse_duration(&field(4));
+        if let Some(kind) = bad_kind {
+            problems.push(format!(
+                "line {line}: kind {kind:?} must be one of {}",
+                kinds_known.join(", ")
+            ));
+        } else if !["low", "medium", "high", "critical"].contains(&min_severity.as_str()) {
+            problems.push(format!(
+                "line {line}: min_severity {min_severity:?} must be low, medium, high or critical"
+            ));
+        } else if !ROLES.contains(&field(3).as_str()) {
+            problems.push(format!(
+                "line {line}: role {:?} must be one of {}",
+                field(3),
+                ROLES.join(", ")
+            ));
+        } else if let Err(err) = &after {
+            problems.push(format!(
+                "line {line}: after {:?} is not a duration like 0s, 30m or 4h: {err}",
+                field(4)
+            ));
+        } else {
+            records.push(RuleRecord {
+                unit_code: Some(field(0)).filter(|code| !code.is_empty()),
+                kinds: if kinds.trim().is_empty() {
+                    "*".to_owned()
+                } else {
+                    kinds.replace(';', ",")
+                },
+                min_severity,
+                role: field(3),
+                after_ms: after
+                    .map(|after| i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "nothing was imported; fix these rows first:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +363,25 @@ mod tests {
 
     fn run(subject: &Subject, existing: &BTreeSet<NoticeKey>, now: i64) -> Vec<NoticeKey> {
         plan(subject, &defaults(), &contacts(), existing, TIMING, now)
+    }
+
+    #[test]
+    fn rules_files_are_read_or_refused_whole() {
+        let good = "unit_code,kinds,min_severity,role,after\n663,wan;lan,high,leadership,0s\n,*,,so_on_duty,30m\n";
+        let rules = parse_rules_csv(good.as_bytes()).unwrap();
+        assert_eq!(rules[0].kinds, "wan,lan");
+        assert_eq!(rules[1].unit_code, None);
+        assert_eq!(rules[1].after_ms, 30 * MIN);
+        let bad = "unit_code,kinds,min_severity,role,after\n,printer,,it_officer,0s\n,*,urgent,it_officer,0s\n,*,,boss,0s\n,*,,it_officer,soon\n";
+        let err = format!("{:#}", parse_rules_csv(bad.as_bytes()).unwrap_err());
+        for line in [
+            "line 2: kind \"printer\"",
+            "line 3: min_severity",
+            "line 4: role \"boss\"",
+            "line 5: after \"soon\"",
+        ] {
+            assert!(err.contains(line), "{line} in {err}");
+        }
     }
 
     #[test]

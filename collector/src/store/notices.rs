@@ -212,6 +212,54 @@ impl Store {
         Ok(contacts)
     }
 
+    /// Replaces the routing rules with `records`, all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// When a unit code is unknown (nothing changes), or on a database error.
+    pub async fn notify_rules_replace(
+        &self,
+        records: &[rules::RuleRecord],
+        now: OffsetDateTime,
+    ) -> anyhow::Result<usize> {
+        let mut tx = self.begin_write().await.context("starting rules import")?;
+        sqlx::query("DELETE FROM notify_rules")
+            .execute(&mut *tx)
+            .await
+            .context("clearing rules")?;
+        for record in records {
+            let unit_id: Option<i64> = match &record.unit_code {
+                None => None,
+                Some(code) => {
+                    let id: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM units WHERE code = $1")
+                            .bind(code)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .context("looking up a rule's unit")?;
+                    Some(id.ok_or_else(|| {
+                        anyhow::anyhow!("nothing was imported: a rule names unit {code}, which is not in the units list")
+                    })?)
+                }
+            };
+            sqlx::query(
+                "INSERT INTO notify_rules (unit_id, kinds, min_severity, role, after_ms, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(unit_id)
+            .bind(&record.kinds)
+            .bind(&record.min_severity)
+            .bind(&record.role)
+            .bind(record.after_ms)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .context("storing a rule")?;
+        }
+        tx.commit().await.context("committing rules")?;
+        Ok(records.len())
+    }
+
     /// Plans the notices owed at `now`, under the `notify` lock, and returns how many it wrote.
     ///
     /// # Errors
