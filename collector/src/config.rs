@@ -102,6 +102,10 @@ pub struct NotifyConfig {
     /// Give up on a notice after this many failed attempts.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Longest time one delivery attempt may take; a sender's claim on a notice lasts three times
+    /// this, so a notice held by a collector that died is taken over after that.
+    #[serde(default = "default_attempt_timeout", with = "duration_text")]
+    pub attempt_timeout: Duration,
     /// Wait before the first retry; it doubles per failed attempt.
     #[serde(default = "default_retry_first", with = "duration_text")]
     pub retry_first: Duration,
@@ -124,6 +128,7 @@ impl Default for NotifyConfig {
             reminder_every: default_reminder_every(),
             evaluate_every: default_notify_every(),
             max_attempts: default_max_attempts(),
+            attempt_timeout: default_attempt_timeout(),
             retry_first: default_retry_first(),
             retry_max: default_retry_max(),
             email: None,
@@ -146,6 +151,10 @@ fn default_reminder_every() -> Duration {
 
 fn default_notify_every() -> Duration {
     Duration::from_secs(5)
+}
+
+fn default_attempt_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_retry_first() -> Duration {

@@ -103,6 +103,7 @@ impl Server {
         let notifier = tokio::spawn(crate::notify::run(
             self.state.store.clone(),
             self.state.notify.clone(),
+            self.state.incidents.gather,
             self.state.metrics.clone(),
             stop_rx.clone(),
         ));

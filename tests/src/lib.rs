@@ -391,6 +391,38 @@ impl RunningAgent {
     }
 }
 
+/// A child process killed (`kill -9`) and reaped when dropped, so a failing test leaves no
+/// collector or agent running behind it.
+#[derive(Debug)]
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    /// Kills it now (`kill -9`) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `collector-under-test` (a real collector process) on a collector's config file, so it
+/// shares its database.
+pub fn spawn_collector_process(binary: &str, config: &Path) -> ChildGuard {
+    ChildGuard(
+        std::process::Command::new(binary)
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting collector-under-test"),
+    )
+}
+
 /// An enrolled agent's files.
 #[derive(Debug)]
 pub struct TestAgent {

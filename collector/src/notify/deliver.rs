@@ -21,9 +21,6 @@ use crate::store::Notice;
 /// Header carrying the webhook signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "x-cntt-signature";
 
-/// How long one attempt may take.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The channels, built once from the settings.
 #[derive(Clone)]
 pub struct Channels {
@@ -57,11 +54,21 @@ impl Channels {
     ///
     /// When a CA file or the sender address is unusable.
     pub fn new(settings: &Settings) -> anyhow::Result<Channels> {
-        let email = settings.email.as_ref().map(smtp).transpose()?;
+        let timeout = settings.attempt_timeout;
+        let email = settings
+            .email
+            .as_ref()
+            .map(|email| smtp(email, timeout))
+            .transpose()?;
         let webhooks = settings
             .webhooks
             .iter()
-            .map(|webhook| Ok((webhook.clone(), http_client(webhook.ca_pem.as_deref())?)))
+            .map(|webhook| {
+                Ok((
+                    webhook.clone(),
+                    http_client(webhook.ca_pem.as_deref(), timeout)?,
+                ))
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(Channels { email, webhooks })
     }
@@ -164,7 +171,10 @@ fn webhook_body(webhook: &Webhook, notice: &Notice) -> String {
     }
 }
 
-fn smtp(email: &Email) -> anyhow::Result<(Arc<AsyncSmtpTransport<Tokio1Executor>>, Mailbox)> {
+fn smtp(
+    email: &Email,
+    timeout: Duration,
+) -> anyhow::Result<(Arc<AsyncSmtpTransport<Tokio1Executor>>, Mailbox)> {
     let from: Mailbox = email
         .from
         .parse()
@@ -189,14 +199,14 @@ fn smtp(email: &Email) -> anyhow::Result<(Arc<AsyncSmtpTransport<Tokio1Executor>
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.host)
         .port(email.port)
         .tls(tls)
-        .timeout(Some(ATTEMPT_TIMEOUT));
+        .timeout(Some(timeout));
     if let Some((user, password)) = &email.credentials {
         builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }
     Ok((Arc::new(builder.build()), from))
 }
 
-fn http_client(ca_pem: Option<&[u8]>) -> anyhow::Result<reqwest::Client> {
+fn http_client(ca_pem: Option<&[u8]>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = ca_pem {
@@ -215,7 +225,7 @@ fn http_client(ca_pem: Option<&[u8]>) -> anyhow::Result<reqwest::Client> {
     .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .timeout(ATTEMPT_TIMEOUT)
+        .timeout(timeout)
         .user_agent(concat!("cntt-collector/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the webhook client")

@@ -34,6 +34,8 @@ pub struct Settings {
     pub evaluate_every: Duration,
     /// Attempts before a notice is given up.
     pub max_attempts: u32,
+    /// Longest delivery attempt; claims last three times this.
+    pub attempt_timeout: Duration,
     /// First retry wait, doubling per attempt.
     pub retry_first: Duration,
     /// Longest retry wait.
@@ -139,6 +141,7 @@ impl Settings {
             reminder_every: raw.reminder_every,
             evaluate_every: raw.evaluate_every,
             max_attempts: raw.max_attempts,
+            attempt_timeout: raw.attempt_timeout.max(Duration::from_millis(100)),
             retry_first: raw.retry_first,
             retry_max: raw.retry_max.max(raw.retry_first),
             email,
@@ -257,9 +260,6 @@ pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// How long a sender holds the notices it claimed: longer than an attempt may take.
-const CLAIM: Duration = Duration::from_secs(90);
-
 /// The wait before attempt `attempts + 1`: `first`, doubling, at most `max`.
 pub fn backoff(attempts: i64, first: Duration, max: Duration) -> Duration {
     let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
@@ -272,6 +272,7 @@ pub fn backoff(attempts: i64, first: Duration, max: Duration) -> Duration {
 pub async fn run(
     store: crate::store::Store,
     settings: Settings,
+    gather: Duration,
     metrics: std::sync::Arc<crate::exposition::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -295,6 +296,7 @@ pub async fn run(
         timing: rules::Timing {
             grace_ms: i64::try_from(settings.grace.as_millis()).unwrap_or(i64::MAX),
             reminder_ms: i64::try_from(settings.reminder_every.as_millis()).unwrap_or(0),
+            silent_extra_ms: i64::try_from(gather.as_millis()).unwrap_or(0),
         },
         channels: set_up,
     };
@@ -327,7 +329,8 @@ async fn deliver_due(
 ) {
     loop {
         let now = time::OffsetDateTime::now_utc();
-        let claimed = match store.notices_claim(holder, now, now + CLAIM, 20).await {
+        let claim = settings.attempt_timeout * 3;
+        let claimed = match store.notices_claim(holder, now, now + claim, 20).await {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::error!(error = %format!("{err:#}"), "claiming notices failed");

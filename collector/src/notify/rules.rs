@@ -119,6 +119,8 @@ pub struct Subject {
     pub started_at: i64,
     /// When the collector learnt of it, Unix ms.
     pub created_at: i64,
+    /// Whether it is one agent's silence, which an outage inferred a little later may explain.
+    pub silent_agent: bool,
 }
 
 /// A notice planned or sent: (contact, channel, kind, step).
@@ -131,6 +133,9 @@ pub struct Timing {
     pub grace_ms: i64,
     /// Reminder interval, ms; 0 for none.
     pub reminder_ms: i64,
+    /// Extra wait for one agent's silence: the inference's gather time, so that when a whole
+    /// unit or district goes dark, its agents are folded under the outage before anyone is told.
+    pub silent_extra_ms: i64,
 }
 
 /// The notices to add for `subject` at `now`, given those it already has.
@@ -149,7 +154,13 @@ pub fn plan(
         .filter(|(_, _, kind, _)| matches!(kind, NoticeKind::Opening | NoticeKind::Escalation))
         .map(|(contact, channel, _, _)| (*contact, channel.clone()))
         .collect();
-    if open && !subject.folded && now >= subject.created_at + timing.grace_ms {
+    let grace = timing.grace_ms
+        + if subject.silent_agent {
+            timing.silent_extra_ms
+        } else {
+            0
+        };
+    if open && !subject.folded && now >= subject.created_at + grace {
         for rule in rules.iter().filter(|rule| matches(rule, subject)) {
             let due = rule.after_ms == 0 || now >= subject.started_at + rule.after_ms;
             if !due {
@@ -329,6 +340,7 @@ mod tests {
     const TIMING: Timing = Timing {
         grace_ms: 2 * MIN,
         reminder_ms: 240 * MIN,
+        silent_extra_ms: 90_000,
     };
 
     /// Commune 11 under district 10 under province 1; contacts: the district's officer and
@@ -358,6 +370,7 @@ mod tests {
             folded: false,
             started_at: 0,
             created_at: 0,
+            silent_agent: false,
         }
     }
 
@@ -390,6 +403,11 @@ mod tests {
         let mut folded = subject("high", "open");
         folded.folded = true;
         assert!(run(&folded, &BTreeSet::new(), 10 * MIN).is_empty());
+        // One agent's silence waits for the gather time too.
+        let mut silent = subject("medium", "open");
+        silent.silent_agent = true;
+        assert!(run(&silent, &BTreeSet::new(), 3 * MIN).is_empty());
+        assert_eq!(run(&silent, &BTreeSet::new(), 3 * MIN + 30_000).len(), 1);
         // Resolved within the grace period: nobody was told, nobody hears of the end.
         assert!(run(&subject("high", "resolved"), &BTreeSet::new(), 10 * MIN).is_empty());
     }

@@ -140,6 +140,7 @@ struct Candidate {
     ended_at: Option<i64>,
     created_at: i64,
     parent_id: Option<String>,
+    scope: Option<String>,
     cause: String,
     resolution: String,
     lessons: String,
@@ -276,7 +277,7 @@ impl Store {
         // announced that has not had its last notice (closing) yet. Read without the lock first.
         let candidates_sql = "SELECT i.id, i.number, i.unit_id, u.name AS unit_name, i.kind, i.severity, i.source, i.state,
                     i.title, i.description, i.target, i.systems_affected, i.started_at, i.ended_at, i.created_at,
-                    i.parent_id, i.cause, i.resolution, i.lessons
+                    i.parent_id, i.scope, i.cause, i.resolution, i.lessons
              FROM incidents i JOIN units u ON u.id = i.unit_id
              WHERE (i.parent_id IS NULL AND i.state IN ('open', 'acknowledged') AND i.created_at <= $1)
                 OR i.id IN (SELECT n.incident_id FROM notices n WHERE n.kind IN ('opening', 'escalation')
@@ -385,6 +386,7 @@ impl Store {
                 folded: incident.parent_id.is_some(),
                 started_at: incident.started_at,
                 created_at: incident.created_at,
+                silent_agent: incident.scope.as_deref() == Some("agent"),
             };
             let new = rules::plan(&subject, &rules, &contacts, &existing, settings.timing, now);
             if new.is_empty() {

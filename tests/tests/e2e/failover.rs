@@ -3,7 +3,6 @@
 //! incident, none is lost, none is doubled (issue 4, item 8).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,14 +28,11 @@ const CONFIG: &str =
     gather = \"1500ms\"\nsettle = \"1s\"\n";
 
 /// The collector under test as a child process sharing the config (and so the database).
-fn spawn_process(collector: &TestCollector) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_collector-under-test"))
-        .arg(&collector.config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting collector-under-test")
+fn spawn_process(collector: &TestCollector) -> e2e::ChildGuard {
+    e2e::spawn_collector_process(
+        env!("CARGO_BIN_EXE_collector-under-test"),
+        &collector.config_path,
+    )
 }
 
 /// A small random number below `n`, from the system's randomness.
@@ -135,8 +131,7 @@ async fn killing_one_of_two_collectors_at_random_points_loses_and_doubles_nothin
         *silenced.lock().unwrap() = silent.clone();
         // Kill the process somewhere in the onset (silence found, outage gathered and opened).
         tokio::time::sleep(Duration::from_millis(random_below(4000))).await;
-        process.kill().expect("kill -9 the collector");
-        process.wait().expect("reaping it");
+        process.kill();
         kills += 1;
         process = spawn_process(&collector);
         let (scope, unit) = match round {
@@ -180,8 +175,7 @@ async fn killing_one_of_two_collectors_at_random_points_loses_and_doubles_nothin
         // Everyone reports again; kill the process somewhere in the recovery.
         silenced.lock().unwrap().clear();
         tokio::time::sleep(Duration::from_millis(random_below(1500))).await;
-        process.kill().expect("kill -9 the collector");
-        process.wait().expect("reaping it");
+        process.kill();
         kills += 1;
         process = spawn_process(&collector);
         eventually(
@@ -204,8 +198,7 @@ async fn killing_one_of_two_collectors_at_random_points_loses_and_doubles_nothin
     }
     beating.abort();
     let _ = beating.await;
-    let _ = process.kill();
-    let _ = process.wait();
+    process.kill();
 
     let all = all_incidents(&collector).await;
     let count = |scope: &str, unit: &str| {

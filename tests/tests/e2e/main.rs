@@ -36,6 +36,7 @@ mod harness;
 mod incidents_api;
 mod inference;
 mod lifecycle;
+mod notify;
 mod retention;
 mod security;
 mod store;

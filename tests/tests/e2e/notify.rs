@@ -1,0 +1,486 @@
+//! Notices to leadership through a real SMTP server process (aiosmtpd, STARTTLS and AUTH) and a
+//! real webhook receiver (issue 5): opening, escalation, resolution and closing reach the right
+//! people in Vietnamese; flaps and grouped outages do not spam; nothing is lost or doubled when the
+//! SMTP server is down or a collector is killed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cntt_collector::auth::Role;
+use cntt_common::Secret;
+use e2e::mail::{SmtpCredentials, SmtpOptions, SmtpServer, SmtpTls};
+use e2e::webhook::WebhookReceiver;
+use e2e::{
+    eventually, heartbeat_event, spawn_collector_with, test_db, CollectorOptions, Db, TestCollector,
+};
+use serde_json::{json, Value};
+
+use super::WAIT;
+
+const CONTACTS: &str = "unit_code,name,role,position,phone,email,webhook
+24700,Nguyễn Văn An,it_officer,Cán bộ chuyên trách CNTT,0912 345 678,an@dakmil.daknong.gov.vn,
+663,Hoàng Văn Em,it_officer,Cán bộ chuyên trách CNTT huyện,,em@dakmil.daknong.gov.vn,
+663,Lê Thị Bình,leadership,Phó Chủ tịch UBND huyện,,binh@dakmil.daknong.gov.vn,
+67.S.TTTT,Trần Văn Cường,so_on_duty,Trực ứng cứu sự cố,,truc@stttt.daknong.gov.vn,truc
+67.S.TTTT,Phạm Thị Dung,so_leadership,Phó Giám đốc Sở,,dung@stttt.daknong.gov.vn,
+";
+
+/// Escalation after 3 s stands for the 30 minutes of the defaults.
+const RULES: &str = "unit_code,kinds,min_severity,role,after
+,*,low,it_officer,0s
+,*,high,leadership,0s
+,*,medium,so_on_duty,3s
+";
+
+const SECRET: &str = "bi-mat-chung-cua-webhook";
+
+/// A collector whose notices go to `smtp` and `webhook`, with contacts and rules imported.
+async fn collector_with_notices(
+    db: &e2e::TestDb,
+    smtp: &SmtpServer,
+    webhook: &WebhookReceiver,
+    grace: &str,
+    extra: &str,
+) -> (TestCollector, tempfile::TempDir) {
+    let secrets = tempfile::tempdir().expect("temporary folder");
+    let password = secrets.path().join("smtp-password");
+    std::fs::write(&password, "mat-khau-smtp\n").unwrap();
+    let secret = secrets.path().join("webhook-secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    let config = format!(
+        "[notify]\ngrace = \"{grace}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"0s\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
+         [notify.email]\nhost = \"{}\"\nport = {}\ntls = \"starttls\"\nusername = \"giamsat\"\npassword_file = \"{}\"\n\
+         from = \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"\nca_file = \"{}\"\n\
+         [[notify.webhook]]\nname = \"truc\"\nurl = \"{}\"\nsecret_file = \"{}\"\n\
+         template = '{{\"text\": \"{{{{subject}}}}\", \"body\": \"{{{{text}}}}\", \"notice\": \"{{{{notice}}}}\"}}'\n{extra}",
+        smtp.host(),
+        smtp.port(),
+        password.display(),
+        smtp.ca_pem().expect("the sink has TLS").display(),
+        webhook.url(),
+        secret.display(),
+    );
+    let options = CollectorOptions {
+        extra_config: config,
+        ..CollectorOptions::default()
+    };
+    let collector = spawn_collector_with(db, &options).await;
+    let contacts = collector.dir.path().join("contacts.csv");
+    std::fs::write(&contacts, CONTACTS).unwrap();
+    cntt_collector::admin::contacts_import(&collector.store, &contacts)
+        .await
+        .expect("importing contacts");
+    let rules = collector.dir.path().join("rules.csv");
+    std::fs::write(&rules, RULES).unwrap();
+    cntt_collector::admin::notify_rules_import(&collector.store, &rules)
+        .await
+        .expect("importing rules");
+    (collector, secrets)
+}
+
+async fn smtp_sink() -> SmtpServer {
+    SmtpServer::start(SmtpOptions {
+        tls: SmtpTls::StartTls,
+        auth: Some(SmtpCredentials {
+            user: "giamsat".into(),
+            password: Secret::new("mat-khau-smtp"),
+        }),
+        fail_first: 0,
+    })
+    .await
+}
+
+async fn file_incident(collector: &TestCollector, token: &str, title: &str) -> Value {
+    let response = collector
+        .client()
+        .post(format!("{}/api/v1/incidents", collector.base_url))
+        .bearer_auth(token)
+        .json(
+            &json!({"unit": "24700", "kind": "security", "severity": "high", "title": title,
+                      "systems_affected": ["Cổng thông tin điện tử"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+async fn act(collector: &TestCollector, token: &str, id: &str, action: &str, body: Value) {
+    let response = collector
+        .client()
+        .post(format!(
+            "{}/api/v1/incidents/{id}/{action}",
+            collector.base_url
+        ))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{action}: {}",
+        response.status()
+    );
+}
+
+fn recipients(mails: &[e2e::mail::ReceivedMail]) -> BTreeSet<String> {
+    mails
+        .iter()
+        .flat_map(|mail| mail.rcpt_tos.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_webhook() {
+    let db = test_db(Db::Sqlite).await;
+    let smtp = smtp_sink().await;
+    let webhook = WebhookReceiver::start().await;
+    let (collector, _secrets) = collector_with_notices(&db, &smtp, &webhook, "1s", "").await;
+    let admin = collector.api_token(Role::Admin, None).await;
+    let filed = file_incident(
+        &collector,
+        &admin,
+        "Tấn công dò mật khẩu vào cổng thông tin",
+    )
+    .await;
+    let id = filed["id"].as_str().unwrap().to_owned();
+    let number = filed["number"].as_str().unwrap().to_owned();
+
+    // Opening, after the grace period: the commune's officer, and the district's leader (the
+    // commune has none), each once, by authenticated STARTTLS.
+    let opening = smtp.wait_for(2, WAIT).await;
+    assert_eq!(
+        recipients(&opening),
+        BTreeSet::from([
+            "an@dakmil.daknong.gov.vn".into(),
+            "binh@dakmil.daknong.gov.vn".into()
+        ])
+    );
+    for mail in &opening {
+        assert!(
+            mail.tls && mail.auth_user.as_deref() == Some("giamsat"),
+            "{mail:?}"
+        );
+        assert_eq!(
+            mail.subject.as_deref(),
+            Some(
+                format!("[TBSC] Sự cố {number}: Tấn công dò mật khẩu vào cổng thông tin").as_str()
+            )
+        );
+        let text = mail.text.as_deref().unwrap();
+        for line in [
+            "THÔNG BÁO SỰ CỐ (BÁO CÁO BAN ĐẦU)",
+            "Đơn vị:                Thị trấn Đắk Mil",
+            "Người liên hệ:         Nguyễn Văn An, Cán bộ chuyên trách CNTT, 0912 345 678, an@dakmil.daknong.gov.vn",
+            "Loại sự cố:            Sự cố an toàn thông tin",
+            "Mức độ:                Cao",
+            "Hệ thống bị ảnh hưởng: Cổng thông tin điện tử",
+            "Cách phát hiện:        Cán bộ báo cáo",
+            "Đã thông báo cho:      Nguyễn Văn An (Cán bộ chuyên trách CNTT); Lê Thị Bình (Lãnh đạo đơn vị)",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+        assert!(mail
+            .html
+            .as_deref()
+            .unwrap()
+            .contains("<th align=\"left\" valign=\"top\">Mức độ</th><td>Cao</td>"));
+    }
+
+    // Still open after the escalation delay: the Sở's on-duty officer, by email and signed webhook.
+    let escalation = smtp.wait_for(3, WAIT).await;
+    assert_eq!(escalation[2].rcpt_tos, ["truc@stttt.daknong.gov.vn"]);
+    assert!(escalation[2]
+        .subject
+        .as_deref()
+        .unwrap()
+        .contains("chưa khắc phục sau"));
+    let posted = webhook.wait_for(1, WAIT).await;
+    let body = &posted[0].body;
+    assert_eq!(
+        posted[0].header("x-cntt-signature"),
+        Some(cntt_collector::notify::deliver::signature(SECRET, body).as_str()),
+        "signed with the shared secret"
+    );
+    assert!(posted[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("[TBSC] Sự cố {number} chưa khắc phục")));
+
+    // Resolved, then closed: everyone told hears of both, and nobody else.
+    act(
+        &collector,
+        &admin,
+        &id,
+        "resolve",
+        json!({"resolution": "Chặn địa chỉ tấn công"}),
+    )
+    .await;
+    let resolution = smtp.wait_for(6, WAIT).await;
+    let told = BTreeSet::from([
+        "an@dakmil.daknong.gov.vn".to_owned(),
+        "binh@dakmil.daknong.gov.vn".to_owned(),
+        "truc@stttt.daknong.gov.vn".to_owned(),
+    ]);
+    assert_eq!(recipients(&resolution[3..]), told);
+    assert!(resolution[3..].iter().all(|mail| mail
+        .subject
+        .as_deref()
+        .unwrap()
+        .contains("Đã khắc phục sự cố")));
+    act(&collector, &admin, &id, "close", json!({"cause": "Dò mật khẩu", "resolution": "Chặn địa chỉ", "lessons": "Bật xác thực hai lớp"})).await;
+    let closing = smtp.wait_for(9, WAIT).await;
+    assert_eq!(recipients(&closing[6..]), told);
+    for mail in &closing[6..] {
+        let text = mail.text.as_deref().unwrap();
+        assert!(
+            text.contains("BÁO CÁO KẾT THÚC ỨNG CỨU SỰ CỐ")
+                && text.contains("Bài học kinh nghiệm:")
+                && text.contains("Bật xác thực hai lớp"),
+            "{text}"
+        );
+    }
+    webhook.wait_for(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(smtp.messages().len(), 9, "nothing more, nothing twice");
+    assert_eq!(webhook.requests().len(), 3);
+    // Every notice is in the API, sent; the Sở's leadership was never involved.
+    let notices: Value = collector
+        .client()
+        .get(format!(
+            "{}/api/v1/notices?incident={id}",
+            collector.base_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let notices = notices["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 12);
+    assert!(
+        notices.iter().all(|notice| notice["state"] == "sent"),
+        "{notices:#?}"
+    );
+    let metrics = collector
+        .client()
+        .get(format!("{}/metrics", collector.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cntt_collector_notices{state=\"sent\"} 12"),
+        "{metrics}"
+    );
+    // The initial report as a document.
+    let report = collector
+        .client()
+        .get(format!(
+            "{}/api/v1/incidents/{id}/report?form=closing",
+            collector.base_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.contains(&format!(
+            "Tham chiếu báo cáo ban đầu: Báo cáo ban đầu sự cố {number}"
+        )),
+        "{report}"
+    );
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flap_inside_the_grace_period_sends_nothing_and_a_district_outage_of_30_agents_one_notice_per_recipient(
+) {
+    let db = test_db(Db::Sqlite).await;
+    let smtp = smtp_sink().await;
+    let webhook = WebhookReceiver::start().await;
+    // Agents found silent over about 1.5 s (heartbeats posted one after another): gather 2 s, and
+    // a grace of 3 s, so one agent's silence waits 5 s, by when the district outage holds them.
+    let inference = "[incidents]\nsilence_intervals = 2\nsilence_min = \"1s\"\nevaluate_every = \"100ms\"\ngather = \"2s\"\nsettle = \"2s\"\n";
+    let (collector, _secrets) = collector_with_notices(&db, &smtp, &webhook, "3s", inference).await;
+    collector.import_units("code,name,kind,parent_code,valid_from,valid_to,successor_codes,note\n24703,Xã Đắk Lao,commune,663,,,,\n24706,Xã Đắk Gằn,commune,663,,,,\n").await;
+    let admin = collector.api_token(Role::Admin, None).await;
+
+    // Filed and resolved within the grace period: nobody is bothered.
+    let flap = file_incident(&collector, &admin, "Cảnh báo nhầm").await;
+    act(
+        &collector,
+        &admin,
+        flap["id"].as_str().unwrap(),
+        "resolve",
+        json!({}),
+    )
+    .await;
+
+    // 30 agents in the district's three communes report, then all fall silent at once.
+    let mut agents = Vec::new();
+    for code in ["24700", "24703", "24706"] {
+        for _ in 0..10 {
+            agents.push(collector.enroll_agent(code).await);
+        }
+    }
+    for (seq, agent) in agents.iter().enumerate() {
+        collector
+            .ingest(agent, vec![heartbeat_event(seq as u64 + 1, 1)])
+            .await;
+    }
+    // The district's officer and leader hear of the outage, then (3 s on, the escalation rule)
+    // the Sở's on-duty officer: one notice per recipient, none per agent or commune.
+    smtp.wait_for(3, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = smtp.messages();
+    let summary: Vec<_> = mails.iter().map(|m| (&m.rcpt_tos, &m.subject)).collect();
+    assert_eq!(mails.len(), 3, "one notice per recipient: {summary:#?}");
+    assert_eq!(
+        recipients(&mails),
+        BTreeSet::from([
+            "em@dakmil.daknong.gov.vn".into(),
+            "binh@dakmil.daknong.gov.vn".into(),
+            "truc@stttt.daknong.gov.vn".into()
+        ])
+    );
+    for mail in &mails {
+        let subject = mail.subject.as_deref().unwrap();
+        assert!(
+            subject.contains("Mất kết nối WAN: Huyện Đắk Mil (3 đơn vị)"),
+            "{subject}"
+        );
+        let text = mail.text.as_deref().unwrap();
+        assert!(
+            text.contains("(gộp 30 sự cố liên quan, không thông báo riêng)"),
+            "{text}"
+        );
+    }
+    collector.stop().await;
+}
+
+fn spawn_process(collector: &TestCollector) -> e2e::ChildGuard {
+    e2e::spawn_collector_process(
+        env!("CARGO_BIN_EXE_collector-under-test"),
+        &collector.config_path,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_survive_a_dead_smtp_server_and_killed_collectors_arriving_once_each() {
+    let db = test_db(Db::Postgres).await;
+    let mut smtp = smtp_sink().await;
+    let webhook = WebhookReceiver::start().await;
+    let (collector, _secrets) = collector_with_notices(&db, &smtp, &webhook, "1s", "").await;
+    let admin = collector.api_token(Role::Admin, None).await;
+    // The SMTP server goes down; ten incidents are filed while a second collector process is
+    // killed with kill -9 after each has been written and before it could be sent.
+    smtp.stop().await;
+    let mut process = spawn_process(&collector);
+    for round in 0..10 {
+        let filed = file_incident(&collector, &admin, &format!("Sự cố thử số {round}")).await;
+        let id = filed["id"].as_str().unwrap().to_owned();
+        eventually(WAIT, "the notices written", || {
+            let (store, id) = (collector.store.clone(), id.clone());
+            async move {
+                let notices = store.notices_list(Some(&id), None, 10).await.unwrap();
+                (notices.len() >= 2).then_some(())
+            }
+        })
+        .await;
+        process.kill();
+        process = spawn_process(&collector);
+    }
+    let admin_metrics = || {
+        let (client, url, admin) = (
+            collector.client(),
+            format!("{}/metrics", collector.base_url),
+            admin.clone(),
+        );
+        async move {
+            client
+                .get(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let metrics = admin_metrics().await;
+    assert!(
+        metrics.contains("cntt_collector_notify_channel_up{channel=\"email\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(
+            "cntt_collector_notice_attempts_total{channel=\"email\",result=\"failed\"} 0"
+        ),
+        "{metrics}"
+    );
+    // Back up: every notice arrives, once (openings, and the escalations that came due meanwhile).
+    smtp.start_again().await;
+    // The last incident's escalation comes due 3 s after it was filed: let it be planned first.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let all = eventually(Duration::from_secs(60), "every notice sent", || {
+        let store = collector.store.clone();
+        async move {
+            let all = store.notices_list(None, None, 1000).await.unwrap();
+            all.iter()
+                .all(|notice| notice.state == "sent")
+                .then_some(all)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let emailed: BTreeSet<String> = all
+        .iter()
+        .filter(|notice| notice.channel == "email")
+        .map(|notice| format!("<{}@cntt-collector>", notice.id))
+        .collect();
+    assert!(
+        emailed.len() >= 20,
+        "two openings per incident at least: {}",
+        emailed.len()
+    );
+    let mails = smtp.wait_for(emailed.len(), Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mails = if smtp.messages().len() > mails.len() {
+        smtp.messages()
+    } else {
+        mails
+    };
+    let again = collector
+        .store
+        .notices_list(None, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), all.len(), "no notice planned after the check");
+    let ids: Vec<String> = mails
+        .iter()
+        .map(|mail| mail.message_id.clone().unwrap_or_default())
+        .collect();
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "no notice twice: {ids:#?}");
+    assert_eq!(unique, emailed, "every email notice arrived");
+    let metrics = admin_metrics().await;
+    assert!(
+        metrics.contains("cntt_collector_notify_channel_up{channel=\"email\"} 1"),
+        "{metrics}"
+    );
+    process.kill();
+    collector.stop().await;
+    db.drop_database().await;
+}
