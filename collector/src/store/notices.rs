@@ -540,6 +540,19 @@ impl Store {
         limit: i64,
     ) -> anyhow::Result<Vec<Notice>> {
         let now = millis(now);
+        // Look before writing: most rounds find nothing due, and on SQLite a write takes the
+        // database's one writer slot.
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM notices WHERE state = 'pending' AND next_attempt_at <= $1
+               AND (claimed_until IS NULL OR claimed_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking for due notices")?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let claimed = sqlx::query_as::<_, Notice>(&format!(
             "UPDATE notices SET claimed_by = $1, claimed_until = $2
              WHERE id IN (SELECT id FROM notices WHERE state = 'pending' AND next_attempt_at <= $3

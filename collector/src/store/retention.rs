@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::{millis, Backend, Store};
@@ -440,14 +440,9 @@ impl Store {
     }
 
     /// Starts a retention transaction by taking the job lock.
-    async fn retention_begin(
-        &self,
-        holder: &str,
-        now: i64,
-    ) -> anyhow::Result<Transaction<'_, Any>> {
+    async fn retention_begin(&self, holder: &str, now: i64) -> anyhow::Result<super::WriteTx> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .context("starting a retention batch")?;
         let res = sqlx::query("UPDATE job_locks SET holder = $1, at = $2 WHERE name = 'retention'")

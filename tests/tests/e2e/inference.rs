@@ -114,7 +114,8 @@ async fn until(
     check: impl Fn(&[StoredIncident]) -> bool,
 ) -> Vec<StoredIncident> {
     let check = &check;
-    eventually(WAIT, what, || async move {
+    // Generous: twelve agent processes and a collector share two cores with the other tests.
+    eventually(WAIT * 3, what, || async move {
         let all = incidents(collector).await;
         check(&all).then_some(all)
     })
