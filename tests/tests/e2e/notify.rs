@@ -42,13 +42,26 @@ async fn collector_with_notices(
     grace: &str,
     extra: &str,
 ) -> (TestCollector, tempfile::TempDir) {
+    collector_with(db, smtp, webhook, grace, "0s", RULES, extra).await
+}
+
+/// [`collector_with_notices`] with the reminder interval and the routing rules chosen.
+async fn collector_with(
+    db: &e2e::TestDb,
+    smtp: &SmtpServer,
+    webhook: &WebhookReceiver,
+    grace: &str,
+    reminder_every: &str,
+    rules_csv: &str,
+    extra: &str,
+) -> (TestCollector, tempfile::TempDir) {
     let secrets = tempfile::tempdir().expect("temporary folder");
     let password = secrets.path().join("smtp-password");
     std::fs::write(&password, "mat-khau-smtp\n").unwrap();
     let secret = secrets.path().join("webhook-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     let config = format!(
-        "[notify]\ngrace = \"{grace}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"0s\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
+        "[notify]\ngrace = \"{grace}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"{reminder_every}\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
          [notify.email]\nhost = \"{}\"\nport = {}\ntls = \"starttls\"\nusername = \"giamsat\"\npassword_file = \"{}\"\n\
          from = \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"\nca_file = \"{}\"\n\
          [[notify.webhook]]\nname = \"truc\"\nurl = \"{}\"\nsecret_file = \"{}\"\n\
@@ -71,7 +84,7 @@ async fn collector_with_notices(
         .await
         .expect("importing contacts");
     let rules = collector.dir.path().join("rules.csv");
-    std::fs::write(&rules, RULES).unwrap();
+    std::fs::write(&rules, rules_csv).unwrap();
     cntt_collector::admin::notify_rules_import(&collector.store, &rules)
         .await
         .expect("importing rules");
@@ -483,4 +496,95 @@ async fn notices_survive_a_dead_smtp_server_and_killed_collectors_arriving_once_
     process.kill();
     collector.stop().await;
     db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_repeat_while_open_and_notices_held_by_a_dead_smtp_server_arrive_in_order() {
+    let db = test_db(Db::Sqlite).await;
+    let mut smtp = smtp_sink().await;
+    let webhook = WebhookReceiver::start().await;
+    let officer_only = "unit_code,kinds,min_severity,role,after\n,*,low,it_officer,0s\n";
+    let (collector, _secrets) =
+        collector_with(&db, &smtp, &webhook, "1s", "3s", officer_only, "").await;
+    let admin = collector.api_token(Role::Admin, None).await;
+    // Still open 3 s on: the officer told of it is reminded, once per interval.
+    let filed = file_incident(&collector, &admin, "Máy chủ thư điện tử không phản hồi").await;
+    let number = filed["number"].as_str().unwrap().to_owned();
+    let mails = smtp.wait_for(2, WAIT).await;
+    assert_eq!(mails[1].rcpt_tos, ["an@dakmil.daknong.gov.vn"]);
+    let reminder = mails[1].subject.as_deref().unwrap();
+    assert!(
+        reminder.starts_with(&format!("[TBSC] Nhắc lại sự cố {number} (đã 3 giây)")),
+        "{reminder}"
+    );
+    assert!(mails[1]
+        .text
+        .as_deref()
+        .unwrap()
+        .contains("NHẮC LẠI: SỰ CỐ VẪN ĐANG XẢY RA"));
+    act(
+        &collector,
+        &admin,
+        filed["id"].as_str().unwrap(),
+        "resolve",
+        json!({}),
+    )
+    .await;
+    smtp.wait_for(3, WAIT).await;
+
+    // The SMTP server goes down while three incidents are filed one after another; when it is
+    // back, their notices arrive in the order they were written.
+    smtp.stop().await;
+    let mut numbers = Vec::new();
+    for n in 1..=3 {
+        let filed = file_incident(
+            &collector,
+            &admin,
+            &format!("Sự cố thứ {n} khi máy chủ thư ngừng"),
+        )
+        .await;
+        numbers.push(filed["number"].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = collector
+        .client()
+        .get(format!("{}/metrics", collector.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cntt_collector_notify_channel_up{channel=\"email\"} 0"),
+        "{metrics}"
+    );
+    smtp.start_again().await;
+    let openings = eventually(WAIT, "the three openings", || async {
+        let openings: Vec<String> = smtp.messages()[3..]
+            .iter()
+            .filter_map(|mail| mail.subject.clone())
+            .filter(|subject| subject.starts_with("[TBSC] Sự cố "))
+            .collect();
+        (openings.len() >= 3).then_some(openings)
+    })
+    .await;
+    let expected: Vec<String> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, number)| {
+            format!(
+                "[TBSC] Sự cố {number}: Sự cố thứ {} khi máy chủ thư ngừng",
+                i + 1
+            )
+        })
+        .collect();
+    assert_eq!(
+        openings[..3],
+        expected[..],
+        "in the order they were written: {openings:#?}"
+    );
+    collector.stop().await;
 }
