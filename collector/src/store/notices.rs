@@ -555,9 +555,13 @@ impl Store {
         }
         let claimed = sqlx::query_as::<_, Notice>(&format!(
             "UPDATE notices SET claimed_by = $1, claimed_until = $2
-             WHERE id IN (SELECT id FROM notices WHERE state = 'pending' AND next_attempt_at <= $3
-                            AND (claimed_until IS NULL OR claimed_until < $3)
-                          ORDER BY created_at, id LIMIT $4)
+             WHERE id IN (SELECT n.id FROM notices n WHERE n.state = 'pending' AND n.next_attempt_at <= $3
+                            AND (n.claimed_until IS NULL OR n.claimed_until < $3)
+                            AND NOT EXISTS (SELECT 1 FROM notices o
+                                            WHERE o.channel = n.channel AND o.address = n.address AND o.state = 'pending'
+                                              AND (o.created_at < n.created_at OR (o.created_at = n.created_at AND o.id < n.id))
+                                              AND o.next_attempt_at > $3)
+                          ORDER BY n.created_at, n.id LIMIT $4)
                AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $3)
              RETURNING {NOTICE_COLUMNS}"
         ))
