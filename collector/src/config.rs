@@ -106,6 +106,10 @@ pub struct NotifyConfig {
     /// this, so a notice held by a collector that died is taken over after that.
     #[serde(default = "default_attempt_timeout", with = "duration_text")]
     pub attempt_timeout: Duration,
+    /// A channel failing this long is reported to the Sở's on-duty officer through the other
+    /// channel, when one is set up.
+    #[serde(default = "default_channel_alarm_after", with = "duration_text")]
+    pub channel_alarm_after: Duration,
     /// Wait before the first retry; it doubles per failed attempt.
     #[serde(default = "default_retry_first", with = "duration_text")]
     pub retry_first: Duration,
@@ -129,6 +133,7 @@ impl Default for NotifyConfig {
             evaluate_every: default_notify_every(),
             max_attempts: default_max_attempts(),
             attempt_timeout: default_attempt_timeout(),
+            channel_alarm_after: default_channel_alarm_after(),
             retry_first: default_retry_first(),
             retry_max: default_retry_max(),
             email: None,
@@ -151,6 +156,10 @@ fn default_reminder_every() -> Duration {
 
 fn default_notify_every() -> Duration {
     Duration::from_secs(5)
+}
+
+fn default_channel_alarm_after() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_attempt_timeout() -> Duration {

@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_attempts: u32,
     /// Longest delivery attempt; claims last three times this.
     pub attempt_timeout: Duration,
+    /// A channel failing this long is reported through the other one.
+    pub channel_alarm_after: Duration,
     /// First retry wait, doubling per attempt.
     pub retry_first: Duration,
     /// Longest retry wait.
@@ -142,6 +144,7 @@ impl Settings {
             evaluate_every: raw.evaluate_every,
             max_attempts: raw.max_attempts,
             attempt_timeout: raw.attempt_timeout.max(Duration::from_millis(100)),
+            channel_alarm_after: raw.channel_alarm_after,
             retry_first: raw.retry_first,
             retry_max: raw.retry_max.max(raw.retry_first),
             email,
@@ -301,6 +304,8 @@ pub async fn run(
         channels: set_up,
     };
     let holder = format!("notify-{}", uuid::Uuid::new_v4());
+    // Since when each channel family has failed, with its last error, in this process.
+    let mut failing: Failing = std::collections::BTreeMap::new();
     let mut ticker = tokio::time::interval(settings.evaluate_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -314,9 +319,45 @@ pub async fn run(
             Ok(written) => tracing::info!(notices = written, "notices planned"),
             Err(err) => tracing::error!(error = %format!("{err:#}"), "planning notices failed"),
         }
-        deliver_due(&store, &channels, &settings, &metrics, &holder).await;
+        deliver_due(
+            &store,
+            &channels,
+            &settings,
+            &metrics,
+            &holder,
+            &mut failing,
+        )
+        .await;
+        let now = time::OffsetDateTime::now_utc();
+        for (family, (since, error)) in &failing {
+            if now - *since < settings.channel_alarm_after {
+                continue;
+            }
+            let res = store
+                .notices_channel_down(
+                    family,
+                    *since,
+                    error,
+                    &plan_settings.channels,
+                    &settings.subject_prefix,
+                    now,
+                )
+                .await;
+            match res {
+                Ok(0) => {}
+                Ok(written) => {
+                    tracing::error!(channel = family, since = %since, alarms = written, "notification channel down; alarm sent through the other channel")
+                }
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "writing a channel alarm failed")
+                }
+            }
+        }
     }
 }
+
+/// Since when each channel family (`email`, `webhook`) has been failing, with its last error.
+type Failing = std::collections::BTreeMap<&'static str, (time::OffsetDateTime, String)>;
 
 /// Sends every due notice it can claim, oldest first; after a channel fails, its later notices
 /// wait for the next round so they arrive in order.
@@ -326,6 +367,7 @@ async fn deliver_due(
     settings: &Settings,
     metrics: &crate::exposition::Metrics,
     holder: &str,
+    failing_since: &mut Failing,
 ) {
     loop {
         let now = time::OffsetDateTime::now_utc();
@@ -365,6 +407,7 @@ async fn deliver_due(
                         .notify_channel_up
                         .with_label_values(&[family])
                         .set(1);
+                    failing_since.remove(family);
                     let now = time::OffsetDateTime::now_utc();
                     match store.notice_sent(&notice.id, holder, now).await {
                         Ok(true) => {
@@ -388,6 +431,10 @@ async fn deliver_due(
                         .notify_channel_up
                         .with_label_values(&[family])
                         .set(0);
+                    let since = failing_since
+                        .entry(family)
+                        .or_insert_with(|| (time::OffsetDateTime::now_utc(), String::new()));
+                    since.1 = error.clone();
                     failing.insert(notice.channel.clone());
                     let give_up = notice.attempts + 1 >= i64::from(settings.max_attempts);
                     let retry_at = time::OffsetDateTime::now_utc()

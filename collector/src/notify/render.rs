@@ -368,6 +368,39 @@ pub fn render(kind: NoticeKind, facts: &Facts, prefix: &str) -> Rendered {
     }
 }
 
+/// The notice that one channel has been failing for a while, sent through another.
+pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str) -> Rendered {
+    let name = if channel == "email" {
+        "thư điện tử (email)"
+    } else {
+        "webhook"
+    };
+    let subject = format!(
+        "{prefix} Kênh thông báo {name} không gửi được từ {}",
+        time_of(since)
+    )
+    .trim_start()
+    .to_owned();
+    let text = format!(
+        "CẢNH BÁO: KÊNH THÔNG BÁO SỰ CỐ KHÔNG HOẠT ĐỘNG\n\n\
+         Kênh {name} của hệ thống giám sát không gửi được thông báo từ {}.\n\
+         Lỗi gần nhất: {error}\n\n\
+         Các thông báo sự cố vẫn được lưu và sẽ được gửi lại theo thứ tự khi kênh hoạt động trở lại. \
+         Đề nghị kiểm tra máy chủ thư hoặc dịch vụ nhận webhook.\n\n{FOOTER}\n",
+        time_of(since)
+    );
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
+        escape(&subject),
+        escape(&text)
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -527,6 +527,65 @@ impl Store {
         Ok(ids)
     }
 
+    /// Writes the alarm that channel family `down` (`email` or `webhook`) has failed since
+    /// `since`, to the Sở's on-duty contacts on their other channels; at most once per contact
+    /// and channel per outage. Returns how many it wrote.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notices_channel_down(
+        &self,
+        down: &str,
+        since: OffsetDateTime,
+        error: &str,
+        channels: &BTreeSet<String>,
+        prefix: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<usize> {
+        let rendered = render::render_channel_down(down, millis(since), error, prefix);
+        let contacts = self.contacts_list().await?;
+        let mut written = 0;
+        for contact in contacts.iter().filter(|c| c.role == "so_on_duty") {
+            for channel in channels_of(contact, channels) {
+                let family = if channel == "email" {
+                    "email"
+                } else {
+                    "webhook"
+                };
+                if family == down {
+                    continue;
+                }
+                let address = if channel == "email" {
+                    contact.email.clone().unwrap_or_default()
+                } else {
+                    channel.trim_start_matches("webhook:").to_owned()
+                };
+                let res = sqlx::query(
+                    "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
+                                          body_html, state, attempts, next_attempt_at, created_at)
+                     SELECT $1, NULL, $2, $3, $4, 'channel_down', $5, $6, $7, $8, 'pending', 0, $9, $9
+                     WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = 'channel_down' AND contact_id = $2
+                                       AND channel = $3 AND step = $5)",
+                )
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(contact.id)
+                .bind(&channel)
+                .bind(&address)
+                .bind(millis(since))
+                .bind(&rendered.subject)
+                .bind(&rendered.text)
+                .bind(&rendered.html)
+                .bind(millis(now))
+                .execute(&self.pool)
+                .await
+                .context("writing a channel alarm")?;
+                written += usize::try_from(res.rows_affected()).unwrap_or_default();
+            }
+        }
+        Ok(written)
+    }
+
     /// Claims up to `limit` due notices for `holder` until `until` (Unix ms), oldest first.
     ///
     /// # Errors

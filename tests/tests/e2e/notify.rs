@@ -42,17 +42,29 @@ async fn collector_with_notices(
     grace: &str,
     extra: &str,
 ) -> (TestCollector, tempfile::TempDir) {
-    collector_with(db, smtp, webhook, grace, "0s", RULES, extra).await
+    let setup = Setup {
+        grace,
+        reminder_every: "0s",
+        alarm_after: "10m",
+        rules: RULES,
+    };
+    collector_with(db, smtp, webhook, &setup, extra).await
 }
 
-/// [`collector_with_notices`] with the reminder interval and the routing rules chosen.
+/// What a notification test sets: timings (as config text) and routing rules (CSV).
+struct Setup<'a> {
+    grace: &'a str,
+    reminder_every: &'a str,
+    alarm_after: &'a str,
+    rules: &'a str,
+}
+
+/// [`collector_with_notices`] with the timings and the routing rules chosen.
 async fn collector_with(
     db: &e2e::TestDb,
     smtp: &SmtpServer,
     webhook: &WebhookReceiver,
-    grace: &str,
-    reminder_every: &str,
-    rules_csv: &str,
+    setup: &Setup<'_>,
     extra: &str,
 ) -> (TestCollector, tempfile::TempDir) {
     let secrets = tempfile::tempdir().expect("temporary folder");
@@ -61,11 +73,14 @@ async fn collector_with(
     let secret = secrets.path().join("webhook-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     let config = format!(
-        "[notify]\ngrace = \"{grace}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"{reminder_every}\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
+        "[notify]\ngrace = \"{}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"{}\"\nchannel_alarm_after = \"{}\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
          [notify.email]\nhost = \"{}\"\nport = {}\ntls = \"starttls\"\nusername = \"giamsat\"\npassword_file = \"{}\"\n\
          from = \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"\nca_file = \"{}\"\n\
          [[notify.webhook]]\nname = \"truc\"\nurl = \"{}\"\nsecret_file = \"{}\"\n\
          template = '{{\"text\": \"{{{{subject}}}}\", \"body\": \"{{{{text}}}}\", \"notice\": \"{{{{notice}}}}\"}}'\n{extra}",
+        setup.grace,
+        setup.reminder_every,
+        setup.alarm_after,
         smtp.host(),
         smtp.port(),
         password.display(),
@@ -84,7 +99,7 @@ async fn collector_with(
         .await
         .expect("importing contacts");
     let rules = collector.dir.path().join("rules.csv");
-    std::fs::write(&rules, rules_csv).unwrap();
+    std::fs::write(&rules, setup.rules).unwrap();
     cntt_collector::admin::notify_rules_import(&collector.store, &rules)
         .await
         .expect("importing rules");
@@ -504,8 +519,19 @@ async fn reminders_repeat_while_open_and_notices_held_by_a_dead_smtp_server_arri
     let mut smtp = smtp_sink().await;
     let webhook = WebhookReceiver::start().await;
     let officer_only = "unit_code,kinds,min_severity,role,after\n,*,low,it_officer,0s\n";
-    let (collector, _secrets) =
-        collector_with(&db, &smtp, &webhook, "1s", "3s", officer_only, "").await;
+    let (collector, _secrets) = collector_with(
+        &db,
+        &smtp,
+        &webhook,
+        &Setup {
+            grace: "1s",
+            reminder_every: "3s",
+            alarm_after: "2s",
+            rules: officer_only,
+        },
+        "",
+    )
+    .await;
     let admin = collector.api_token(Role::Admin, None).await;
     // Still open 3 s on: the officer told of it is reminded, once per interval.
     let filed = file_incident(&collector, &admin, "Máy chủ thư điện tử không phản hồi").await;
@@ -560,6 +586,23 @@ async fn reminders_repeat_while_open_and_notices_held_by_a_dead_smtp_server_arri
     assert!(
         metrics.contains("cntt_collector_notify_channel_up{channel=\"email\"} 0"),
         "{metrics}"
+    );
+    // Down for more than 2 s: the Sở's on-duty officer is told through the webhook.
+    let alarm = webhook.wait_for(1, WAIT).await;
+    let alarm = alarm[0].json();
+    assert!(
+        alarm["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[TBSC] Kênh thông báo thư điện tử (email) không gửi được từ"),
+        "{alarm}"
+    );
+    assert!(
+        alarm["body"]
+            .as_str()
+            .unwrap()
+            .contains("Lỗi gần nhất: sending by SMTP"),
+        "{alarm}"
     );
     smtp.start_again().await;
     let openings = eventually(WAIT, "the three openings", || async {
