@@ -106,6 +106,9 @@ pub struct NotifyConfig {
     /// this, so a notice held by a collector that died is taken over after that.
     #[serde(default = "default_attempt_timeout", with = "duration_text")]
     pub attempt_timeout: Duration,
+    /// When the daily digest goes out, `HH:MM` in Vietnam's time, to contacts that asked for it.
+    #[serde(default = "default_digest_at")]
+    pub digest_at: String,
     /// A channel failing this long is reported to the Sở's on-duty officer through the other
     /// channel, when one is set up.
     #[serde(default = "default_channel_alarm_after", with = "duration_text")]
@@ -134,6 +137,7 @@ impl Default for NotifyConfig {
             max_attempts: default_max_attempts(),
             attempt_timeout: default_attempt_timeout(),
             channel_alarm_after: default_channel_alarm_after(),
+            digest_at: default_digest_at(),
             retry_first: default_retry_first(),
             retry_max: default_retry_max(),
             email: None,
@@ -156,6 +160,10 @@ fn default_reminder_every() -> Duration {
 
 fn default_notify_every() -> Duration {
     Duration::from_secs(5)
+}
+
+fn default_digest_at() -> String {
+    "07:30".to_owned()
 }
 
 fn default_channel_alarm_after() -> Duration {

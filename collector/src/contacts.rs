@@ -1,6 +1,7 @@
 //! Contacts as files: the CSV import format of the people notices go to (issue 5).
 //!
-//! Header, exactly: `unit_code,name,role,position,phone,email,webhook`. `role` is one of
+//! Header, exactly: `unit_code,name,role,position,phone,email,webhook`, optionally followed by
+//! `digest` (`yes` to receive a daily summary of the incidents the contact may see). `role` is one of
 //! `leadership`, `it_officer`, `so_on_duty`, `so_leadership`; `email` and `webhook` (a webhook
 //! name from `[notify]`) may be empty, but not both. A file with any bad row is refused whole, with
 //! every problem listed by line, like the units file.
@@ -45,9 +46,13 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<ContactRecord>> {
         .has_headers(true)
         .from_reader(bytes);
     let header = reader.headers().context("reading the header row")?.clone();
-    if header.iter().map(str::trim).ne(HEADER) {
+    let with_digest = header.len() == HEADER.len() + 1
+        && header.get(HEADER.len()).map(str::trim) == Some("digest");
+    if header.iter().take(HEADER.len()).map(str::trim).ne(HEADER)
+        || (header.len() != HEADER.len() && !with_digest)
+    {
         bail!(
-            "the header row must be exactly {:?}; found {:?}",
+            "the header row must be exactly {:?}, optionally followed by ,digest; found {:?}",
             HEADER.join(","),
             header.iter().collect::<Vec<_>>().join(",")
         );
@@ -74,6 +79,11 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<ContactRecord>> {
             phone: field(4),
             email: optional(5),
             webhook: optional(6),
+            digest: with_digest
+                && matches!(
+                    field(7).to_lowercase().as_str(),
+                    "yes" | "có" | "1" | "true"
+                ),
         };
         let problem = if record.unit_code.is_empty() || record.name.is_empty() {
             Some("unit_code and name must not be empty".to_owned())
@@ -153,6 +163,9 @@ mod tests {
         ] {
             assert!(err.contains(expected), "{expected} in {err}");
         }
+        let digest = "unit_code,name,role,position,phone,email,webhook,digest\n67.S.TTTT,D,so_leadership,,,d@b.vn,,yes\n";
+        assert!(parse_csv(digest.as_bytes()).unwrap()[0].digest);
+        assert!(!records[0].digest);
         assert!(format!("{:#}", parse_csv(b"name,email\n").unwrap_err())
             .contains("the header row must be exactly"));
     }

@@ -38,6 +38,8 @@ pub struct Settings {
     pub attempt_timeout: Duration,
     /// A channel failing this long is reported through the other one.
     pub channel_alarm_after: Duration,
+    /// Minutes after midnight (Vietnam time) when the daily digest goes out.
+    pub digest_minute: i64,
     /// First retry wait, doubling per attempt.
     pub retry_first: Duration,
     /// Longest retry wait.
@@ -85,6 +87,17 @@ impl Default for Settings {
         Settings::check(NotifyConfig::default(), Path::new("."))
             .expect("the default notify settings are valid")
     }
+}
+
+fn digest_minute(text: &str) -> anyhow::Result<i64> {
+    let parsed = text.split_once(':').and_then(|(hour, minute)| {
+        let (hour, minute) = (
+            hour.trim().parse::<i64>().ok()?,
+            minute.trim().parse::<i64>().ok()?,
+        );
+        ((0..24).contains(&hour) && (0..60).contains(&minute)).then_some(hour * 60 + minute)
+    });
+    parsed.ok_or_else(|| anyhow::anyhow!("notify.digest_at {text:?} is not a time like \"07:30\""))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -145,6 +158,7 @@ impl Settings {
             max_attempts: raw.max_attempts,
             attempt_timeout: raw.attempt_timeout.max(Duration::from_millis(100)),
             channel_alarm_after: raw.channel_alarm_after,
+            digest_minute: digest_minute(&raw.digest_at)?,
             retry_first: raw.retry_first,
             retry_max: raw.retry_max.max(raw.retry_first),
             email,
@@ -318,6 +332,21 @@ pub async fn run(
             Ok(0) => {}
             Ok(written) => tracing::info!(notices = written, "notices planned"),
             Err(err) => tracing::error!(error = %format!("{err:#}"), "planning notices failed"),
+        }
+        match store
+            .notices_digest(
+                &plan_settings.channels,
+                &settings.subject_prefix,
+                settings.digest_minute,
+                now,
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(written) => tracing::info!(digests = written, "daily digests written"),
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "writing daily digests failed")
+            }
         }
         deliver_due(
             &store,

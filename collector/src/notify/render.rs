@@ -368,6 +368,76 @@ pub fn render(kind: NoticeKind, facts: &Facts, prefix: &str) -> Rendered {
     }
 }
 
+/// One line of the daily digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestLine {
+    /// Human number.
+    pub number: String,
+    /// Unit name.
+    pub unit_name: String,
+    /// Kind.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Start, Unix ms.
+    pub started_at: i64,
+    /// End, Unix ms.
+    pub ended_at: Option<i64>,
+    /// State.
+    pub state: String,
+}
+
+/// The daily digest: the incidents of the last 24 hours a contact may see.
+pub fn render_digest(lines: &[DigestLine], now: i64, prefix: &str) -> Rendered {
+    let date = time_of(now);
+    let date = date.split(' ').nth(1).unwrap_or_default().to_owned();
+    let open = lines
+        .iter()
+        .filter(|line| matches!(line.state.as_str(), "open" | "acknowledged"))
+        .count();
+    let subject = format!(
+        "{prefix} Tổng hợp sự cố ngày {date}: {} sự cố, {open} đang xảy ra",
+        lines.len()
+    )
+    .trim_start()
+    .to_owned();
+    let mut text = format!(
+        "TỔNG HỢP SỰ CỐ 24 GIỜ QUA\n\nĐến {}: {} sự cố, trong đó {open} đang xảy ra.\n\n",
+        time_of(now),
+        lines.len()
+    );
+    if lines.is_empty() {
+        text.push_str("Không có sự cố nào trong 24 giờ qua.\n");
+    }
+    for line in lines {
+        let _ = write!(
+            text,
+            "- {} | {} | {} | {} | bắt đầu {} | {}",
+            line.number,
+            line.unit_name,
+            kind_text(&line.kind),
+            line.title,
+            time_of(line.started_at),
+            state_text(&line.state)
+        );
+        if let Some(ended_at) = line.ended_at {
+            let _ = write!(text, " sau {}", duration_text(ended_at - line.started_at));
+        }
+        text.push('\n');
+    }
+    let _ = write!(text, "\n{FOOTER}\n");
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
+        escape(&subject),
+        escape(&text)
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// The notice that one channel has been failing for a while, sent through another.
 pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str) -> Rendered {
     let name = if channel == "email" {

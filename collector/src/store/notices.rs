@@ -49,6 +49,8 @@ pub struct StoredContact {
     pub email: Option<String>,
     /// Webhook name.
     pub webhook: Option<String>,
+    /// Whether it receives the daily digest (0 or 1).
+    pub digest: i64,
 }
 
 /// A contact to create or update (by unit, name and role).
@@ -68,6 +70,8 @@ pub struct ContactRecord {
     pub email: Option<String>,
     /// Webhook name.
     pub webhook: Option<String>,
+    /// Whether it receives the daily digest.
+    pub digest: bool,
 }
 
 /// A notice as stored.
@@ -120,6 +124,18 @@ pub struct PlanSettings {
     pub timing: Timing,
     /// Channels set up: `email`, `webhook:<name>`.
     pub channels: BTreeSet<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct DigestRow {
+    number: Option<String>,
+    unit_id: i64,
+    unit_name: String,
+    kind: String,
+    title: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    state: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -176,10 +192,10 @@ impl Store {
                 );
             };
             sqlx::query(
-                "INSERT INTO contacts (unit_id, name, role, position, phone, email, webhook, active, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+                "INSERT INTO contacts (unit_id, name, role, position, phone, email, webhook, active, created_at, updated_at, digest)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)
                  ON CONFLICT (unit_id, name, role) DO UPDATE SET position = $4, phone = $5, email = $6, webhook = $7,
-                     active = 1, updated_at = $8",
+                     active = 1, updated_at = $8, digest = $9",
             )
             .bind(unit_id)
             .bind(&record.name)
@@ -189,6 +205,7 @@ impl Store {
             .bind(&record.email)
             .bind(&record.webhook)
             .bind(now)
+            .bind(i64::from(record.digest))
             .execute(&mut *tx)
             .await
             .with_context(|| format!("storing contact {}", record.name))?;
@@ -204,7 +221,7 @@ impl Store {
     /// On a database error.
     pub async fn contacts_list(&self) -> anyhow::Result<Vec<StoredContact>> {
         let contacts = sqlx::query_as::<_, StoredContact>(
-            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook
+            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook, c.digest
              FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY u.code, c.name, c.role",
         )
         .fetch_all(&self.pool)
@@ -341,7 +358,7 @@ impl Store {
                 .collect()
         };
         let stored_contacts = sqlx::query_as::<_, StoredContact>(
-            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook
+            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook, c.digest
              FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY c.id",
         )
         .fetch_all(&mut *tx)
@@ -580,6 +597,103 @@ impl Store {
                 .execute(&self.pool)
                 .await
                 .context("writing a channel alarm")?;
+                written += usize::try_from(res.rows_affected()).unwrap_or_default();
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes today's digest for every contact that asked for one, once `at_minute` (minutes
+    /// after midnight, Vietnam time) has passed: the top incidents of the last 24 hours it may
+    /// see (its unit and those below; everything for the Sở's roles). Returns how many it wrote.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notices_digest(
+        &self,
+        channels: &BTreeSet<String>,
+        prefix: &str,
+        at_minute: i64,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<usize> {
+        let local = now.to_offset(crate::vi::VIETNAM);
+        if i64::from(local.hour()) * 60 + i64::from(local.minute()) < at_minute {
+            return Ok(0);
+        }
+        let day = i64::from(local.date().to_julian_day());
+        let now_ms = millis(now);
+        let contacts: Vec<StoredContact> = self
+            .contacts_list()
+            .await?
+            .into_iter()
+            .filter(|contact| contact.digest == 1)
+            .collect();
+        if contacts.is_empty() {
+            return Ok(0);
+        }
+        let units = self.units_all().await?;
+        let rows = sqlx::query_as::<_, DigestRow>(
+            "SELECT i.number, i.unit_id, u.name AS unit_name, i.kind, i.title, i.started_at, i.ended_at, i.state
+             FROM incidents i JOIN units u ON u.id = i.unit_id
+             WHERE i.parent_id IS NULL
+               AND (i.state IN ('open', 'acknowledged') OR i.started_at >= $1 OR i.ended_at >= $1)
+             ORDER BY i.started_at, i.id",
+        )
+        .bind(now_ms - 86_400_000)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the day's incidents")?;
+        let mut written = 0;
+        for contact in contacts {
+            let scope: Option<std::collections::HashSet<i64>> = if contact.role.starts_with("so_") {
+                None
+            } else {
+                Some(crate::auth::subtree(contact.unit_id, &units))
+            };
+            let lines: Vec<render::DigestLine> = rows
+                .iter()
+                .filter(|row| {
+                    scope
+                        .as_ref()
+                        .is_none_or(|units| units.contains(&row.unit_id))
+                })
+                .map(|row| render::DigestLine {
+                    number: row.number.clone().unwrap_or_default(),
+                    unit_name: row.unit_name.clone(),
+                    kind: row.kind.clone(),
+                    title: row.title.clone(),
+                    started_at: row.started_at,
+                    ended_at: row.ended_at,
+                    state: row.state.clone(),
+                })
+                .collect();
+            let rendered = render::render_digest(&lines, now_ms, prefix);
+            for channel in channels_of(&contact, channels) {
+                let address = if channel == "email" {
+                    contact.email.clone().unwrap_or_default()
+                } else {
+                    channel.trim_start_matches("webhook:").to_owned()
+                };
+                let res = sqlx::query(
+                    "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
+                                          body_html, state, attempts, next_attempt_at, created_at)
+                     SELECT $1, NULL, $2, $3, $4, 'digest', $5, $6, $7, $8, 'pending', 0, $9, $9
+                     WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = 'digest' AND contact_id = $2
+                                       AND channel = $3 AND step = $5)",
+                )
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(contact.id)
+                .bind(&channel)
+                .bind(&address)
+                .bind(day)
+                .bind(&rendered.subject)
+                .bind(&rendered.text)
+                .bind(&rendered.html)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await
+                .context("writing a digest")?;
                 written += usize::try_from(res.rows_affected()).unwrap_or_default();
             }
         }

@@ -73,7 +73,7 @@ async fn collector_with(
     let secret = secrets.path().join("webhook-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     let config = format!(
-        "[notify]\ngrace = \"{}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"{}\"\nchannel_alarm_after = \"{}\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
+        "[notify]\ngrace = \"{}\"\nattempt_timeout = \"2s\"\nevaluate_every = \"100ms\"\nreminder_every = \"{}\"\nchannel_alarm_after = \"{}\"\ndigest_at = \"00:00\"\nretry_first = \"200ms\"\nretry_max = \"1s\"\n\
          [notify.email]\nhost = \"{}\"\nport = {}\ntls = \"starttls\"\nusername = \"giamsat\"\npassword_file = \"{}\"\n\
          from = \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"\nca_file = \"{}\"\n\
          [[notify.webhook]]\nname = \"truc\"\nurl = \"{}\"\nsecret_file = \"{}\"\n\
@@ -328,6 +328,24 @@ async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_web
         )),
         "{report}"
     );
+    // The Sở's leader asks for the daily digest: today's arrives at once (digest_at 00:00), once.
+    let digest_contact = collector.dir.path().join("digest.csv");
+    std::fs::write(&digest_contact, "unit_code,name,role,position,phone,email,webhook,digest\n67.S.TTTT,Phạm Thị Dung,so_leadership,Phó Giám đốc Sở,,dung@stttt.daknong.gov.vn,,yes\n").unwrap();
+    cntt_collector::admin::contacts_import(&collector.store, &digest_contact)
+        .await
+        .unwrap();
+    let mails = smtp.wait_for(10, WAIT).await;
+    assert_eq!(mails[9].rcpt_tos, ["dung@stttt.daknong.gov.vn"]);
+    let subject = mails[9].subject.as_deref().unwrap();
+    assert!(
+        subject.starts_with("[TBSC] Tổng hợp sự cố ngày ")
+            && subject.ends_with(": 1 sự cố, 0 đang xảy ra"),
+        "{subject}"
+    );
+    let text = mails[9].text.as_deref().unwrap();
+    assert!(text.contains(&format!("- {number} | Thị trấn Đắk Mil | Sự cố an toàn thông tin | Tấn công dò mật khẩu vào cổng thông tin")), "{text}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(smtp.messages().len(), 10, "one digest a day");
     collector.stop().await;
 }
 
