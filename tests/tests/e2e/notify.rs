@@ -346,6 +346,32 @@ async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_web
     assert!(text.contains(&format!("- {number} | Thị trấn Đắk Mil | Sự cố an toàn thông tin | Tấn công dò mật khẩu vào cổng thông tin")), "{text}");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(smtp.messages().len(), 10, "one digest a day");
+    // `cntt-collector notify test --contact`: a sample notice now, on each of the contact's channels.
+    let config = cntt_collector::config::Config::load(&collector.config_path).unwrap();
+    let output = cntt_collector::admin::notify_test(
+        &collector.store,
+        &config.notify,
+        "truc@stttt.daknong.gov.vn",
+    )
+    .await
+    .expect("test notice sent");
+    assert!(
+        output.contains("sent a test notice to truc@stttt.daknong.gov.vn by email"),
+        "{output}"
+    );
+    assert!(
+        output.contains("sent a test notice to truc by webhook:truc"),
+        "{output}"
+    );
+    let mails = smtp.wait_for(11, WAIT).await;
+    assert_eq!(
+        mails[10].subject.as_deref(),
+        Some("[TBSC] Thư kiểm tra hệ thống thông báo sự cố")
+    );
+    let unknown =
+        cntt_collector::admin::notify_test(&collector.store, &config.notify, "nobody@example.vn")
+            .await;
+    assert!(format!("{:#}", unknown.unwrap_err()).contains("contacts list"));
     collector.stop().await;
 }
 
