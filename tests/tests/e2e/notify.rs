@@ -7,6 +7,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cntt_collector::auth::Role;
+use cntt_common::wire::{
+    Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
+};
 use cntt_common::Secret;
 use e2e::mail::{SmtpCredentials, SmtpOptions, SmtpServer, SmtpTls};
 use e2e::webhook::WebhookReceiver;
@@ -376,7 +379,7 @@ async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_web
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flap_inside_the_grace_period_sends_nothing_and_a_district_outage_of_30_agents_one_notice_per_recipient(
+async fn a_target_flapping_inside_the_grace_period_sends_nothing_and_a_district_outage_of_30_agents_one_notice_per_recipient(
 ) {
     let db = test_db(Db::Sqlite).await;
     let smtp = smtp_sink().await;
@@ -386,29 +389,58 @@ async fn a_flap_inside_the_grace_period_sends_nothing_and_a_district_outage_of_3
     let inference = "[incidents]\nsilence_intervals = 2\nsilence_min = \"1s\"\nevaluate_every = \"100ms\"\ngather = \"2s\"\nsettle = \"2s\"\n";
     let (collector, _secrets) = collector_with_notices(&db, &smtp, &webhook, "3s", inference).await;
     collector.import_units("code,name,kind,parent_code,valid_from,valid_to,successor_codes,note\n24703,Xã Đắk Lao,commune,663,,,,\n24706,Xã Đắk Gằn,commune,663,,,,\n").await;
-    let admin = collector.api_token(Role::Admin, None).await;
 
-    // Filed and resolved within the grace period: nobody is bothered.
-    let flap = file_incident(&collector, &admin, "Cảnh báo nhầm").await;
-    act(
-        &collector,
-        &admin,
-        flap["id"].as_str().unwrap(),
-        "resolve",
-        json!({}),
-    )
-    .await;
-
-    // 30 agents in the district's three communes report, then all fall silent at once.
+    // 30 agents in the district's three communes.
     let mut agents = Vec::new();
     for code in ["24700", "24703", "24706"] {
         for _ in 0..10 {
             agents.push(collector.enroll_agent(code).await);
         }
     }
+    // A served portal flaps: its agent detects it down, then up again, inside the grace period.
+    let flap = uuid::Uuid::new_v4();
+    let phase = |phase: IncidentPhase| Incident {
+        incident_id: flap,
+        phase,
+        kind: IncidentKind::Server,
+        source: IncidentSource::Detected,
+        severity: Severity::High,
+        title: "Cổng thông tin điện tử không phản hồi".into(),
+        description: String::new(),
+        target: Some("portal".into()),
+        started_at: time::OffsetDateTime::now_utc(),
+        ended_at: (phase == IncidentPhase::Resolved).then(time::OffsetDateTime::now_utc),
+        discovered_at: None,
+        systems_affected: vec![],
+        evidence: vec![],
+        consequences: vec![],
+    };
+    let now = time::OffsetDateTime::now_utc();
+    collector
+        .ingest(
+            &agents[0],
+            vec![Event::new(
+                1,
+                now,
+                &Payload::Incident(Box::new(phase(IncidentPhase::Opened))),
+            )],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    collector
+        .ingest(
+            &agents[0],
+            vec![Event::new(
+                2,
+                time::OffsetDateTime::now_utc(),
+                &Payload::Incident(Box::new(phase(IncidentPhase::Resolved))),
+            )],
+        )
+        .await;
+    // Then every agent reports once and all fall silent at once.
     for (seq, agent) in agents.iter().enumerate() {
         collector
-            .ingest(agent, vec![heartbeat_event(seq as u64 + 1, 1)])
+            .ingest(agent, vec![heartbeat_event(seq as u64 + 3, 1)])
             .await;
     }
     // The district's officer and leader hear of the outage, then (3 s on, the escalation rule)
@@ -438,6 +470,22 @@ async fn a_flap_inside_the_grace_period_sends_nothing_and_a_district_outage_of_3
             "{text}"
         );
     }
+    let flapped = collector
+        .store
+        .incident(&flap.to_string())
+        .await
+        .unwrap()
+        .expect("the flap is stored");
+    assert_eq!(flapped.state, "resolved");
+    assert!(
+        collector
+            .store
+            .notices_list(Some(&flap.to_string()), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nobody told of the flap"
+    );
     collector.stop().await;
 }
 
