@@ -157,9 +157,11 @@ both_databases! {
             }
             communes.push(Commune { code, link, _gateway: gateway, agents });
         }
+        // Reporting, heartbeat included: until its first heartbeat the collector does not know an
+        // agent's interval and assumes the default minute, so silence would take 3 minutes.
         eventually(WAIT, "all 12 agents reporting", || async {
             let agents = collector.store.agents_list(None).await.unwrap();
-            (agents.len() == 12 && agents.iter().all(|a| a.last_seen_at.is_some())).then_some(())
+            (agents.len() == 12 && agents.iter().all(|a| a.last_seen_at.is_some() && a.heartbeat_interval == Some(1))).then_some(())
         }).await;
 
         // One agent of a commune goes silent while the others report: its own incident only.
