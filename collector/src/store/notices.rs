@@ -462,11 +462,7 @@ impl Store {
                 let Some(contact) = stored_contacts.iter().find(|c| c.id == contact_id) else {
                     continue;
                 };
-                let address = if channel == "email" {
-                    contact.email.clone().unwrap_or_default()
-                } else {
-                    channel.trim_start_matches("webhook:").to_owned()
-                };
+                let address = address_of(contact, &channel);
                 let rendered = render::render(kind, &facts, &settings.prefix);
                 let res = sqlx::query(
                     "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
@@ -514,11 +510,7 @@ impl Store {
         let mut ids = Vec::new();
         for channel in channels_of(contact, channels) {
             let id = uuid::Uuid::new_v4().to_string();
-            let address = if channel == "email" {
-                contact.email.clone().unwrap_or_default()
-            } else {
-                channel.trim_start_matches("webhook:").to_owned()
-            };
+            let address = address_of(contact, &channel);
             let notice = sqlx::query_as::<_, Notice>(&format!(
                 "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
                                       body_html, state, attempts, next_attempt_at, created_at, claimed_by, claimed_until)
@@ -573,31 +565,20 @@ impl Store {
                 if family == down {
                     continue;
                 }
-                let address = if channel == "email" {
-                    contact.email.clone().unwrap_or_default()
-                } else {
-                    channel.trim_start_matches("webhook:").to_owned()
-                };
-                let res = sqlx::query(
-                    "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
-                                          body_html, state, attempts, next_attempt_at, created_at)
-                     SELECT $1, NULL, $2, $3, $4, 'channel_down', $5, $6, $7, $8, 'pending', 0, $9, $9
-                     WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = 'channel_down' AND contact_id = $2
-                                       AND channel = $3 AND step = $5)",
-                )
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(contact.id)
-                .bind(&channel)
-                .bind(&address)
-                .bind(millis(since))
-                .bind(&rendered.subject)
-                .bind(&rendered.text)
-                .bind(&rendered.html)
-                .bind(millis(now))
-                .execute(&self.pool)
-                .await
-                .context("writing a channel alarm")?;
-                written += usize::try_from(res.rows_affected()).unwrap_or_default();
+                let address = address_of(contact, &channel);
+                let res = self
+                    .insert_once(
+                        "channel_down",
+                        contact.id,
+                        &channel,
+                        &address,
+                        millis(since),
+                        &rendered,
+                        millis(now),
+                    )
+                    .await
+                    .context("writing a channel alarm")?;
+                written += res;
             }
         }
         Ok(written)
@@ -670,34 +651,55 @@ impl Store {
                 .collect();
             let rendered = render::render_digest(&lines, now_ms, prefix);
             for channel in channels_of(&contact, channels) {
-                let address = if channel == "email" {
-                    contact.email.clone().unwrap_or_default()
-                } else {
-                    channel.trim_start_matches("webhook:").to_owned()
-                };
-                let res = sqlx::query(
-                    "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
-                                          body_html, state, attempts, next_attempt_at, created_at)
-                     SELECT $1, NULL, $2, $3, $4, 'digest', $5, $6, $7, $8, 'pending', 0, $9, $9
-                     WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = 'digest' AND contact_id = $2
-                                       AND channel = $3 AND step = $5)",
-                )
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(contact.id)
-                .bind(&channel)
-                .bind(&address)
-                .bind(day)
-                .bind(&rendered.subject)
-                .bind(&rendered.text)
-                .bind(&rendered.html)
-                .bind(now_ms)
-                .execute(&self.pool)
-                .await
-                .context("writing a digest")?;
-                written += usize::try_from(res.rows_affected()).unwrap_or_default();
+                let address = address_of(&contact, &channel);
+                let res = self
+                    .insert_once(
+                        "digest", contact.id, &channel, &address, day, &rendered, now_ms,
+                    )
+                    .await
+                    .context("writing a digest")?;
+                written += res;
             }
         }
         Ok(written)
+    }
+
+    /// Writes a notice that is not about one incident (a digest, a channel alarm) unless one of
+    /// that kind, contact, channel and step exists; returns how many it wrote (0 or 1).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one row's columns, each named at the call"
+    )]
+    async fn insert_once(
+        &self,
+        kind: &str,
+        contact_id: i64,
+        channel: &str,
+        address: &str,
+        step: i64,
+        rendered: &render::Rendered,
+        now: i64,
+    ) -> anyhow::Result<usize> {
+        let res = sqlx::query(
+            "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
+                                  body_html, state, attempts, next_attempt_at, created_at)
+             SELECT $1, NULL, $2, $3, $4, $10, $5, $6, $7, $8, 'pending', 0, $9, $9
+             WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = $10 AND contact_id = $2
+                               AND channel = $3 AND step = $5)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(contact_id)
+        .bind(channel)
+        .bind(address)
+        .bind(step)
+        .bind(&rendered.subject)
+        .bind(&rendered.text)
+        .bind(&rendered.html)
+        .bind(now)
+        .bind(kind)
+        .execute(&self.pool)
+        .await?;
+        Ok(usize::try_from(res.rows_affected()).unwrap_or_default())
     }
 
     /// Claims up to `limit` due notices for `holder` until `until` (Unix ms), oldest first.
@@ -866,6 +868,15 @@ impl Store {
                 .await
                 .context("counting notices")?;
         Ok(counts)
+    }
+}
+
+/// Where a notice on `channel` goes for `contact`: its email address, or the webhook's name.
+fn address_of(contact: &StoredContact, channel: &str) -> String {
+    if channel == "email" {
+        contact.email.clone().unwrap_or_default()
+    } else {
+        channel.trim_start_matches("webhook:").to_owned()
     }
 }
 
