@@ -35,6 +35,146 @@ pub struct CollectorConfig {
     /// How long stored data is kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Periodic reports of the IT officers: schemes, reminders, the consolidated report.
+    #[serde(default)]
+    pub reports: ReportsConfig,
+}
+
+/// Periodic reports (QĐ 02/2017 Điều 12.1): which schemes units follow, reminders, and the
+/// consolidated report's letterhead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Schemes every reporting unit must report on.
+    #[serde(default = "default_required_schemes")]
+    pub required: Vec<String>,
+    /// Kinds of unit that report.
+    #[serde(default = "default_reporting_kinds")]
+    pub unit_kinds: Vec<String>,
+    /// Reminders to officers who have not submitted, this long before the due date.
+    #[serde(default = "default_report_reminders", with = "duration_list")]
+    pub reminders: Vec<Duration>,
+    /// Tell the unit's leadership when its report is overdue.
+    #[serde(default = "default_true")]
+    pub overdue_notice: bool,
+    /// A holiday calendar replacing the shipped one (`date,name,note`).
+    #[serde(default)]
+    pub holidays_file: Option<PathBuf>,
+    /// Schemes added to, or replacing by name, the built-in ones.
+    #[serde(default)]
+    pub schemes: Vec<crate::periods::SchemeConfig>,
+    /// The consolidated report's letterhead and signature.
+    #[serde(default)]
+    pub consolidated: ConsolidatedConfig,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> ReportsConfig {
+        ReportsConfig {
+            required: default_required_schemes(),
+            unit_kinds: default_reporting_kinds(),
+            reminders: default_report_reminders(),
+            overdue_notice: true,
+            holidays_file: None,
+            schemes: Vec::new(),
+            consolidated: ConsolidatedConfig::default(),
+        }
+    }
+}
+
+fn default_required_schemes() -> Vec<String> {
+    ["quarterly", "half-year", "yearly"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_reporting_kinds() -> Vec<String> {
+    ["department", "district", "commune"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_report_reminders() -> Vec<Duration> {
+    vec![Duration::from_secs(5 * 86_400), Duration::from_secs(86_400)]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Letterhead and signature of the consolidated report (Nghị định 30/2020 layout).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsolidatedConfig {
+    /// The governing body, e.g. `UBND TỈNH ĐẮK NÔNG`.
+    #[serde(default = "default_parent_agency")]
+    pub parent_agency: String,
+    /// The issuing agency, e.g. `SỞ KHOA HỌC VÀ CÔNG NGHỆ`.
+    #[serde(default = "default_agency")]
+    pub agency: String,
+    /// Number and symbol, the number left blank to fill in by hand.
+    #[serde(default = "default_number")]
+    pub number: String,
+    /// Place in the date line.
+    #[serde(default = "default_place")]
+    pub place: String,
+    /// "Kính gửi".
+    #[serde(default = "default_addressee")]
+    pub addressee: String,
+    /// "Nơi nhận" lines.
+    #[serde(default = "default_recipients")]
+    pub recipients: Vec<String>,
+    /// Signer's title, lines separated by `\n`.
+    #[serde(default = "default_signer_title")]
+    pub signer_title: String,
+    /// Signer's name.
+    #[serde(default)]
+    pub signer_name: String,
+}
+
+impl Default for ConsolidatedConfig {
+    fn default() -> ConsolidatedConfig {
+        ConsolidatedConfig {
+            parent_agency: default_parent_agency(),
+            agency: default_agency(),
+            number: default_number(),
+            place: default_place(),
+            addressee: default_addressee(),
+            recipients: default_recipients(),
+            signer_title: default_signer_title(),
+            signer_name: String::new(),
+        }
+    }
+}
+
+fn default_parent_agency() -> String {
+    "UBND TỈNH ĐẮK NÔNG".into()
+}
+
+fn default_agency() -> String {
+    "SỞ THÔNG TIN VÀ TRUYỀN THÔNG".into()
+}
+
+fn default_number() -> String {
+    "      /BC-STTTT".into()
+}
+
+fn default_place() -> String {
+    "Đắk Nông".into()
+}
+
+fn default_addressee() -> String {
+    "Ủy ban nhân dân tỉnh".into()
+}
+
+fn default_recipients() -> Vec<String> {
+    ["Như trên;", "Lãnh đạo Sở;", "Lưu: VT, CNTT."]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_signer_title() -> String {
+    "GIÁM ĐỐC".into()
 }
 
 /// The legal floor of the audit log's retention (12 months); the database enforces it too.
@@ -443,6 +583,8 @@ pub struct Config {
     pub notify: crate::notify::Settings,
     /// Retention of stored data.
     pub retention: RetentionConfig,
+    /// Periodic reports, checked.
+    pub reports: crate::reports::Settings,
 }
 
 impl Config {
@@ -499,6 +641,7 @@ impl Config {
             key: base.join(&raw.tls.key),
         };
         let notify = crate::notify::Settings::check(raw.notify, base)?;
+        let reports = crate::reports::Settings::check(raw.reports, base)?;
         Ok(Config {
             listen,
             public_metrics: raw.listen.public_metrics,
@@ -508,6 +651,7 @@ impl Config {
             incidents: raw.incidents,
             notify,
             retention: raw.retention,
+            reports,
         })
     }
 }
@@ -533,6 +677,28 @@ fn check_retention(retention: &RetentionConfig) -> anyhow::Result<()> {
         bail!("retention.run_every must be at least 1s");
     }
     Ok(())
+}
+
+/// A list of durations written as text: `["5d", "1d"]`.
+pub(crate) mod duration_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| {
+                humantime::parse_duration(text).map_err(|err| {
+                    serde::de::Error::custom(format!(
+                        "{text:?} is not a duration like 5d or 12h: {err}"
+                    ))
+                })
+            })
+            .collect()
+    }
 }
 
 /// Durations written as text in config files: `90s`, `5m`, `2h`, `7d`.

@@ -15,6 +15,9 @@ pub mod evaluation;
 pub mod exposition;
 pub mod inference;
 pub mod notify;
+pub mod officers;
+pub mod periods;
+pub mod reports;
 pub mod retention;
 pub mod server;
 pub mod store;
@@ -50,6 +53,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         incidents: config.incidents.clone(),
         notify: config.notify.clone(),
         retention: config.retention.clone(),
+        reports: Arc::new(config.reports.clone()),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

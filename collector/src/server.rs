@@ -104,6 +104,7 @@ impl Server {
             self.state.store.clone(),
             self.state.notify.clone(),
             self.state.incidents.gather,
+            self.state.reports.clone(),
             self.state.metrics.clone(),
             stop_rx.clone(),
         ));

@@ -5,6 +5,7 @@
 //! serde and time types only, so both sides agree on the bytes without sharing any runtime.
 #![warn(missing_docs)]
 
+pub mod report;
 mod secret;
 pub mod wire;
 

@@ -91,6 +91,9 @@ impl Event {
             Heartbeat::KIND => Payload::Heartbeat(serde_json::from_value(data)?),
             ProbeResult::KIND => Payload::ProbeResult(serde_json::from_value(data)?),
             Incident::KIND => Payload::Incident(Box::new(serde_json::from_value(data)?)),
+            PeriodicReport::KIND => {
+                Payload::PeriodicReport(Box::new(serde_json::from_value(data)?))
+            }
             _ => return Ok(None),
         };
         Ok(Some(payload))
@@ -106,6 +109,8 @@ pub enum Payload {
     ProbeResult(ProbeResult),
     /// An incident opened, updated or resolved, detected by the agent or filed by an officer.
     Incident(Box<Incident>),
+    /// An IT officer's periodic report (QĐ 02/2017 Điều 12.1), one version of it.
+    PeriodicReport(Box<PeriodicReport>),
 }
 
 impl Payload {
@@ -115,6 +120,7 @@ impl Payload {
             Payload::Heartbeat(_) => Heartbeat::KIND,
             Payload::ProbeResult(_) => ProbeResult::KIND,
             Payload::Incident(_) => Incident::KIND,
+            Payload::PeriodicReport(_) => PeriodicReport::KIND,
         }
     }
 
@@ -123,6 +129,7 @@ impl Payload {
             Payload::Heartbeat(heartbeat) => serde_json::to_value(heartbeat),
             Payload::ProbeResult(result) => serde_json::to_value(result),
             Payload::Incident(incident) => serde_json::to_value(incident),
+            Payload::PeriodicReport(report) => serde_json::to_value(report),
         };
         res.expect("wire payloads are plain structs that always serialize")
     }
@@ -372,6 +379,34 @@ pub struct Evidence {
     /// Its round-trip time in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
+}
+
+/// One version of an officer's periodic report, as submitted on the agent.
+///
+/// The document is the Markdown the officer edited (see [`crate::report`]); the collector checks
+/// it again on arrival. Timeliness is judged by `submitted_at`, corrected by the agent's clock
+/// offset the collector measures on the batch that carries it, so a report submitted on time while
+/// the WAN was down counts as on time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodicReport {
+    /// Scheme name, e.g. `quarterly`.
+    pub scheme: String,
+    /// Period label, e.g. `2026-Q4`.
+    pub period: String,
+    /// The unit code the document names; must be the agent's unit.
+    pub unit_code: String,
+    /// The officer who submitted it.
+    pub officer: String,
+    /// When the officer submitted it, by the agent's clock.
+    #[serde(with = "time::serde::rfc3339")]
+    pub submitted_at: OffsetDateTime,
+    /// The document as submitted.
+    pub document: String,
+}
+
+impl PeriodicReport {
+    /// The `kind` this payload travels under.
+    pub const KIND: &'static str = "periodic_report";
 }
 
 /// An incident as the agent knows it. Every phase carries the whole current picture, so the

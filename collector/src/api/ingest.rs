@@ -14,8 +14,8 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use cntt_common::wire::{
-    Ack, Batch, Event, Incident, IncidentPhase, IncidentSource, InvalidEvent, Payload, ProbeResult,
-    MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
+    Ack, Batch, Event, Incident, IncidentPhase, IncidentSource, InvalidEvent, Payload,
+    PeriodicReport, ProbeResult, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
 };
 use serde::{Deserialize, Serialize};
 use time::macros::datetime;
@@ -23,7 +23,8 @@ use time::OffsetDateTime;
 
 use super::{json_bytes, ok, parse_json, ApiError, AppState, AuthenticatedAgent};
 use crate::store::{
-    BatchPayloads, BatchWrite, HeartbeatUpdate, NewEvent, NewIncidentPhase, NewProbeResult,
+    BatchPayloads, BatchWrite, HeartbeatUpdate, NewEvent, NewIncidentPhase, NewPeriodicReport,
+    NewProbeResult,
 };
 
 /// No event of ours can be older than this: the product did not exist.
@@ -119,6 +120,7 @@ async fn ingest(
     let mut events = Vec::with_capacity(batch.events.len());
     let mut probe_results = Vec::new();
     let mut incident_phases = Vec::new();
+    let mut periodic_reports = Vec::new();
     for event in &batch.events {
         let (status, error) = match event.payload() {
             Ok(Some(Payload::Heartbeat(heartbeat))) => {
@@ -142,6 +144,22 @@ async fn ingest(
             Ok(Some(Payload::Incident(incident))) => {
                 incident_phases.push(incident_phase_row(event, &incident));
                 ("ok", None)
+            }
+            Ok(Some(Payload::PeriodicReport(report))) => {
+                match periodic_report_row(state, caller, event, &report) {
+                    Ok(row) => {
+                        periodic_reports.push(row);
+                        ("ok", None)
+                    }
+                    Err(reason) => {
+                        invalid.push(InvalidEvent {
+                            id: event.id,
+                            seq: event.seq,
+                            reason: reason.clone(),
+                        });
+                        ("invalid", Some(reason))
+                    }
+                }
             }
             Ok(None) => {
                 unknown_kinds += 1;
@@ -170,6 +188,9 @@ async fn ingest(
     // request is cancelled but the transaction still ends cleanly, committed or rolled back,
     // instead of being dropped half-way with its database connection.
     let heartbeat = newest_heartbeat.map(|(_, update)| update);
+    // Collector time minus agent time when the agent sent the batch; the transit time (well under
+    // a second) is part of it, which only makes a report look a little later than it was.
+    let clock_offset_ms = crate::store::millis(now) - crate::store::millis(batch.sent_at);
     let store = state.store.clone();
     let (agent_id, unit_id) = (caller.agent.id.clone(), caller.agent.unit_id);
     let (agent_version, address) = (batch.agent_version.clone(), caller.address.clone());
@@ -186,6 +207,8 @@ async fn ingest(
         let payloads = BatchPayloads {
             probe_results: &probe_results,
             incident_phases: &incident_phases,
+            periodic_reports: &periodic_reports,
+            clock_offset_ms: Some(clock_offset_ms),
         };
         store.events_ingest_with(&write, &payloads).await
     })
@@ -232,6 +255,35 @@ async fn ingest(
         invalid,
         through_seq: batch.events.iter().map(|event| event.seq).max(),
         server_time: now,
+    })
+}
+
+/// Checks an officer's report the way the agent did before sending it, against this collector's
+/// schemes and the agent's unit; the reason, in Vietnamese, when it fails.
+fn periodic_report_row(
+    state: &AppState,
+    caller: &AuthenticatedAgent,
+    event: &Event,
+    report: &PeriodicReport,
+) -> Result<NewPeriodicReport, String> {
+    let parsed =
+        crate::reports::check_document(&state.reports, &caller.agent.unit_code, &report.document)?;
+    if parsed.front.scheme != report.scheme || parsed.front.period != report.period {
+        return Err(format!(
+            "báo cáo ghi kỳ {} ({}), khác với kỳ {} ({}) khi nộp",
+            parsed.front.period, parsed.front.scheme, report.period, report.scheme
+        ));
+    }
+    Ok(NewPeriodicReport {
+        id: event.id.to_string(),
+        scheme: report.scheme.clone(),
+        period: report.period.clone(),
+        submitted_by: report.officer.clone(),
+        submitted_at_agent: Some(crate::store::millis(report.submitted_at)),
+        submitted_at: None,
+        document: report.document.clone(),
+        sections: serde_json::to_string(&parsed.sections).unwrap_or_default(),
+        figures: serde_json::to_string(&parsed.front.figures).unwrap_or_default(),
     })
 }
 

@@ -62,6 +62,8 @@ pub struct AppState {
     pub notify: crate::notify::Settings,
     /// What the retention job keeps; read by the server loop that starts it.
     pub retention: crate::config::RetentionConfig,
+    /// Periodic report settings.
+    pub reports: Arc<crate::reports::Settings>,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

@@ -290,6 +290,7 @@ pub async fn run(
     store: crate::store::Store,
     settings: Settings,
     gather: Duration,
+    reports: std::sync::Arc<crate::reports::Settings>,
     metrics: std::sync::Arc<crate::exposition::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -346,6 +347,13 @@ pub async fn run(
             Ok(written) => tracing::info!(digests = written, "daily digests written"),
             Err(err) => {
                 tracing::error!(error = %format!("{err:#}"), "writing daily digests failed")
+            }
+        }
+        match crate::reports::plan_notices(&store, &reports, &settings.subject_prefix, now).await {
+            Ok(0) => {}
+            Ok(written) => tracing::info!(notices = written, "report reminders written"),
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "planning report reminders failed")
             }
         }
         deliver_due(

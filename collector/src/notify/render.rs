@@ -471,6 +471,96 @@ pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str)
     }
 }
 
+/// A reminder to an IT officer that the unit's periodic report is due in `days` days.
+pub fn render_report_reminder(
+    name: &str,
+    row: &crate::reports::UnitStanding,
+    period: &crate::periods::Period,
+    days: i64,
+    prefix: &str,
+) -> Rendered {
+    use crate::periods::{show_date, weekday_vi};
+    let when = if days <= 1 {
+        "ngày mai hoặc hôm nay".to_owned()
+    } else {
+        format!("trong {days} ngày tới")
+    };
+    let subject = format!(
+        "{prefix} Nhắc nộp báo cáo {}: hạn {} – {}",
+        period.label_vi,
+        show_date(period.due),
+        row.unit_name
+    )
+    .trim_start()
+    .to_owned();
+    let text = format!(
+        "Kính gửi: {name},\n\n\
+         Báo cáo định kỳ {} của {} ({}) đến hạn nộp {when}: {} {}.\n\
+         Số liệu của kỳ tính từ {} đến {}. Hệ thống chưa nhận được báo cáo của đơn vị.\n\n\
+         Cách nộp: trên máy đã cài cntt-agent, chạy\n\
+         \x20 cntt-agent report draft --period {}\n\
+         để tạo bản nháp có sẵn số liệu giám sát, điền nội dung, rồi chạy\n\
+         \x20 cntt-agent report submit <tệp báo cáo>\n\
+         Báo cáo nộp khi mạng gián đoạn vẫn được tính theo thời điểm nộp.\n\n\
+         Căn cứ: Điều 12.1 Quyết định 02/2017/QĐ-UBND; hạn nộp: {}.\n\n{FOOTER}\n",
+        period.label_vi,
+        row.unit_name,
+        row.unit_code,
+        weekday_vi(period.due.weekday()),
+        show_date(period.due),
+        show_date(period.data_from),
+        show_date(period.data_to),
+        period.label,
+        period.rule
+    );
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
+        escape(&subject),
+        escape(&text)
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// A notice to a unit's leadership that its periodic report is overdue.
+pub fn render_report_overdue(
+    name: &str,
+    row: &crate::reports::UnitStanding,
+    period: &crate::periods::Period,
+    prefix: &str,
+) -> Rendered {
+    use crate::periods::show_date;
+    let subject = format!(
+        "{prefix} Quá hạn báo cáo {}: {}",
+        period.label_vi, row.unit_name
+    )
+    .trim_start()
+    .to_owned();
+    let text = format!(
+        "Kính gửi: {name},\n\n\
+         Đến nay Sở TT&TT chưa nhận được báo cáo định kỳ {} của {} ({}), hạn nộp ngày {}.\n\
+         Đề nghị đồng chí chỉ đạo cán bộ chuyên trách CNTT của đơn vị hoàn thành và gửi báo cáo sớm.\n\n\
+         Căn cứ: Điều 12.1 Quyết định 02/2017/QĐ-UBND.\n\n{FOOTER}\n",
+        period.label_vi,
+        row.unit_name,
+        row.unit_code,
+        show_date(period.due)
+    );
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
+        escape(&subject),
+        escape(&text)
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -30,6 +30,8 @@ pub struct AgentAuth {
     pub id: String,
     /// The unit it belongs to.
     pub unit_id: i64,
+    /// Its unit's code.
+    pub unit_code: String,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
     /// Highest sequence number stored so far.
@@ -142,7 +144,8 @@ impl Store {
         credential_hash: &str,
     ) -> anyhow::Result<Option<AgentAuth>> {
         let agent = sqlx::query_as::<_, AgentAuth>(
-            "SELECT id, unit_id, revoked_at, last_seq FROM agents WHERE credential_hash = $1",
+            "SELECT a.id, a.unit_id, u.code AS unit_code, a.revoked_at, a.last_seq
+             FROM agents a JOIN units u ON u.id = a.unit_id WHERE a.credential_hash = $1",
         )
         .bind(credential_hash)
         .fetch_optional(&self.pool)

@@ -69,6 +69,11 @@ pub struct BatchPayloads<'a> {
     pub probe_results: &'a [NewProbeResult],
     /// Incident phases, one per `incident` event.
     pub incident_phases: &'a [NewIncidentPhase],
+    /// Periodic reports, one per `periodic_report` event that passed the checks; `id` is the event's.
+    pub periodic_reports: &'a [super::reports::NewPeriodicReport],
+    /// Collector time minus the agent's time when it sent the batch, ms; stored on the agent and
+    /// used to correct the reports' submission times.
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// How many events a batch added.
@@ -220,6 +225,21 @@ impl Store {
                     reason,
                 });
             }
+        }
+        for report in payloads.periodic_reports {
+            if !new_ids.contains(report.id.as_str()) {
+                continue;
+            }
+            let offset = payloads.clock_offset_ms.unwrap_or(0);
+            super::reports::insert(&mut tx, unit_id, Some(agent_id), report, offset, now).await?;
+        }
+        if let Some(offset) = payloads.clock_offset_ms {
+            sqlx::query("UPDATE agents SET clock_offset_ms = $1 WHERE id = $2")
+                .bind(offset)
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await
+                .context("storing the agent's clock offset")?;
         }
         let max_seq = events.iter().map(|event| event.seq).max();
         sqlx::query(

@@ -16,6 +16,7 @@ mod incidents;
 mod inference;
 mod notices;
 mod probe_results;
+mod reports;
 mod retention;
 mod tokens;
 mod units;
@@ -42,6 +43,7 @@ pub use incidents::{
 pub use inference::{Evaluation, EvaluationRules};
 pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
+pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};
 pub use retention::{
     ProbeRollup, RetentionPolicy, RetentionSummary, DEFAULT_BATCH_ROWS, RAW_EVENT_KINDS,
 };

@@ -156,6 +156,7 @@ impl<'a> Feed<'a> {
         let payloads = BatchPayloads {
             probe_results: &self.probe_results,
             incident_phases: &self.phases,
+            ..BatchPayloads::default()
         };
         self.store
             .events_ingest_with(&write, &payloads)
