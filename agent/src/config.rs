@@ -201,6 +201,10 @@ pub struct UplinkConfig {
     /// request.
     #[serde(default = "default_linger", with = "duration_text")]
     pub linger: Duration,
+    /// How often the periodic-report context (periods, due dates, prefilled figures) is fetched
+    /// and kept on disk, so `cntt-agent report draft` works while the collector is unreachable.
+    #[serde(default = "default_report_context_every", with = "duration_text")]
+    pub report_context_every: Duration,
 }
 
 impl Default for UplinkConfig {
@@ -211,6 +215,7 @@ impl Default for UplinkConfig {
             max_backoff: default_max_backoff(),
             request_timeout: default_request_timeout(),
             linger: default_linger(),
+            report_context_every: default_report_context_every(),
         }
     }
 }
@@ -221,6 +226,10 @@ fn default_batch_max_events() -> usize {
 
 fn default_max_backoff() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_report_context_every() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_linger() -> Duration {

@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod outbox;
 pub mod probe;
 pub mod report;
+pub mod reports;
 pub mod spool;
 pub mod status;
 pub mod uplink;
@@ -219,6 +220,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         board: board.clone(),
     };
     tasks.spawn(monitor.run(stop_rx.clone()));
+    tasks.spawn(reports::refresh(
+        client.clone(),
+        server.clone(),
+        identity.credential.clone(),
+        config.state_dir.clone(),
+        config.uplink.report_context_every,
+        stop_rx.clone(),
+    ));
     let uplink = Uplink {
         client,
         server,

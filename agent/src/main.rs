@@ -66,6 +66,41 @@ enum Command {
     /// File an incident by hand (security incidents above all).
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Periodic reports of the IT officer (quarter, half-year, year; QĐ 02/2017 Điều 12.1).
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Write a draft report for a period, prefilled with the unit's monitoring figures and
+    /// incidents. Works offline from the figures the agent kept last.
+    ///
+    /// Example: cntt-agent report draft --period 2026-Q4
+    /// then edit the file (sections 1 to 8) and run: cntt-agent report submit <file>
+    #[command(verbatim_doc_comment)]
+    Draft {
+        /// The period: 2026-Q4 (quarter), 2026-H1 (half-year), 2026-9M, 2026 (year), 2026-M11.
+        #[arg(long)]
+        period: String,
+        /// The reporting scheme, when several share the period's frequency.
+        #[arg(long)]
+        scheme: Option<String>,
+        /// File to write; default bao-cao-<period>.md in the current folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a report and queue it for the Sở TT&TT. It is kept on disk and sent when the
+    /// collector can be reached; its submission time is now, even if the WAN is down.
+    /// Submitting again keeps every version.
+    #[command(verbatim_doc_comment)]
+    Submit {
+        /// The report file written by `report draft` and filled in.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +260,19 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 let _ = std::io::stdout().write_all(table.as_bytes());
                 anyhow::bail!("một số mục tiêu không đạt (some targets are down)")
             }
+        }
+        Command::Report(ReportCommand::Draft {
+            period,
+            scheme,
+            out,
+            force,
+        }) => {
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("bao-cao-{period}.md")));
+            cntt_agent::reports::draft_command(&config, &period, scheme.as_deref(), &out, force)
+                .await
+        }
+        Command::Report(ReportCommand::Submit { file }) => {
+            cntt_agent::reports::submit_command(&config, &file, OffsetDateTime::now_utc())
         }
         Command::Incident(IncidentCommand::Report {
             kind,

@@ -19,6 +19,8 @@ use crate::store::{
 };
 use crate::units::{read_csv, render_tree, TreeOptions};
 
+pub mod reports;
+
 /// Who is running a command, for the audit log: `cli:<user>`.
 pub fn cli_actor() -> String {
     let user = std::env::var("SUDO_USER")

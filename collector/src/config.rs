@@ -769,6 +769,12 @@ mod tests {
         assert_eq!(config.ingest.max_body_bytes, default_max_body_bytes());
         assert_eq!(config.database.url, default_database_url());
         assert_eq!(config.retention, RetentionConfig::default());
+        let reports = crate::reports::Settings::default();
+        assert_eq!(config.reports.required, reports.required);
+        assert_eq!(config.reports.unit_kinds, reports.unit_kinds);
+        assert_eq!(config.reports.reminders, reports.reminders);
+        assert_eq!(config.reports.schemes, reports.schemes);
+        assert_eq!(config.reports.consolidated.recipients, reports.consolidated.recipients);
         // The one setting without a value by default is shown commented out.
         assert!(
             text.contains("\n# incidents = "),

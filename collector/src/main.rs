@@ -77,8 +77,101 @@ enum Command {
     /// Roll up and delete data older than the [retention] policy.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// IT officers (cán bộ chuyên trách CNTT): registry and the check against QĐ 02/2017 Điều 4.
+    #[command(subcommand)]
+    Officers(OfficersCommand),
+    /// Reporting periods of a scheme: data window, due date and the rule behind it.
+    ///
+    /// Example: cntt-collector periods --scheme quarterly --year 2026
+    /// Schemes: monthly, quarterly, half-year, nine-months, yearly, and any in [[reports.schemes]].
+    #[command(verbatim_doc_comment, args_conflicts_with_subcommands = true)]
+    Periods {
+        #[command(subcommand)]
+        action: Option<PeriodsCommand>,
+        /// Scheme name.
+        #[arg(long, default_value = "quarterly")]
+        scheme: String,
+        /// Year.
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// Periodic reports: who has submitted, and the consolidated provincial report.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum OfficersCommand {
+    /// Create or update officers from a CSV file. Columns by name: unit_code, full_name,
+    /// degree_level (none, intermediate, college, university, master, doctorate) and it_degree
+    /// (yes/no) are required; position, phone, email, degree_field, english_level, certificates,
+    /// decision_number, decision_date, active_from, active_to, note are optional. A file with any
+    /// bad row is refused whole.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List officers with their qualification against Điều 4.
+    List {
+        /// Only this unit.
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Units with no qualified officer, and why.
+    Check {
+        /// On this date (YYYY-MM-DD); default today.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeriodsCommand {
+    /// Set the due date of one period by hand (e.g. the Sở announced another date), with the
+    /// reason; audited.
+    Override {
+        /// Scheme name.
+        #[arg(long)]
+        scheme: String,
+        /// Period, e.g. 2026-Q4.
+        #[arg(long)]
+        period: String,
+        /// New due date, YYYY-MM-DD.
+        #[arg(long)]
+        due: String,
+        /// Why, e.g. the letter that set it.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Each unit's standing for a period (on time, late, missing, pending, not required) and the
+    /// reporting rate of each district and the province.
+    Status {
+        /// Period, e.g. 2026-Q4, 2026-H1, 2026.
+        #[arg(long)]
+        period: String,
+        /// Scheme, when several share the period's frequency.
+        #[arg(long)]
+        scheme: Option<String>,
+    },
+    /// Write the consolidated provincial report of a period: an XLSX workbook (one row per unit)
+    /// and a DOCX document in the Nghị định 30/2020 format, ready to sign.
+    Consolidate {
+        /// Period, e.g. 2026-Q4.
+        #[arg(long)]
+        period: String,
+        /// Scheme, when several share the period's frequency.
+        #[arg(long)]
+        scheme: Option<String>,
+        /// Folder to write into.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +441,54 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         }
         Command::Retention(RetentionCommand::Run { dry_run }) => {
             admin::retention_run(&store, &config.retention, dry_run).await?
+        }
+        Command::Officers(OfficersCommand::Import { file }) => {
+            admin::reports::officers_import(&store, &file).await?
+        }
+        Command::Officers(OfficersCommand::List { unit }) => {
+            admin::reports::officers_list(&store, unit.as_deref()).await?
+        }
+        Command::Officers(OfficersCommand::Check { at }) => {
+            admin::reports::officers_check(&store, &config.reports, at.as_deref()).await?
+        }
+        Command::Periods {
+            action:
+                Some(PeriodsCommand::Override {
+                    scheme,
+                    period,
+                    due,
+                    reason,
+                }),
+            ..
+        } => {
+            admin::reports::period_override(&store, &config.reports, &scheme, &period, &due, &reason)
+                .await?
+        }
+        Command::Periods {
+            action: None,
+            scheme,
+            year,
+        } => {
+            let year = year.unwrap_or_else(|| time::OffsetDateTime::now_utc().year());
+            admin::reports::periods_show(&store, &config.reports, &scheme, year).await?
+        }
+        Command::Report(ReportCommand::Status { period, scheme }) => {
+            admin::reports::report_status(&store, &config.reports, &period, scheme.as_deref())
+                .await?
+        }
+        Command::Report(ReportCommand::Consolidate {
+            period,
+            scheme,
+            out,
+        }) => {
+            admin::reports::report_consolidate(
+                &store,
+                &config.reports,
+                &period,
+                scheme.as_deref(),
+                &out,
+            )
+            .await?
         }
     };
     store.close().await;

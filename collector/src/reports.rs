@@ -627,7 +627,7 @@ pub async fn plan_notices(
             for row in &rows {
                 match (row.standing, reminder) {
                     (Standing::Pending, Some(step)) => {
-                        let days = i64::try_from(step.as_secs() / 86_400).unwrap_or(0);
+                        let days = (period.due - today).whole_days();
                         let step_key = step.as_secs();
                         let mut addresses: Vec<(Option<i64>, String, String)> =
                             active_officers(officers, row.unit_id, &today.to_string())

@@ -18,6 +18,7 @@ mod notices;
 mod params;
 mod probe_results;
 mod read;
+mod reports;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -99,6 +100,14 @@ pub fn app(state: AppState) -> Router {
             get(notices::incidents_report),
         )
         .route("/api/v1/notices", get(notices::notices_list))
+        .route(
+            "/api/v1/reports",
+            get(reports::reports_list).post(reports::reports_create).layer(
+                DefaultBodyLimit::max(cntt_common::report::MAX_DOCUMENT_BYTES + 4096),
+            ),
+        )
+        .route("/api/v1/reports/context", get(reports::reports_context))
+        .route("/api/v1/reports/{id}", get(reports::reports_show))
         .route(
             "/api/v1/incidents/{id}/{action}",
             post(incidents::incidents_act),
