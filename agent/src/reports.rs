@@ -43,7 +43,10 @@ pub async fn fetch_context(
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
-        bail!("{url} answered {status}: {}", body.chars().take(300).collect::<String>());
+        bail!(
+            "{url} answered {status}: {}",
+            body.chars().take(300).collect::<String>()
+        );
     }
     response
         .json::<ReportContext>()
@@ -105,8 +108,12 @@ pub async fn refresh(
         }
         match fetch_context(&client, &server, &credential).await {
             Ok(context) => match save_context(&state_dir, &context) {
-                Ok(()) => tracing::debug!(periods = context.periods.len(), "report context refreshed"),
-                Err(err) => tracing::warn!(error = %format!("{err:#}"), "could not keep the report context"),
+                Ok(()) => {
+                    tracing::debug!(periods = context.periods.len(), "report context refreshed")
+                }
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "could not keep the report context")
+                }
             },
             Err(err) => {
                 tracing::debug!(error = %format!("{err:#}"), "report context not refreshed; the last one stays")
@@ -220,7 +227,8 @@ pub fn prepare_submission(
     context: Option<&ReportContext>,
     now: OffsetDateTime,
 ) -> anyhow::Result<(Event, String)> {
-    let report = cntt_common::report::parse(document).map_err(|problems| anyhow::anyhow!("{problems}"))?;
+    let report =
+        cntt_common::report::parse(document).map_err(|problems| anyhow::anyhow!("{problems}"))?;
     let front = &report.front;
     let mut problems = Vec::new();
     if front.unit != unit_code {

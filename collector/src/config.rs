@@ -774,7 +774,10 @@ mod tests {
         assert_eq!(config.reports.unit_kinds, reports.unit_kinds);
         assert_eq!(config.reports.reminders, reports.reminders);
         assert_eq!(config.reports.schemes, reports.schemes);
-        assert_eq!(config.reports.consolidated.recipients, reports.consolidated.recipients);
+        assert_eq!(
+            config.reports.consolidated.recipients,
+            reports.consolidated.recipients
+        );
         // The one setting without a value by default is shown commented out.
         assert!(
             text.contains("\n# incidents = "),

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod availability;
 pub mod config;
+pub mod consolidate;
 pub mod contacts;
 pub mod evaluation;
 pub mod exposition;

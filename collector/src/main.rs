@@ -461,8 +461,15 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 }),
             ..
         } => {
-            admin::reports::period_override(&store, &config.reports, &scheme, &period, &due, &reason)
-                .await?
+            admin::reports::period_override(
+                &store,
+                &config.reports,
+                &scheme,
+                &period,
+                &due,
+                &reason,
+            )
+            .await?
         }
         Command::Periods {
             action: None,

@@ -92,7 +92,8 @@ pub async fn officers_check(
     };
     let units = store.units_all().await?;
     let officers = store.officers_all().await?;
-    let gaps = reports::unqualified_units(&units, &officers, &settings.unit_kinds, &date.to_string());
+    let gaps =
+        reports::unqualified_units(&units, &officers, &settings.unit_kinds, &date.to_string());
     let reporting = units
         .iter()
         .filter(|u| settings.unit_kinds.contains(&u.kind) && u.valid_on(&date.to_string()))

@@ -102,11 +102,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/notices", get(notices::notices_list))
         .route(
             "/api/v1/reports",
-            get(reports::reports_list).post(reports::reports_create).layer(
-                DefaultBodyLimit::max(cntt_common::report::MAX_DOCUMENT_BYTES + 4096),
-            ),
+            get(reports::reports_list)
+                .post(reports::reports_create)
+                .layer(DefaultBodyLimit::max(
+                    cntt_common::report::MAX_DOCUMENT_BYTES + 4096,
+                )),
         )
         .route("/api/v1/reports/context", get(reports::reports_context))
+        .route(
+            "/api/v1/reports/consolidated",
+            get(reports::reports_consolidated),
+        )
         .route("/api/v1/reports/{id}", get(reports::reports_show))
         .route(
             "/api/v1/incidents/{id}/{action}",

@@ -182,7 +182,11 @@ pub(super) async fn reports_show(
     let units = state.store.units_all().await?;
     if !Scope::of(&caller.principal, &units).contains(report.unit_id) {
         return Err(caller
-            .forbid(&state, &report.unit_code, "this token may not read that unit")
+            .forbid(
+                &state,
+                &report.unit_code,
+                "this token may not read that unit",
+            )
             .await);
     }
     Ok((
@@ -192,3 +196,49 @@ pub(super) async fn reports_show(
         .into_response())
 }
 
+/// `GET /api/v1/reports/consolidated?period=2026-Q4&format=xlsx|docx`: the Sở's consolidated
+/// report. Whole province only: tokens limited to one unit are refused.
+pub(super) async fn reports_consolidated(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = params::parsed(query, "period, scheme and format")?;
+    let format = params::choice("format", query.format.as_deref(), &["xlsx", "docx"])?
+        .unwrap_or_else(|| "xlsx".to_owned());
+    if caller.principal.unit_id.is_some() {
+        return Err(caller
+            .forbid(
+                &state,
+                "consolidated",
+                "the consolidated report covers the whole province; this token is limited to one unit",
+            )
+            .await);
+    }
+    let period = period_of(&state, &query).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let report = crate::consolidate::build(&state.store, &state.reports, &period, now).await?;
+    let (bytes, content_type) = if format == "docx" {
+        (
+            crate::consolidate::docx(&report)?,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        )
+    } else {
+        (
+            crate::consolidate::xlsx(&report)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    };
+    let name = crate::consolidate::file_name(&period, &format);
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

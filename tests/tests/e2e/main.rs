@@ -30,6 +30,7 @@ macro_rules! both_databases {
 
 mod bad_input;
 mod detection;
+mod documents;
 mod failover;
 mod flow;
 mod harness;

@@ -88,7 +88,11 @@ async fn setup(collector: &TestCollector) {
         .unwrap();
 }
 
-fn incident(kind: IncidentKind, started: OffsetDateTime, ended: Option<OffsetDateTime>) -> Incident {
+fn incident(
+    kind: IncidentKind,
+    started: OffsetDateTime,
+    ended: Option<OffsetDateTime>,
+) -> Incident {
     Incident {
         incident_id: uuid::Uuid::new_v4(),
         phase: if ended.is_some() {
@@ -127,7 +131,10 @@ fn fill(draft: &str) -> String {
 async fn standing(collector: &TestCollector, token: &str, period: &str, unit: &str) -> Value {
     let body: Value = collector
         .client()
-        .get(format!("{}/api/v1/reports?period={period}", collector.base_url))
+        .get(format!(
+            "{}/api/v1/reports?period={period}",
+            collector.base_url
+        ))
         .bearer_auth(token)
         .send()
         .await
@@ -415,7 +422,11 @@ async fn post_report(
         version: PROTOCOL_VERSION,
         agent_version: "0.1.0".into(),
         sent_at,
-        events: vec![Event::new(1, submitted, &Payload::PeriodicReport(Box::new(payload)))],
+        events: vec![Event::new(
+            1,
+            submitted,
+            &Payload::PeriodicReport(Box::new(payload)),
+        )],
     };
     let ack: cntt_common::wire::Ack = collector
         .client()
@@ -486,7 +497,14 @@ async fn reminders_go_to_officers_before_the_due_date_and_overdue_notices_to_lea
     let current = set_due(&collector, &current, today() + time::Duration::days(2)).await;
     let previous = set_due(&collector, &previous, today() - time::Duration::days(1)).await;
     let so = collector.enroll_agent("67.S.TTTT").await;
-    post_report(&collector, &so, &previous, OffsetDateTime::now_utc() - time::Duration::days(2), OffsetDateTime::now_utc()).await;
+    post_report(
+        &collector,
+        &so,
+        &previous,
+        OffsetDateTime::now_utc() - time::Duration::days(2),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
 
     // Reminders: the commune's officer (registry email) and the Sở's (its it_officer contact,
     // the registry has no email); the districts have no officer or contact to write to; the merged
@@ -501,19 +519,46 @@ async fn reminders_go_to_officers_before_the_due_date_and_overdue_notices_to_lea
     };
     let mut to: Vec<(String, String)> = mails
         .iter()
-        .map(|mail| (mail.addresses("To").join(","), mail.header("Subject").unwrap_or_default().to_owned()))
+        .map(|mail| {
+            (
+                mail.addresses("To").join(","),
+                mail.header("Subject").unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     to.sort();
     assert_eq!(to.len(), 3, "{to:#?}");
     assert_eq!(to[0].0, "an@dakmil.daknong.gov.vn");
-    assert!(to[0].1.contains(&format!("Nhắc nộp báo cáo {}", current.label_vi)), "{}", to[0].1);
+    assert!(
+        to[0]
+            .1
+            .contains(&format!("Nhắc nộp báo cáo {}", current.label_vi)),
+        "{}",
+        to[0].1
+    );
     assert_eq!(to[1].0, "dung@dakmil.daknong.gov.vn");
-    assert!(to[1].1.contains(&format!("Quá hạn báo cáo {}: Thị trấn Đắk Mil", previous.label_vi)), "{}", to[1].1);
+    assert!(
+        to[1].1.contains(&format!(
+            "Quá hạn báo cáo {}: Thị trấn Đắk Mil",
+            previous.label_vi
+        )),
+        "{}",
+        to[1].1
+    );
     assert_eq!(to[2].0, "giang@stttt.daknong.gov.vn");
-    let reminder = mails.iter().find(|m| m.addresses("To").join(",") == "an@dakmil.daknong.gov.vn").unwrap();
+    let reminder = mails
+        .iter()
+        .find(|m| m.addresses("To").join(",") == "an@dakmil.daknong.gov.vn")
+        .unwrap();
     let text = reminder.text.as_deref().unwrap_or_default();
     assert!(text.contains("Kính gửi: Nguyễn Văn An"), "{text}");
-    assert!(text.contains(&format!("cntt-agent report draft --period {}", current.label)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cntt-agent report draft --period {}",
+            current.label
+        )),
+        "{text}"
+    );
     assert!(text.contains("đến hạn nộp trong 2 ngày tới"), "{text}");
 
     // The compliance list and the consolidated report agree.
