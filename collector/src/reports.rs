@@ -16,7 +16,8 @@
 //!   another incident of the same unit (a commune outage counts once, not once per agent).
 //! - **Reminders** go by email to the unit's active officers (their registry email, else contacts
 //!   with role `it_officer`) at each `reports.reminders` step before the deadline, while the unit
-//!   has not submitted; once the deadline has passed, the unit's leadership is told it is overdue.
+//!   has not submitted; a day after the deadline (time for reports submitted offline to arrive),
+//!   the unit's leadership is told it is overdue.
 //!   Each is written once, by a key, however many collectors plan at once; only the most recent
 //!   step reached is sent, so a collector started late does not send every step at once.
 
@@ -38,6 +39,10 @@ use crate::store::{millis, Store, StoredOfficer, StoredReport, Unit};
 /// Overdue notices are sent only for deadlines this recent, so a first start does not tell every
 /// leader about every past period.
 const OVERDUE_WINDOW: time::Duration = time::Duration::days(7);
+
+/// Overdue notices wait this long after the deadline, so reports submitted on time on an agent
+/// cut off from the collector can still arrive.
+const OVERDUE_AFTER: time::Duration = time::Duration::days(1);
 
 /// Periods stay in an agent's context this many days after their due date.
 const CONTEXT_GRACE_DAYS: i64 = 60;
@@ -607,8 +612,9 @@ pub async fn plan_notices(
                 .iter()
                 .filter(|step| now >= deadline - **step && now <= deadline)
                 .min();
-            let overdue =
-                settings.overdue_notice && now > deadline && now - deadline <= OVERDUE_WINDOW;
+            let overdue = settings.overdue_notice
+                && now > deadline + OVERDUE_AFTER
+                && now - deadline <= OVERDUE_WINDOW;
             if reminder.is_none() && !overdue {
                 continue;
             }

@@ -258,3 +258,169 @@ fn retention_runs_once_by_hand_and_refuses_a_short_audit_log() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn periods_print_hand_computed_due_dates_with_their_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        collector(&all)
+    };
+    // 2024: 10/03 is a Sunday, so Q1 is due Friday 08/03; the other quarters are on the 10th.
+    let output = run(&["periods", "--scheme", "quarterly", "--year", "2024"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("2024-Q")).collect();
+    let expected = [
+        (
+            "2024-Q1 (quý I năm 2024)",
+            "số liệu 15/12/2023 – 14/03/2024",
+            "hạn nộp thứ Sáu 08/03/2024",
+            "10/03/2024 là Chủ nhật, 09/03/2024 là thứ Bảy → lùi về thứ Sáu 08/03/2024",
+        ),
+        (
+            "2024-Q2 (quý II năm 2024)",
+            "số liệu 15/03/2024 – 14/06/2024",
+            "hạn nộp thứ Hai 10/06/2024",
+            "ngày 10 tháng cuối kỳ (Quy chế",
+        ),
+        (
+            "2024-Q3 (quý III năm 2024)",
+            "số liệu 15/06/2024 – 14/09/2024",
+            "hạn nộp thứ Ba 10/09/2024",
+            "ngày 10 tháng cuối kỳ (Quy chế",
+        ),
+        (
+            "2024-Q4 (quý IV năm 2024)",
+            "số liệu 15/09/2024 – 14/12/2024",
+            "hạn nộp thứ Ba 10/12/2024",
+            "ngày 10 tháng cuối kỳ (Quy chế",
+        ),
+    ];
+    assert_eq!(lines.len(), 4, "{text}");
+    for (line, parts) in lines.iter().zip(expected) {
+        for part in [parts.0, parts.1, parts.2, parts.3] {
+            assert!(line.contains(part), "{part:?} missing from {line:?}");
+        }
+    }
+    // Monthly, 2026: 10/01 is a Saturday (one day earlier), 10/05 a Sunday (two days earlier).
+    let text = stdout(&run(&["periods", "--scheme", "monthly", "--year", "2026"]));
+    assert!(
+        text.contains("2026-M01 (tháng 1 năm 2026)") && text.contains("hạn nộp thứ Sáu 09/01/2026"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "hạn nộp thứ Sáu 08/05/2026  quy tắc: ngày 10 tháng cuối kỳ; 10/05/2026 là Chủ nhật"
+        ),
+        "{text}"
+    );
+    // Monthly, 2024: 10/02 is a Saturday and 09/02, 08/02 are Tết, so Wednesday 07/02.
+    let text = stdout(&run(&["periods", "--scheme", "monthly", "--year", "2024"]));
+    assert!(text.contains("hạn nộp thứ Tư 07/02/2024  quy tắc: ngày 10 tháng cuối kỳ; 10/02/2024 là thứ Bảy, 09/02/2024 nghỉ Tết Nguyên đán, 08/02/2024 nghỉ Tết Nguyên đán → lùi về thứ Tư 07/02/2024"), "{text}");
+    // A due date set by hand says so, with its reason, and is audited.
+    let output = run(&[
+        "periods",
+        "override",
+        "--scheme",
+        "yearly",
+        "--period",
+        "2026",
+        "--due",
+        "2026-12-15",
+        "--reason",
+        "Công văn 123/STTTT gia hạn",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&run(&["periods", "--scheme", "yearly", "--year", "2026"]));
+    assert!(text.contains("hạn nộp thứ Ba 15/12/2026  quy tắc: điều chỉnh thủ công: Công văn 123/STTTT gia hạn (quy tắc: hạn 10/12/2026)"), "{text}");
+    let audit = stdout(&run(&["audit", "list", "--action", "period.override"]));
+    assert!(audit.contains("yearly:2026"), "{audit}");
+    // Mistakes are explained.
+    let output = run(&["periods", "--scheme", "weekly", "--year", "2026"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("no reporting scheme is named \"weekly\"; known: monthly, quarterly"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&[
+        "periods",
+        "override",
+        "--scheme",
+        "quarterly",
+        "--period",
+        "2026-Q5",
+        "--due",
+        "2026-12-15",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("2026-Q5"), "{}", stderr(&output));
+}
+
+#[test]
+fn officers_are_imported_and_checked_against_article_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        collector(&all)
+    };
+    let units = dir.path().join("units.csv");
+    std::fs::write(
+        &units,
+        "code,name,kind,parent_code,valid_from,valid_to,successor_codes,note
+67,Tỉnh Đắk Nông,province,,,,,
+67.S.TTTT,Sở Thông tin và Truyền thông,department,67,,,,
+663,Huyện Đắk Mil,district,67,,,,
+24700,Thị trấn Đắk Mil,commune,663,,,,
+",
+    )
+    .unwrap();
+    assert!(run(&["units", "import", units.to_str().unwrap()])
+        .status
+        .success());
+    let officers = dir.path().join("officers.csv");
+    std::fs::write(
+        &officers,
+        "unit_code,full_name,degree_level,it_degree,english_level,decision_number
+67.S.TTTT,Nguyễn Văn An,university,yes,B1,12/QĐ-STTTT
+663,Trần Thị Bình,college,yes,B,
+24700,Lê Văn Cường,college,yes,B,5/QĐ-UBND
+",
+    )
+    .unwrap();
+    let output = run(&["officers", "import", officers.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let check = stdout(&run(&["officers", "check", "--at", "2026-11-23"]));
+    assert!(check.contains("ngày 23/11/2026: 1 / 3 đơn vị"), "{check}");
+    assert!(check.contains("663  Huyện Đắk Mil: Trần Thị Bình: trình độ cao đẳng dưới chuẩn đại học trở lên đối với sở, ngành, cấp huyện"), "{check}");
+    assert!(
+        check.contains("Chưa gửi quyết định phân công về Sở (Điều 14.1): Trần Thị Bình"),
+        "{check}"
+    );
+    // A bad file is refused whole, every problem named.
+    std::fs::write(
+        &officers,
+        "unit_code,full_name,degree_level,it_degree\n99,X,phd,maybe\n",
+    )
+    .unwrap();
+    let output = run(&["officers", "import", officers.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("line 2: degree_level \"phd\""),
+        "{}",
+        stderr(&output)
+    );
+    let help = stdout(&collector(&["report", "consolidate", "--help"]));
+    assert!(
+        help.contains("Nghị định 30/2020") && help.contains("--out"),
+        "{help}"
+    );
+}

@@ -56,7 +56,7 @@ fn run(program: &str, args: &[&str], timeout: Duration) -> Output {
     }
 }
 
-fn stdout_of(program: &str, args: &[&str]) -> String {
+pub(super) fn stdout_of(program: &str, args: &[&str]) -> String {
     let output = run(program, args, Duration::from_secs(60));
     assert!(
         output.status.success(),
@@ -68,7 +68,7 @@ fn stdout_of(program: &str, args: &[&str]) -> String {
 
 /// Converts `docx` to a PDF in `out` with LibreOffice, in a private profile so that parallel
 /// runs (other tests, other engineers) do not share one.
-fn convert_to_pdf(docx: &Path, out: &Path, profile: &Path) -> PathBuf {
+pub(super) fn convert_to_pdf(docx: &Path, out: &Path, profile: &Path) -> PathBuf {
     let profile = format!("-env:UserInstallation=file://{}", profile.display());
     let args = [
         profile.as_str(),
@@ -96,7 +96,7 @@ fn convert_to_pdf(docx: &Path, out: &Path, profile: &Path) -> PathBuf {
 
 /// The text without any whitespace: pdftotext splits wrapped lines and table cells, and in
 /// justified lines it may see a gap inside a word ("đ ơn v ị"), so comparisons ignore spacing.
-fn squashed(text: &str) -> String {
+pub(super) fn squashed(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 

@@ -25,14 +25,21 @@ use time::{Date, OffsetDateTime};
 
 use super::WAIT;
 
-/// A commune merged into Thị trấn Đắk Mil on 30 June 2026, beside the harness's units.
-const MORE_UNITS: &str = "code,name,kind,parent_code,valid_from,valid_to,successor_codes,note
-24701,Xã Đắk Lao,commune,663,,2026-06-30,24700,sáp nhập vào Thị trấn Đắk Mil
-";
+/// A commune merged into Thị trấn Đắk Mil during the previous quarter's data window, before its
+/// due date, beside the harness's units.
+fn more_units() -> String {
+    let (_, previous) = current_and_previous();
+    let merged = previous.data_from + time::Duration::days(10);
+    format!(
+        "code,name,kind,parent_code,valid_from,valid_to,successor_codes,note
+24701,Xã Đắk Lao,commune,663,,{merged},24700,sáp nhập vào Thị trấn Đắk Mil
+"
+    )
+}
 
 const OFFICERS: &str = "unit_code,full_name,position,email,degree_level,degree_field,it_degree,english_level,certificates,decision_number,decision_date,active_from,active_to
 24700,Nguyễn Văn An,Công chức văn phòng,an@dakmil.daknong.gov.vn,college,Tin học,yes,B,,15/QĐ-UBND,2024-02-01,2024-02-01,
-24701,Y Bih Niê,Công chức văn phòng,bih@daklao.daknong.gov.vn,college,Tin học,yes,B,,,,2020-01-01,2026-06-30
+24701,Y Bih Niê,Công chức văn phòng,bih@daklao.daknong.gov.vn,college,Tin học,yes,B,,,,2020-01-01,
 67.S.TTTT,Lê Thị Cúc,Chuyên viên,,university,Kế toán,no,A2,,,,2023-01-01,
 ";
 
@@ -80,7 +87,7 @@ async fn set_due(collector: &TestCollector, period: &Period, due: Date) -> Perio
 }
 
 async fn setup(collector: &TestCollector) {
-    collector.import_units(MORE_UNITS).await;
+    collector.import_units(&more_units()).await;
     let path = collector.dir.path().join("officers.csv");
     std::fs::write(&path, OFFICERS).unwrap();
     cntt_collector::admin::reports::officers_import(&collector.store, &path)
@@ -267,11 +274,11 @@ both_databases! {
         let submitted_ms = cntt_collector::store::millis(submitted);
         assert!((first.submitted_at - submitted_ms).abs() < 1000, "{first:?} vs {submitted_ms}");
         assert!(first.received_at - first.submitted_at >= 2000, "{first:?}");
-        // The merged commune owed nothing for this quarter.
-        assert_eq!(standing(&collector, &admin, &current.label, "24701").await["standing"], "not_required");
+        // The merged commune ceased before this quarter: it is not even listed.
+        assert_eq!(standing(&collector, &admin, &current.label, "24701").await, Value::Null);
 
         // A correction is a second version; the first still decides timeliness; both are kept.
-        let corrected = filled.replace("Đã hoàn thành các nhiệm vụ được giao trong kỳ.\n## 8", "Bổ sung: đã khắc phục máy chủ.\n## 8");
+        let corrected = filled.replace("## 8. Kế hoạch kỳ tới\n", "Bổ sung: đã khắc phục máy chủ.\n\n## 8. Kế hoạch kỳ tới\n");
         std::fs::write(&draft_path, corrected).unwrap();
         cntt_agent::reports::submit_command(&officer.config, &draft_path, OffsetDateTime::now_utc()).unwrap();
         let row = eventually(WAIT, "the second version arrives", || {
@@ -492,19 +499,21 @@ async fn reminders_go_to_officers_before_the_due_date_and_overdue_notices_to_lea
         .await
         .unwrap();
     let (current, previous) = current_and_previous();
-    // The current quarter is due in two days (the 5-day reminder is due, the 1-day one not yet);
-    // the previous one was due yesterday. The Sở's office submitted the previous one.
-    let current = set_due(&collector, &current, today() + time::Duration::days(2)).await;
-    let previous = set_due(&collector, &previous, today() - time::Duration::days(1)).await;
+    // The Sở's office submitted the previous quarter, which was due two days ago (overdue notices
+    // wait a day after the deadline); the current quarter is due in two days (the 5-day reminder
+    // is due, the 1-day one not yet).
     let so = collector.enroll_agent("67.S.TTTT").await;
+    let submitted = OffsetDateTime::now_utc() - time::Duration::days(3);
     post_report(
         &collector,
         &so,
         &previous,
-        OffsetDateTime::now_utc() - time::Duration::days(2),
+        submitted,
         OffsetDateTime::now_utc(),
     )
     .await;
+    let previous = set_due(&collector, &previous, today() - time::Duration::days(2)).await;
+    let current = set_due(&collector, &current, today() + time::Duration::days(2)).await;
 
     // Reminders: the commune's officer (registry email) and the Sở's (its it_officer contact,
     // the registry has no email); the districts have no officer or contact to write to; the merged
@@ -514,7 +523,15 @@ async fn reminders_go_to_officers_before_the_due_date_and_overdue_notices_to_lea
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mails = {
         let again = smtp.messages();
-        assert_eq!(again.len(), mails.len(), "no notice is sent twice");
+        let seen: Vec<_> = again
+            .iter()
+            .map(|m| (m.to.clone(), m.subject.clone()))
+            .collect();
+        assert_eq!(
+            again.len(),
+            mails.len(),
+            "no notice is sent twice: {seen:#?}"
+        );
         again
     };
     let mut to: Vec<(String, String)> = mails
@@ -573,5 +590,59 @@ async fn reminders_go_to_officers_before_the_due_date_and_overdue_notices_to_lea
     .await
     .unwrap();
     assert!(summary.contains("tỷ lệ nộp toàn tỉnh 25,0%"), "{summary}");
+    let name = |format: &str| {
+        out.join(format!(
+            "bao-cao-tong-hop-quarterly-{}.{format}",
+            previous.label
+        ))
+    };
+
+    // The workbook reads back with one row per unit and its standing.
+    use calamine::{open_workbook, Data, Reader, Xlsx};
+    let mut workbook: Xlsx<_> = open_workbook(name("xlsx")).unwrap();
+    let units = workbook.worksheet_range("Đơn vị").unwrap();
+    let rows: Vec<&[Data]> = units.rows().collect();
+    let headings: Vec<String> = rows[2].iter().map(ToString::to_string).collect();
+    let column = |heading: &str| {
+        headings
+            .iter()
+            .position(|h| h == heading)
+            .unwrap_or_else(|| panic!("{heading} in {headings:?}"))
+    };
+    let (code, state) = (column("Mã đơn vị"), column("Trạng thái nộp"));
+    let mut got: Vec<(String, String)> = rows[3..]
+        .iter()
+        .map(|row| (row[code].to_string(), row[state].to_string()))
+        .collect();
+    got.sort();
+    let expected = [
+        ("24700", "Chưa nộp"),
+        ("24701", "Không phải nộp"),
+        ("663", "Chưa nộp"),
+        ("664", "Chưa nộp"),
+        ("67.S.TTTT", "Đúng hạn"),
+    ];
+    assert_eq!(got, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+
+    // The document opens in LibreOffice and says what the workbook says.
+    let profile = tempfile::tempdir().unwrap();
+    let pdf = super::documents::convert_to_pdf(&name("docx"), &out, profile.path());
+    let text = super::documents::squashed(&super::documents::stdout_of(
+        "pdftotext",
+        &[pdf.to_str().unwrap(), "-"],
+    ));
+    for expected in [
+        "CỘNGHÒAXÃHỘICHỦNGHĨAVIỆTNAM",
+        "Kínhgửi:Ủybannhândântỉnh",
+        "ThịtrấnĐắkMil",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from the PDF");
+    }
+    assert!(
+        text.contains(&super::documents::squashed(
+            &previous.label_vi.to_uppercase()
+        )) || text.contains(&super::documents::squashed(&previous.label_vi)),
+        "period missing from the PDF"
+    );
     collector.stop().await;
 }
