@@ -66,3 +66,31 @@ fn enroll_refuses_plain_http_and_unknown_config_keys() {
     let err = String::from_utf8(output.stderr).unwrap();
     assert!(err.contains("unknown field `heartbeat_every`"), "{err}");
 }
+
+#[test]
+fn report_commands_teach_and_refuse_without_enrollment() {
+    let help = String::from_utf8_lossy(&agent(&["report", "draft", "--help"]).stdout).into_owned();
+    assert!(
+        help.contains("--period") && help.contains("2026-Q4") && help.contains("report submit"),
+        "{help}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let report = dir.path().join("bao-cao.md");
+    std::fs::write(&report, "# không có phần thông tin\n").unwrap();
+    let output = agent(&[
+        "--config",
+        config.to_str().unwrap(),
+        "report",
+        "submit",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("enroll"), "{stderr}");
+}

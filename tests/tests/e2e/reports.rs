@@ -247,6 +247,10 @@ both_databases! {
         std::fs::write(&bad, &wrong_unit).unwrap();
         let err = cntt_agent::reports::submit_command(&officer.config, &bad, OffsetDateTime::now_utc()).unwrap_err();
         assert!(format!("{err:#}").contains("báo cáo ghi mã đơn vị 663, nhưng máy này thuộc đơn vị 24700"), "{err:#}");
+        let wrong_period = filled.replace(&format!("period = \"{}\"", current.label), "period = \"2019-Q1\"");
+        std::fs::write(&bad, &wrong_period).unwrap();
+        let err = cntt_agent::reports::submit_command(&officer.config, &bad, OffsetDateTime::now_utc()).unwrap_err();
+        assert!(format!("{err:#}").contains("kỳ 2019-Q1 (quarterly) không nằm trong các kỳ đơn vị đang báo cáo"), "{err:#}");
         std::fs::write(&bad, filled.replace("## 7.", "7.")).unwrap();
         let err = cntt_agent::reports::submit_command(&officer.config, &bad, OffsetDateTime::now_utc()).unwrap_err();
         assert!(format!("{err:#}").contains("thiếu mục \"## 7. Khó khăn"), "{err:#}");
@@ -348,6 +352,23 @@ both_databases! {
             .await
             .unwrap();
         assert_eq!(response.status(), 403);
+        // The consolidated report is for the whole province: served to admins, not to a district.
+        for (token, status) in [(&admin, 200), (&district, 403)] {
+            let response = collector
+                .client()
+                .get(format!("{}/api/v1/reports/consolidated?period={}&format=docx", collector.base_url, previous.label))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status);
+            if status == 200 {
+                let disposition = response.headers()["content-disposition"].to_str().unwrap().to_owned();
+                assert!(disposition.contains(&format!("bao-cao-tong-hop-quarterly-{}.docx", previous.label)), "{disposition}");
+                let bytes = response.bytes().await.unwrap();
+                assert!(bytes.starts_with(b"PK"), "a DOCX is a zip file");
+            }
+        }
 
         let body: Value = collector
             .client()
