@@ -37,6 +37,7 @@ mod incidents_api;
 mod inference;
 mod lifecycle;
 mod notify;
+mod prometheus;
 mod retention;
 mod security;
 mod store;
