@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod outbox;
 pub mod probe;
 pub mod report;
+pub mod simulate;
 pub mod spool;
 pub mod status;
 pub mod uplink;
