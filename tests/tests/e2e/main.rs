@@ -40,6 +40,7 @@ mod notify;
 mod prometheus;
 mod retention;
 mod security;
+mod simulate;
 mod store;
 mod tidy;
 
