@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod probe;
 pub mod report;
 pub mod reports;
+pub mod simulate;
 pub mod spool;
 pub mod status;
 pub mod uplink;

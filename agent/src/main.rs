@@ -66,6 +66,43 @@ enum Command {
     /// File an incident by hand (security incidents above all).
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Simulate a fleet of agents for load tests: each enrolls and sends through the agent's own
+    /// outbox, uplink and detector, with made-up readings and scripted outages.
+    ///
+    /// Example:
+    ///   cntt-agent simulate --agents 5000 --units units-tokens.csv --server https://127.0.0.1:8443 \
+    ///     --ca ca.pem --outage link:663@2m+5m --outage server:24700@1m+3m --outage disk:664@0s+10m
+    #[command(verbatim_doc_comment)]
+    Simulate {
+        /// How many agents.
+        #[arg(long)]
+        agents: usize,
+        /// CSV `unit,token[,district]` with a header: an enrollment token per unit.
+        #[arg(long)]
+        units: PathBuf,
+        /// Collector URL.
+        #[arg(long)]
+        server: String,
+        /// The collector's CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Folder of the agents' state folders; agents already enrolled there are reused.
+        #[arg(long, default_value = "simulate")]
+        state_dir: PathBuf,
+        /// Heartbeat interval of each agent.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        heartbeat: std::time::Duration,
+        /// Interval between two rounds of checks of each agent.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        probe_every: std::time::Duration,
+        /// Stop after this long (default: until SIGINT or SIGTERM).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// A scripted outage, KIND:CODE@START+LENGTH with KIND link, server or disk and CODE a unit
+        /// or district code; repeat for several.
+        #[arg(long = "outage")]
+        outages: Vec<cntt_agent::simulate::Outage>,
+    },
     /// Periodic reports of the IT officer (quarter, half-year, year; QĐ 02/2017 Điều 12.1).
     #[command(subcommand)]
     Report(ReportCommand),
@@ -232,6 +269,30 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Run => {
             cntt_agent::run(config, shutdown_signal()).await?;
             Ok(String::new())
+        }
+        Command::Simulate {
+            agents,
+            units,
+            server,
+            ca,
+            state_dir,
+            heartbeat,
+            probe_every,
+            duration,
+            outages,
+        } => {
+            let fleet = cntt_agent::simulate::Fleet {
+                agents,
+                units_file: units,
+                server,
+                ca,
+                state_dir,
+                heartbeat,
+                probe_every,
+                duration,
+                outages,
+            };
+            cntt_agent::simulate::run(fleet, shutdown_signal()).await
         }
         Command::Status => {
             let identity = Identity::load(&config.state_dir)?;

@@ -1,8 +1,8 @@
 //! Periodic reports on the agent: the prefill context kept on disk, drafting and submitting.
 //!
-//! The running agent fetches its unit's [`ReportContext`] from the collector at start and every
-//! `uplink.report_context_every`, and keeps the last one in `reports/context.json` (written to a
-//! temporary file, synced, renamed). `cntt-agent report draft` asks the collector first and falls
+//! The running agent fetches its unit's [`ReportContext`] from the collector a while after it
+//! starts (at most a minute) and then every `uplink.report_context_every`, and keeps the last one
+//! in `reports/context.json` (written to a temporary file, synced, renamed). `cntt-agent report draft` asks the collector first and falls
 //! back to that file, so an officer can draft while the WAN is down; `report submit` checks the
 //! document (the same [`cntt_common::report::parse`] the collector uses, plus the agent's unit and
 //! the known periods) and hands it to the spool, so it reaches the outbox and is sent when the link
@@ -99,7 +99,10 @@ pub async fn refresh(
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(every);
+    // The first fetch waits a little (at most a minute), so it never competes with the uplink's
+    // first uploads after a start, when the outbox may hold a backlog.
+    let first = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
+    let mut ticker = tokio::time::interval_at(first, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

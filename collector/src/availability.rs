@@ -35,6 +35,10 @@
 use serde::Serialize;
 use time::{Date, Time, UtcOffset};
 
+/// Kinds that make a unit down when no kind is asked for: those that stop people from working.
+/// Used by `GET /api/v1/availability` and the metrics alike.
+pub const SERVICE_KINDS: &[&str] = &["lan", "wan", "internet", "server", "agent_unreachable"];
+
 /// Vietnam's time, in which the units' validity dates are days.
 const VIETNAM: UtcOffset = time::macros::offset!(+7);
 

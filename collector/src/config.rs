@@ -481,6 +481,10 @@ pub struct ListenConfig {
     /// Whether `GET /metrics` may be read without a token (for a Prometheus on a trusted network).
     #[serde(default)]
     pub public_metrics: bool,
+    /// A file holding the token Prometheus sends (`Authorization: Bearer …`) to read `/metrics`;
+    /// API tokens are accepted too.
+    #[serde(default)]
+    pub scrape_token_file: Option<PathBuf>,
 }
 
 impl Default for ListenConfig {
@@ -488,6 +492,7 @@ impl Default for ListenConfig {
         ListenConfig {
             address: default_listen_address(),
             public_metrics: false,
+            scrape_token_file: None,
         }
     }
 }
@@ -571,6 +576,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Whether `/metrics` is readable without a token.
     pub public_metrics: bool,
+    /// SHA-256 (hex) of the scrape token read from `listen.scrape_token_file`.
+    pub scrape_token_hash: Option<String>,
     /// Database settings.
     pub database: DatabaseConfig,
     /// Certificate files.
@@ -642,9 +649,14 @@ impl Config {
         };
         let notify = crate::notify::Settings::check(raw.notify, base)?;
         let reports = crate::reports::Settings::check(raw.reports, base)?;
+        let scrape_token_hash = match &raw.listen.scrape_token_file {
+            None => None,
+            Some(file) => Some(read_scrape_token(&base.join(file))?),
+        };
         Ok(Config {
             listen,
             public_metrics: raw.listen.public_metrics,
+            scrape_token_hash,
             database: raw.database,
             tls,
             ingest: raw.ingest,
@@ -654,6 +666,20 @@ impl Config {
             reports,
         })
     }
+}
+
+/// Reads the scrape token file and returns the token's hash; the token itself is not kept.
+fn read_scrape_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading listen.scrape_token_file {}", path.display()))?;
+    let token = text.trim();
+    if token.len() < 16 {
+        bail!(
+            "listen.scrape_token_file {} must hold a token of at least 16 characters, e.g. from `openssl rand -hex 32`",
+            path.display()
+        );
+    }
+    Ok(crate::auth::hash_secret(token))
 }
 
 /// Refuses retention settings that would break the law or the job.

@@ -51,6 +51,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         metrics: Arc::new(Metrics::default()),
         ingest: config.ingest.clone(),
         public_metrics: config.public_metrics,
+        scrape_token_hash: config.scrape_token_hash.clone(),
         incidents: config.incidents.clone(),
         notify: config.notify.clone(),
         retention: config.retention.clone(),

@@ -8,6 +8,7 @@
 //! process) and a real HTTP receiver ([`webhook::WebhookReceiver`]).
 
 pub mod mail;
+pub mod prometheus;
 pub mod targets;
 pub mod webhook;
 
@@ -163,6 +164,8 @@ pub struct CollectorOptions {
     pub max_body_bytes: Option<usize>,
     /// More configuration, appended as TOML (e.g. an `[incidents]` table).
     pub extra_config: String,
+    /// More keys of the `[listen]` table, as TOML lines (e.g. `scrape_token_file = "…"`).
+    pub listen_extra: String,
 }
 
 /// Starts a collector on `db` with a fresh CA and the [`TEST_UNITS_CSV`] units.
@@ -194,8 +197,8 @@ pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> Te
     });
     ingest.push_str(&options.extra_config);
     let config_text = format!(
-        "[listen]\naddress = \"127.0.0.1:0\"\n[database]\nurl = \"{}\"\n[tls]\ncert = \"tls/server.pem\"\nkey = \"tls/server-key.pem\"\n{ingest}",
-        db.url
+        "[listen]\naddress = \"127.0.0.1:0\"\n{}\n[database]\nurl = \"{}\"\n[tls]\ncert = \"tls/server.pem\"\nkey = \"tls/server-key.pem\"\n{ingest}",
+        options.listen_extra, db.url
     );
     let config_path = dir.path().join("collector.toml");
     std::fs::write(&config_path, config_text).expect("writing test config");

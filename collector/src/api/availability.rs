@@ -12,11 +12,8 @@ use time::OffsetDateTime;
 
 use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, Caller};
-use crate::availability::{combine, figures, Figures, UnitSpan, Window};
+use crate::availability::{combine, figures, Figures, UnitSpan, Window, SERVICE_KINDS};
 use crate::store::{millis, INCIDENT_KINDS};
-
-/// Kinds counted when no `kind` is given: those that stop people from working.
-const SERVICE_KINDS: &[&str] = &["lan", "wan", "internet", "server", "agent_unreachable"];
 
 /// Query of `GET /api/v1/availability`.
 #[derive(Debug, Deserialize)]

@@ -22,9 +22,10 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 use super::{json_bytes, ok, parse_json, ApiError, AppState, AuthenticatedAgent};
+use crate::exposition::ProbeTally;
 use crate::store::{
-    BatchPayloads, BatchWrite, HeartbeatUpdate, NewEvent, NewIncidentPhase, NewPeriodicReport,
-    NewProbeResult,
+    BatchPayloads, BatchWrite, HeartbeatUpdate, IngestCounts, NewEvent, NewIncidentPhase,
+    NewPeriodicReport, NewProbeResult,
 };
 
 /// No event of ours can be older than this: the product did not exist.
@@ -191,6 +192,13 @@ async fn ingest(
     // Collector time minus agent time when the agent sent the batch; the transit time (well under
     // a second) is part of it, which only makes a report look a little later than it was.
     let clock_offset_ms = crate::store::millis(now) - crate::store::millis(batch.sent_at);
+    let probe_tally = ProbeTally {
+        results: probe_results
+            .iter()
+            .map(|row| (row.target_kind.clone(), row.ok, row.rtt_ms))
+            .collect(),
+    };
+    let write_started = std::time::Instant::now();
     let store = state.store.clone();
     let (agent_id, unit_id) = (caller.agent.id.clone(), caller.agent.unit_id);
     let (agent_version, address) = (batch.agent_version.clone(), caller.address.clone());
@@ -214,6 +222,16 @@ async fn ingest(
     })
     .await
     .map_err(|err| ApiError::Internal(anyhow::anyhow!("ingest task failed: {err}")))??;
+    record_metrics(
+        state,
+        caller,
+        &batch,
+        &counts,
+        &probe_tally,
+        write_started,
+        now,
+    )
+    .await;
     for flagged in &counts.flagged {
         tracing::warn!(agent = %caller.agent.id, event = %flagged.id, reason = %flagged.reason, "event flagged invalid");
         let id = flagged
@@ -285,6 +303,39 @@ fn periodic_report_row(
         sections: serde_json::to_string(&parsed.sections).unwrap_or_default(),
         figures: serde_json::to_string(&parsed.front.figures).unwrap_or_default(),
     })
+}
+
+/// Adds a stored batch to the metrics: latency, delay of each event, and probe results by unit
+/// and target kind. A batch that repeats events already stored (a resend after a lost
+/// acknowledgement) adds no probe results, so none is counted twice.
+async fn record_metrics(
+    state: &AppState,
+    caller: &AuthenticatedAgent,
+    batch: &Batch,
+    counts: &IngestCounts,
+    probe_tally: &ProbeTally,
+    write_started: std::time::Instant,
+    now: OffsetDateTime,
+) {
+    let health = &state.metrics.health;
+    health.ingest_written(write_started.elapsed());
+    for event in &batch.events {
+        let delay = (now - event.at).max(time::Duration::ZERO);
+        health.event_arrived(delay.unsigned_abs());
+    }
+    if counts.duplicates > 0 || probe_tally.results.is_empty() {
+        return;
+    }
+    match state
+        .metrics
+        .unit_label(&state.store, caller.agent.unit_id)
+        .await
+    {
+        Ok(label) => state.metrics.probes.record(&label, probe_tally),
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "could not label probe results for the metrics")
+        }
+    }
 }
 
 /// The text a wire enum travels as, e.g. `TargetKind::Lan` → `lan`, so stored values always match

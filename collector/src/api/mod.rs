@@ -57,6 +57,8 @@ pub struct AppState {
     pub ingest: IngestConfig,
     /// Whether `/metrics` needs no token.
     pub public_metrics: bool,
+    /// SHA-256 of the token that may read `/metrics` (`listen.scrape_token_file`).
+    pub scrape_token_hash: Option<String>,
     /// When agents count as unreachable.
     pub incidents: crate::config::IncidentsConfig,
     /// Notice settings, for the background notifier.
@@ -138,7 +140,13 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = std::time::Instant::now();
+    state.metrics.health.request_started();
     let response = next.run(request).await;
+    state
+        .metrics
+        .health
+        .request_finished(&route, started.elapsed());
     state
         .metrics
         .http_requests

@@ -29,53 +29,33 @@ pub(super) async fn healthz_show(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text. Needs a token unless `listen.public_metrics` is set.
+/// `GET /metrics`: Prometheus text. Needs the scrape token (`listen.scrape_token_file`) or an API
+/// token, unless `listen.public_metrics` is set.
 pub(super) async fn metrics_show(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
     if !state.public_metrics {
         let (mut parts, _body) = request.into_parts();
-        <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-            &mut parts, &state,
+        let scrape_token = state.scrape_token_hash.as_deref().is_some_and(|hash| {
+            super::bearer(&parts).is_some_and(|token| crate::auth::hash_secret(token) == hash)
+        });
+        if !scrape_token {
+            <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                &mut parts, &state,
+            )
+            .await?;
+        }
+    }
+    state
+        .metrics
+        .refresh(
+            &state.store,
+            &state.incidents,
+            &state.reports,
+            OffsetDateTime::now_utc(),
         )
         .await?;
-    }
-    let agents = state.store.agents_list(None).await?;
-    let revoked = agents
-        .iter()
-        .filter(|agent| agent.revoked_at.is_some())
-        .count();
-    state
-        .metrics
-        .agents
-        .with_label_values(&["active"])
-        .set((agents.len() - revoked) as i64);
-    state
-        .metrics
-        .agents
-        .with_label_values(&["revoked"])
-        .set(revoked as i64);
-    let incidents = state.store.incidents_count().await?;
-    state.metrics.set_incidents(
-        incidents
-            .iter()
-            .map(|count| (count.kind.as_str(), count.state.as_str(), count.count)),
-    );
-    for notice_state in ["pending", "sent", "failed"] {
-        state
-            .metrics
-            .notices
-            .with_label_values(&[notice_state])
-            .set(0);
-    }
-    for (notice_state, count) in state.store.notices_count().await? {
-        state
-            .metrics
-            .notices
-            .with_label_values(&[notice_state.as_str()])
-            .set(count);
-    }
     let text = state.metrics.render();
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -14,6 +14,7 @@ mod audit;
 mod events;
 mod incidents;
 mod inference;
+mod metrics;
 mod notices;
 mod probe_results;
 mod reports;
@@ -41,6 +42,7 @@ pub use incidents::{
     StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 pub use inference::{Evaluation, EvaluationRules};
+pub use metrics::OpenIncidents;
 pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};

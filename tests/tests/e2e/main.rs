@@ -38,9 +38,11 @@ mod incidents_api;
 mod inference;
 mod lifecycle;
 mod notify;
+mod prometheus;
 mod reports;
 mod retention;
 mod security;
+mod simulate;
 mod store;
 mod tidy;
 

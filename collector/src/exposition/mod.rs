@@ -1,17 +1,38 @@
 //! Prometheus metrics of the collector: the only module that knows the exposition format.
 //!
 //! Names follow `cntt_collector_<noun>_<unit>[_total]`. Counters are updated where things happen;
-//! gauges that mirror the database (agents by state, incidents by kind and state) are refreshed
-//! when `/metrics` is scraped, so several collectors on one database report the same figures.
+//! gauges that mirror the database (agents, incidents, availability, host health, notices) are
+//! refreshed when `/metrics` is scraped ([`Metrics::refresh`]), so several collectors on one
+//! database report the same figures.
+//!
+//! One file per family: `units.rs` (per unit and district, from the database), `probes.rs` (probe
+//! results by target kind, counted at ingest), `health.rs` (the collector's own health),
+//! `labels.rs` (the `district` and `unit` labels of a unit). Labels are bounded by the number of
+//! units, never by agents, events or incidents; `dashboards/README.md` lists every metric and
+//! `docs/metrics.md` the expected series count.
+
+mod health;
+mod labels;
+mod probes;
+mod reports;
+mod units;
+
+use std::sync::RwLock;
 
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use time::OffsetDateTime;
 
-use crate::store::{INCIDENT_KINDS, INCIDENT_STATES};
+pub use health::Health;
+pub use labels::{UnitLabel, UnitLabels};
+pub use probes::{ProbeMetrics, ProbeTally};
+
+use crate::config::IncidentsConfig;
+use crate::store::{Store, INCIDENT_KINDS, INCIDENT_STATES};
 
 /// Every metric the collector exports.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     /// HTTP requests by matched route and status code.
@@ -36,6 +57,18 @@ pub struct Metrics {
     pub notify_channel_up: IntGaugeVec,
     /// Notices by `state` (`pending`, `sent`, `failed`); set when `/metrics` is scraped.
     pub notices: IntGaugeVec,
+    /// Rows the retention job removed, by `table` (probe results are rolled up first).
+    pub retention_rows: IntCounterVec,
+    /// Probe results by unit and target kind, counted at ingest.
+    pub probes: ProbeMetrics,
+    /// The collector's own health: latencies, queues, errors.
+    pub health: Health,
+    /// Per unit and district gauges, set by [`Metrics::refresh`].
+    units: units::UnitMetrics,
+    /// Periodic reports and officers, set by [`Metrics::refresh`].
+    reports: reports::ReportMetrics,
+    /// The labels of every unit, reloaded at each refresh and when ingest meets an unknown unit.
+    labels: RwLock<UnitLabels>,
 }
 
 impl Default for Metrics {
@@ -125,6 +158,23 @@ impl Default for Metrics {
         for state in ["pending", "sent", "failed"] {
             notices.with_label_values(&[state]);
         }
+        let retention_rows = IntCounterVec::new(
+            Opts::new(
+                "cntt_collector_retention_rows_total",
+                "Rows removed by the retention job, by table; probe results are rolled up first",
+            ),
+            &["table"],
+        )
+        .expect("metric definition is valid");
+        for table in [
+            "probe_results",
+            "events",
+            "audit_log",
+            "incidents",
+            "incident_timeline",
+        ] {
+            retention_rows.with_label_values(&[table]);
+        }
         let build_info = IntGauge::with_opts(
             Opts::new(
                 "cntt_collector_build_info",
@@ -167,14 +217,24 @@ impl Default for Metrics {
             Box::new(notice_attempts.clone()),
             Box::new(notify_channel_up.clone()),
             Box::new(notices.clone()),
+            Box::new(retention_rows.clone()),
             Box::new(build_info.clone()),
         ] {
             registry
                 .register(collector)
                 .expect("each metric is registered once");
         }
+        let probes = ProbeMetrics::new(&registry);
+        let health = Health::new(&registry);
+        let units = units::UnitMetrics::new(&registry);
+        let reports = reports::ReportMetrics::new(&registry);
         Metrics {
             registry,
+            probes,
+            health,
+            units,
+            reports,
+            labels: RwLock::default(),
             http_requests,
             ingest_events,
             ingest_batches,
@@ -186,6 +246,7 @@ impl Default for Metrics {
             notice_attempts,
             notify_channel_up,
             notices,
+            retention_rows,
         }
     }
 }
@@ -203,6 +264,130 @@ impl Metrics {
         for (kind, state, count) in counts {
             self.incidents.with_label_values(&[kind, state]).set(count);
         }
+    }
+
+    /// Refreshes every gauge that mirrors the database, as of `now`; called before each scrape.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read; the failure is also counted in
+    /// `cntt_collector_scrape_errors_total`.
+    pub async fn refresh(
+        &self,
+        store: &Store,
+        incidents: &IncidentsConfig,
+        reports: &crate::reports::Settings,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let res = self.refresh_from(store, incidents, reports, now).await;
+        self.health.observe_refresh(started.elapsed(), res.is_ok());
+        res
+    }
+
+    async fn refresh_from(
+        &self,
+        store: &Store,
+        incidents_config: &IncidentsConfig,
+        report_settings: &crate::reports::Settings,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        self.health
+            .set_database_ping(store.metrics_ping_seconds().await?);
+        let units = store.units_all().await?;
+        let labels = UnitLabels::new(&units);
+        *self.labels.write().expect("labels lock is never poisoned") = labels.clone();
+        let agents = store.agents_list(None).await?;
+        let revoked = agents
+            .iter()
+            .filter(|agent| agent.revoked_at.is_some())
+            .count();
+        self.agents
+            .with_label_values(&["active"])
+            .set((agents.len() - revoked) as i64);
+        self.agents
+            .with_label_values(&["revoked"])
+            .set(revoked as i64);
+        let incident_counts = store.incidents_count().await?;
+        self.set_incidents(
+            incident_counts
+                .iter()
+                .map(|count| (count.kind.as_str(), count.state.as_str(), count.count)),
+        );
+        for notice_state in ["pending", "sent", "failed"] {
+            self.notices.with_label_values(&[notice_state]).set(0);
+        }
+        for (notice_state, count) in store.notices_count().await? {
+            self.notices
+                .with_label_values(&[notice_state.as_str()])
+                .set(count);
+        }
+        let open = store.metrics_open_incidents().await?;
+        let longest = units::WINDOWS
+            .iter()
+            .map(|(_, length)| *length)
+            .max()
+            .unwrap_or_default();
+        let now_ms = crate::store::millis(now);
+        let outages = store
+            .incident_outages(now_ms - longest.whole_milliseconds() as i64, now_ms)
+            .await?;
+        let silence = units::Silence {
+            intervals: incidents_config.silence_intervals,
+            min: incidents_config.silence_min,
+        };
+        self.units.set(&units::Snapshot {
+            labels: &labels,
+            units: &units,
+            agents: &agents,
+            open: &open,
+            outages: &outages,
+            silence,
+            now,
+        });
+        let overrides = store.period_overrides().await?;
+        let mut report_rows = std::collections::BTreeMap::new();
+        for period in reports::ReportMetrics::periods(report_settings, &overrides, now) {
+            let rows = store
+                .reports_of_period(&period.scheme, &period.label)
+                .await?;
+            report_rows.insert((period.scheme, period.label), rows);
+        }
+        let officers = store.officers_all().await?;
+        self.reports.set(&reports::Snapshot {
+            labels: &labels,
+            units: &units,
+            settings: report_settings,
+            overrides: &overrides,
+            reports: &report_rows,
+            officers: &officers,
+            now,
+        });
+        Ok(())
+    }
+
+    /// The labels of a unit by internal id; reloads the units once when it is not known yet (a
+    /// unit imported since the last scrape).
+    ///
+    /// # Errors
+    ///
+    /// When the units cannot be read.
+    pub async fn unit_label(&self, store: &Store, unit_id: i64) -> anyhow::Result<UnitLabel> {
+        if let Some(label) = self
+            .labels
+            .read()
+            .expect("labels lock is never poisoned")
+            .get(unit_id)
+        {
+            return Ok(label.clone());
+        }
+        let labels = UnitLabels::new(&store.units_all().await?);
+        let label = labels
+            .get(unit_id)
+            .cloned()
+            .unwrap_or_else(UnitLabel::unknown);
+        *self.labels.write().expect("labels lock is never poisoned") = labels;
+        Ok(label)
     }
 
     /// The text exposition of every metric.
@@ -242,6 +427,7 @@ mod tests {
             "cntt_collector_probe_results_total{ok=\"true\"} 0",
             "cntt_collector_incidents{kind=\"wan\",state=\"open\"} 2",
             "cntt_collector_incidents{kind=\"security\",state=\"resolved\"} 0",
+            "cntt_collector_retention_rows_total{table=\"audit_log\"} 0",
             "# HELP cntt_collector_tls_handshake_failures_total TLS handshakes that failed",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

@@ -1,0 +1,73 @@
+//! The fleet simulator (`cntt-agent simulate`) against a real collector: agents enroll, their
+//! heartbeats and probe results arrive, and scripted outages become incidents found by the agent's
+//! own detector and host watch.
+
+use std::time::Duration;
+
+use cntt_agent::simulate::{Fleet, Outage};
+use e2e::{eventually, spawn_collector, sqlite_db};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_agents_report_through_the_agent_code_paths() {
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let units_file = dir.path().join("units.csv");
+    let mut units = String::from("unit,token,district\n");
+    for (unit, district) in [("24700", "663"), ("67.S.TTTT", "67.S.TTTT")] {
+        let token = collector
+            .enroll_token(unit, 10, Duration::from_secs(3600))
+            .await;
+        units.push_str(&format!("{unit},{token},{district}\n"));
+    }
+    std::fs::write(&units_file, units).unwrap();
+    let fleet = Fleet {
+        agents: 4,
+        units_file,
+        server: collector.base_url.clone(),
+        ca: collector.ca_pem.clone(),
+        state_dir: dir.path().join("agents"),
+        heartbeat: Duration::from_secs(1),
+        probe_every: Duration::from_millis(200),
+        duration: Some(Duration::from_secs(12)),
+        outages: vec![
+            "server:663@1s+30s".parse::<Outage>().unwrap(),
+            "disk:67.S.TTTT@0s+30s".parse::<Outage>().unwrap(),
+        ],
+    };
+    let summary = cntt_agent::simulate::run(fleet, std::future::pending())
+        .await
+        .unwrap();
+    assert!(
+        summary.starts_with("simulated 4 agents of 2 units"),
+        "{summary}"
+    );
+
+    let agents = collector.store.agents_list(None).await.unwrap();
+    assert_eq!(agents.len(), 4);
+    assert_eq!(agents.iter().filter(|a| a.unit_code == "24700").count(), 2);
+    assert!(
+        agents.iter().all(|a| a.host_snapshot.is_some()),
+        "every agent sent heartbeats"
+    );
+    let store = collector.store.clone();
+    let open = eventually(super::WAIT, "server and disk incidents", || {
+        let store = store.clone();
+        async move {
+            let open = store.metrics_open_incidents().await.ok()?;
+            let count = |kind: &str| {
+                open.iter()
+                    .filter(|o| o.kind == kind)
+                    .map(|o| o.count)
+                    .sum::<i64>()
+            };
+            (count("server") == 2 && count("host") == 2).then_some(open)
+        }
+    })
+    .await;
+    assert!(
+        open.iter().all(|o| o.kind == "server" || o.kind == "host"),
+        "{open:?}"
+    );
+    collector.stop().await;
+}
