@@ -23,6 +23,8 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("$__range", "1h"),
     ("$district", ".*"),
     ("$unit", ".*"),
+    ("$scheme", ".*"),
+    ("$period", ".*"),
 ];
 
 /// The dashboards' JSON files.
