@@ -665,7 +665,8 @@ impl Store {
     }
 
     /// Writes a notice that is not about one incident (a digest, a channel alarm) unless one of
-    /// that kind, contact, channel and step exists; returns how many it wrote (0 or 1).
+    /// that kind, contact, channel and step exists (its `dedup_key`, unique, holds this also when
+    /// two collectors write at the same instant); returns how many it wrote (0 or 1).
     #[allow(
         clippy::too_many_arguments,
         reason = "one row's columns, each named at the call"
@@ -682,10 +683,11 @@ impl Store {
     ) -> anyhow::Result<usize> {
         let res = sqlx::query(
             "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
-                                  body_html, state, attempts, next_attempt_at, created_at)
-             SELECT $1, NULL, $2, $3, $4, $10, $5, $6, $7, $8, 'pending', 0, $9, $9
+                                  body_html, state, attempts, next_attempt_at, created_at, dedup_key)
+             SELECT $1, NULL, $2, $3, $4, $10, $5, $6, $7, $8, 'pending', 0, $9, $9, $11
              WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = $10 AND contact_id = $2
-                               AND channel = $3 AND step = $5)",
+                               AND channel = $3 AND step = $5)
+             ON CONFLICT (dedup_key) DO NOTHING",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(contact_id)
@@ -697,6 +699,7 @@ impl Store {
         .bind(&rendered.html)
         .bind(now)
         .bind(kind)
+        .bind(format!("{kind}:{contact_id}:{channel}:{step}"))
         .execute(&self.pool)
         .await?;
         Ok(usize::try_from(res.rows_affected()).unwrap_or_default())
