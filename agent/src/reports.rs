@@ -178,7 +178,7 @@ pub fn write_draft(
         Source::Live => "số liệu lấy trực tiếp từ máy chủ Sở TT&TT".to_owned(),
         Source::Kept(_) => format!(
             "không kết nối được máy chủ Sở TT&TT; số liệu theo bản lưu lúc {}",
-            show_time(context.generated_at)
+            cntt_common::report::time_vi(context.generated_at)
         ),
     };
     let versions = if period.versions > 0 {
@@ -194,28 +194,9 @@ pub fn write_draft(
         period.label_vi,
         context.unit_name,
         out.display(),
-        day(&period.due),
+        cntt_common::report::day_vi(&period.due),
         out.display()
     ))
-}
-
-fn day(iso: &str) -> String {
-    match iso.split('-').collect::<Vec<_>>().as_slice() {
-        [y, m, d] => format!("{d}/{m}/{y}"),
-        _ => iso.to_owned(),
-    }
-}
-
-fn show_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("+07:00 is valid"));
-    format!(
-        "{:02}:{:02} {:02}/{:02}/{}",
-        at.hour(),
-        at.minute(),
-        at.day(),
-        at.month() as u8,
-        at.year()
-    )
 }
 
 /// Checks a report document for `unit_code` (and, when a context is kept, that its period is one
@@ -343,6 +324,6 @@ pub fn submit_command(
         "Đã ghi nhận báo cáo {label_vi} của {} (mã {}), nộp lúc {}.\nBáo cáo sẽ được gửi về Sở TT&TT ngay khi có kết nối và được tính theo thời điểm nộp này.\n",
         identity.unit_name,
         event.id,
-        show_time(now)
+        cntt_common::report::time_vi(now)
     ))
 }

@@ -462,14 +462,15 @@ fn vietnam() -> time::UtcOffset {
 }
 
 /// `YYYY-MM-DD` as `dd/mm/yyyy`; anything else as it is.
-fn day_vi(iso: &str) -> String {
+pub fn day_vi(iso: &str) -> String {
     match iso.split('-').collect::<Vec<_>>().as_slice() {
         [y, m, d] => format!("{d}/{m}/{y}"),
         _ => iso.to_owned(),
     }
 }
 
-fn time_vi(at: OffsetDateTime) -> String {
+/// A time as people in Vietnam read it: `HH:MM dd/mm/yyyy`, in +07:00.
+pub fn time_vi(at: OffsetDateTime) -> String {
     let at = at.to_offset(vietnam());
     format!(
         "{:02}:{:02} {:02}/{:02}/{}",

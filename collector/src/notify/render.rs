@@ -426,11 +426,7 @@ pub fn render_digest(lines: &[DigestLine], now: i64, prefix: &str) -> Rendered {
         text.push('\n');
     }
     let _ = write!(text, "\n{FOOTER}\n");
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
-        escape(&subject),
-        escape(&text)
-    );
+    let html = preformatted_html(&subject, &text);
     Rendered {
         subject,
         text,
@@ -459,11 +455,7 @@ pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str)
          Đề nghị kiểm tra máy chủ thư hoặc dịch vụ nhận webhook.\n\n{FOOTER}\n",
         time_of(since)
     );
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
-        escape(&subject),
-        escape(&text)
-    );
+    let html = preformatted_html(&subject, &text);
     Rendered {
         subject,
         text,
@@ -513,11 +505,7 @@ pub fn render_report_reminder(
         period.label,
         period.rule
     );
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
-        escape(&subject),
-        escape(&text)
-    );
+    let html = preformatted_html(&subject, &text);
     Rendered {
         subject,
         text,
@@ -549,16 +537,21 @@ pub fn render_report_overdue(
         row.unit_code,
         show_date(period.due)
     );
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
-        escape(&subject),
-        escape(&text)
-    );
+    let html = preformatted_html(&subject, &text);
     Rendered {
         subject,
         text,
         html,
     }
+}
+
+/// An HTML body that shows the plain text as it is, for notices that are a list rather than a form.
+fn preformatted_html(subject: &str, text: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><pre>{}</pre></body></html>",
+        escape(subject),
+        escape(text)
+    )
 }
 
 fn escape(text: &str) -> String {
