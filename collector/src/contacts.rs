@@ -9,8 +9,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use anyhow::{bail, Context};
-
+use crate::csv_import;
 use crate::notify::rules::ROLES;
 use crate::store::ContactRecord;
 
@@ -31,8 +30,7 @@ pub const HEADER: [&str; 7] = [
 ///
 /// When the file cannot be read, its header is wrong, or any row is bad.
 pub fn read_csv(path: &Path) -> anyhow::Result<Vec<ContactRecord>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_csv(&bytes).with_context(|| format!("in {}", path.display()))
+    csv_import::read(path, parse_csv)
 }
 
 /// Parses contacts CSV text; see [`read_csv`].
@@ -41,100 +39,65 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<ContactRecord>> {
 ///
 /// As [`read_csv`].
 pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<ContactRecord>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let header = reader.headers().context("reading the header row")?.clone();
-    let with_digest = header.len() == HEADER.len() + 1
-        && header.get(HEADER.len()).map(str::trim) == Some("digest");
-    if header.iter().take(HEADER.len()).map(str::trim).ne(HEADER)
-        || (header.len() != HEADER.len() && !with_digest)
-    {
-        bail!(
-            "the header row must be exactly {:?}, optionally followed by ,digest; found {:?}",
-            HEADER.join(","),
-            header.iter().collect::<Vec<_>>().join(",")
-        );
-    }
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
     let mut seen = HashSet::new();
-    for (index, row) in reader.records().enumerate() {
-        let line = index + 2;
-        let row = match row {
-            Ok(row) => row,
-            Err(err) => {
-                problems.push(format!("line {line}: {err}"));
-                continue;
+    csv_import::parse(
+        bytes,
+        |names| csv_import::fixed_header(names, &HEADER, Some("digest")),
+        |with_digest, row| {
+            let record = ContactRecord {
+                unit_code: row.field(0),
+                name: row.field(1),
+                role: row.field(2),
+                position: row.field(3),
+                phone: row.field(4),
+                email: row.optional(5),
+                webhook: row.optional(6),
+                digest: *with_digest
+                    && matches!(
+                        row.field(7).to_lowercase().as_str(),
+                        "yes" | "có" | "1" | "true"
+                    ),
+            };
+            let problem = if record.unit_code.is_empty() || record.name.is_empty() {
+                Some("unit_code and name must not be empty".to_owned())
+            } else if !ROLES.contains(&record.role.as_str()) {
+                Some(format!(
+                    "role {:?} must be one of {}",
+                    record.role,
+                    ROLES.join(", ")
+                ))
+            } else if record.email.is_none() && record.webhook.is_none() {
+                Some(format!(
+                    "{} has neither an email nor a webhook",
+                    record.name
+                ))
+            } else if record
+                .email
+                .as_deref()
+                .is_some_and(|email| email.parse::<lettre::Address>().is_err())
+            {
+                Some(format!(
+                    "{:?} is not an email address",
+                    record.email.as_deref().unwrap_or_default()
+                ))
+            } else if !seen.insert((
+                record.unit_code.clone(),
+                record.name.clone(),
+                record.role.clone(),
+            )) {
+                Some(format!(
+                    "{} appears twice with role {}",
+                    record.name, record.role
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(problem) => Err(problem),
+                None => Ok(record),
             }
-        };
-        let field = |i: usize| row.get(i).map(str::trim).unwrap_or_default().to_owned();
-        let optional = |i: usize| Some(field(i)).filter(|text| !text.is_empty());
-        let record = ContactRecord {
-            unit_code: field(0),
-            name: field(1),
-            role: field(2),
-            position: field(3),
-            phone: field(4),
-            email: optional(5),
-            webhook: optional(6),
-            digest: with_digest
-                && matches!(
-                    field(7).to_lowercase().as_str(),
-                    "yes" | "có" | "1" | "true"
-                ),
-        };
-        let problem = if record.unit_code.is_empty() || record.name.is_empty() {
-            Some("unit_code and name must not be empty".to_owned())
-        } else if !ROLES.contains(&record.role.as_str()) {
-            Some(format!(
-                "role {:?} must be one of {}",
-                record.role,
-                ROLES.join(", ")
-            ))
-        } else if record.email.is_none() && record.webhook.is_none() {
-            Some(format!(
-                "{} has neither an email nor a webhook",
-                record.name
-            ))
-        } else if record
-            .email
-            .as_deref()
-            .is_some_and(|email| email.parse::<lettre::Address>().is_err())
-        {
-            Some(format!(
-                "{:?} is not an email address",
-                record.email.as_deref().unwrap_or_default()
-            ))
-        } else if !seen.insert((
-            record.unit_code.clone(),
-            record.name.clone(),
-            record.role.clone(),
-        )) {
-            Some(format!(
-                "{} appears twice with role {}",
-                record.name, record.role
-            ))
-        } else {
-            None
-        };
-        match problem {
-            Some(problem) => problems.push(format!("line {line}: {problem}")),
-            None => records.push(record),
-        }
-        if problems.len() >= 20 {
-            problems.push("… stopping after 20 problems".to_owned());
-            break;
-        }
-    }
-    if !problems.is_empty() {
-        bail!(
-            "nothing was imported; fix these rows first:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    Ok(records)
+        },
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod availability;
 pub mod config;
 pub mod consolidate;
 pub mod contacts;
+mod csv_import;
 pub mod evaluation;
 pub mod exposition;
 pub mod inference;

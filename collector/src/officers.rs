@@ -17,8 +17,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
+
+use crate::csv_import;
 
 /// Degree levels, lowest first.
 pub const DEGREE_LEVELS: [&str; 6] = [
@@ -97,8 +99,7 @@ impl OfficerRecord {
 ///
 /// When the file cannot be read, a required column is missing, or any row is bad.
 pub fn read_csv(path: &Path) -> anyhow::Result<Vec<OfficerRecord>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_csv(&bytes).with_context(|| format!("in {}", path.display()))
+    csv_import::read(path, parse_csv)
 }
 
 /// Parses officers CSV text; see [`read_csv`].
@@ -107,57 +108,11 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<OfficerRecord>> {
 ///
 /// As [`read_csv`].
 pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<OfficerRecord>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .context("reading the header row")?
-        .iter()
-        .map(|name| name.trim().to_owned())
-        .collect();
-    let missing: Vec<&str> = REQUIRED_COLUMNS
-        .iter()
-        .copied()
-        .filter(|name| !header.iter().any(|h| h == name))
-        .collect();
-    let unknown: Vec<&String> = header
-        .iter()
-        .filter(|h| {
-            !REQUIRED_COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str())
-        })
-        .collect();
-    if !missing.is_empty() || !unknown.is_empty() {
-        bail!(
-            "the header row needs {} and may have {}; missing {:?}, unknown {:?}",
-            REQUIRED_COLUMNS.join(","),
-            OPTIONAL_COLUMNS.join(","),
-            missing,
-            unknown
-        );
-    }
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
     let mut seen = HashSet::new();
-    for (index, row) in reader.records().enumerate() {
-        let line = index + 2;
-        let row = match row {
-            Ok(row) => row,
-            Err(err) => {
-                problems.push(format!("line {line}: {err}"));
-                continue;
-            }
-        };
-        let field = |name: &str| {
-            column(name)
-                .and_then(|i| row.get(i))
-                .map(str::trim)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let optional = |name: &str| Some(field(name)).filter(|text| !text.is_empty());
+    csv_import::parse(bytes, check_header, |header, row| {
+        let column = |name: &str| header.iter().position(|h| h == name);
+        let field = |name: &str| column(name).map(|i| row.field(i)).unwrap_or_default();
+        let optional = |name: &str| column(name).and_then(|i| row.optional(i));
         let it_degree = field("it_degree").to_lowercase();
         let record = OfficerRecord {
             unit_code: field("unit_code"),
@@ -176,12 +131,12 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<OfficerRecord>> {
             active_to: optional("active_to"),
             note: field("note"),
         };
-        let mut row_problems = Vec::new();
+        let mut problems = Vec::new();
         if record.unit_code.is_empty() || record.full_name.is_empty() {
-            row_problems.push("unit_code and full_name must not be empty".to_owned());
+            problems.push("unit_code and full_name must not be empty".to_owned());
         }
         if !DEGREE_LEVELS.contains(&record.degree_level.as_str()) {
-            row_problems.push(format!(
+            problems.push(format!(
                 "degree_level {:?} must be one of {}",
                 record.degree_level,
                 DEGREE_LEVELS.join(", ")
@@ -191,10 +146,10 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<OfficerRecord>> {
             it_degree.as_str(),
             "yes" | "no" | "có" | "không" | "1" | "0" | "true" | "false"
         ) {
-            row_problems.push(format!("it_degree {it_degree:?} must be yes or no"));
+            problems.push(format!("it_degree {it_degree:?} must be yes or no"));
         }
         if !record.email.is_empty() && record.email.parse::<lettre::Address>().is_err() {
-            row_problems.push(format!("{:?} is not an email address", record.email));
+            problems.push(format!("{:?} is not an email address", record.email));
         }
         for (name, value) in [
             ("decision_date", &record.decision_date),
@@ -203,35 +158,52 @@ pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<OfficerRecord>> {
         ] {
             if let Some(value) = value {
                 if crate::periods::parse_date(value).is_err() {
-                    row_problems.push(format!("{name} {value:?} is not a date like 2026-01-31"));
+                    problems.push(format!("{name} {value:?} is not a date like 2026-01-31"));
                 }
             }
         }
         if let (Some(from), Some(to)) = (&record.active_from, &record.active_to) {
             if to < from {
-                row_problems.push("active_to is before active_from".to_owned());
+                problems.push("active_to is before active_from".to_owned());
             }
         }
         if !seen.insert((record.unit_code.clone(), record.full_name.clone())) {
-            row_problems.push(format!(
+            problems.push(format!(
                 "{} appears twice in {}",
                 record.full_name, record.unit_code
             ));
         }
-        if row_problems.is_empty() {
-            records.push(record);
+        if problems.is_empty() {
+            Ok(record)
         } else {
-            problems.push(format!("line {line}: {}", row_problems.join("; ")));
+            Err(problems.join("; "))
         }
-    }
-    if !problems.is_empty() {
+    })
+}
+
+/// Columns by name: every required one present, none unknown.
+fn check_header(names: &[String]) -> anyhow::Result<Vec<String>> {
+    let missing: Vec<&str> = REQUIRED_COLUMNS
+        .iter()
+        .copied()
+        .filter(|name| !names.iter().any(|h| h == name))
+        .collect();
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|h| {
+            !REQUIRED_COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str())
+        })
+        .collect();
+    if !missing.is_empty() || !unknown.is_empty() {
         bail!(
-            "{} bad row(s), nothing imported:\n{}",
-            problems.len(),
-            problems.join("\n")
+            "the header row needs {} and may have {}; missing {:?}, unknown {:?}",
+            REQUIRED_COLUMNS.join(","),
+            OPTIONAL_COLUMNS.join(","),
+            missing,
+            unknown
         );
     }
-    Ok(records)
+    Ok(names.to_vec())
 }
 
 fn degree_vi(level: &str) -> &'static str {

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
+use crate::csv_import;
 use crate::store::{Unit, UnitRecord};
 
 /// The header an import file must have.
@@ -33,9 +34,6 @@ pub const UPLINK_COLUMN: &str = "uplink_code";
 /// The kinds of unit.
 pub const KINDS: [&str; 4] = ["province", "department", "district", "commune"];
 
-/// Most problems listed before giving up on a file.
-const MAX_PROBLEMS: usize = 20;
-
 /// Reads and checks an import file.
 ///
 /// # Errors
@@ -43,8 +41,7 @@ const MAX_PROBLEMS: usize = 20;
 /// When the file cannot be read, its header is wrong, or any row is bad; the message lists each
 /// problem with its line number.
 pub fn read_csv(path: &Path) -> anyhow::Result<Vec<UnitRecord>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_csv(&bytes).with_context(|| format!("in {}", path.display()))
+    csv_import::read(path, parse_csv)
 }
 
 /// Parses import CSV text; see [`read_csv`].
@@ -53,66 +50,29 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<UnitRecord>> {
 ///
 /// As [`read_csv`].
 pub fn parse_csv(bytes: &[u8]) -> anyhow::Result<Vec<UnitRecord>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let header = reader.headers().context("reading the header row")?.clone();
-    let with_uplink = header.len() == HEADER.len() + 1
-        && header.get(HEADER.len()).map(str::trim) == Some(UPLINK_COLUMN);
-    if header.iter().take(HEADER.len()).map(str::trim).ne(HEADER)
-        || (header.len() != HEADER.len() && !with_uplink)
-    {
-        bail!(
-            "the header row must be exactly {:?}, optionally followed by ,{UPLINK_COLUMN}; found {:?}",
-            HEADER.join(","),
-            header.iter().collect::<Vec<_>>().join(",")
-        );
-    }
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
     let mut seen = HashSet::new();
-    for (index, row) in reader.records().enumerate() {
-        let line = index + 2;
-        if problems.len() >= MAX_PROBLEMS {
-            problems.push("… stopping after 20 problems".to_owned());
-            break;
-        }
-        let row = match row {
-            Ok(row) => row,
-            Err(err) => {
-                problems.push(format!("line {line}: {err}"));
-                continue;
+    csv_import::parse(
+        bytes,
+        |names| csv_import::fixed_header(names, &HEADER, Some(UPLINK_COLUMN)),
+        |with_uplink, row| {
+            let record = UnitRecord {
+                code: row.field(0),
+                name: row.field(1),
+                kind: row.field(2),
+                parent_code: row.optional(3),
+                valid_from: row.optional(4),
+                valid_to: row.optional(5),
+                successor_codes: row.field(6),
+                note: row.field(7),
+                uplink_code: if *with_uplink { row.optional(8) } else { None },
+            };
+            check(&record)?;
+            if !seen.insert(record.code.clone()) {
+                return Err(format!("code {} appears twice", record.code));
             }
-        };
-        let field = |i: usize| row.get(i).map(str::trim).unwrap_or_default().to_owned();
-        let optional = |i: usize| Some(field(i)).filter(|text| !text.is_empty());
-        let record = UnitRecord {
-            code: field(0),
-            name: field(1),
-            kind: field(2),
-            parent_code: optional(3),
-            valid_from: optional(4),
-            valid_to: optional(5),
-            successor_codes: field(6),
-            note: field(7),
-            uplink_code: if with_uplink { optional(8) } else { None },
-        };
-        match check(&record) {
-            Err(problem) => problems.push(format!("line {line}: {problem}")),
-            Ok(()) if !seen.insert(record.code.clone()) => {
-                problems.push(format!("line {line}: code {} appears twice", record.code));
-            }
-            Ok(()) => records.push(record),
-        }
-    }
-    if !problems.is_empty() {
-        bail!(
-            "nothing was imported; fix these rows first:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    Ok(records)
+            Ok(record)
+        },
+    )
 }
 
 fn check(record: &UnitRecord) -> Result<(), String> {

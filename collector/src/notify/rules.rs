@@ -252,84 +252,59 @@ pub const RULES_HEADER: [&str; 5] = ["unit_code", "kinds", "min_severity", "role
 ///
 /// When the header or any row is bad; every problem is listed by line.
 pub fn parse_rules_csv(bytes: &[u8]) -> anyhow::Result<Vec<RuleRecord>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let header = reader.headers()?.clone();
-    if header.iter().map(str::trim).ne(RULES_HEADER) {
-        anyhow::bail!(
-            "the header row must be exactly {:?}",
-            RULES_HEADER.join(",")
-        );
-    }
     let kinds_known = crate::store::INCIDENT_KINDS;
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
-    for (index, row) in reader.records().enumerate() {
-        let line = index + 2;
-        let row = match row {
-            Ok(row) => row,
-            Err(err) => {
-                problems.push(format!("line {line}: {err}"));
-                continue;
+    crate::csv_import::parse(
+        bytes,
+        |names| crate::csv_import::fixed_header(names, &RULES_HEADER, None),
+        |_, row| {
+            let kinds = row.field(1);
+            let bad_kind = kinds
+                .split(';')
+                .map(str::trim)
+                .find(|kind| !kind.is_empty() && *kind != "*" && !kinds_known.contains(kind));
+            let min_severity = if row.field(2).is_empty() {
+                "low".to_owned()
+            } else {
+                row.field(2)
+            };
+            let after = humantime::parse_duration(&row.field(4));
+            if let Some(kind) = bad_kind {
+                return Err(format!(
+                    "kind {kind:?} must be one of {}",
+                    kinds_known.join(", ")
+                ));
             }
-        };
-        let field = |i: usize| row.get(i).map(str::trim).unwrap_or_default().to_owned();
-        let kinds = field(1);
-        let bad_kind = kinds
-            .split(';')
-            .map(str::trim)
-            .find(|kind| !kind.is_empty() && *kind != "*" && !kinds_known.contains(kind));
-        let min_severity = if field(2).is_empty() {
-            "low".to_owned()
-        } else {
-            field(2)
-        };
-        let after = humantime::parse_duration(&field(4));
-        if let Some(kind) = bad_kind {
-            problems.push(format!(
-                "line {line}: kind {kind:?} must be one of {}",
-                kinds_known.join(", ")
-            ));
-        } else if !["low", "medium", "high", "critical"].contains(&min_severity.as_str()) {
-            problems.push(format!(
-                "line {line}: min_severity {min_severity:?} must be low, medium, high or critical"
-            ));
-        } else if !ROLES.contains(&field(3).as_str()) {
-            problems.push(format!(
-                "line {line}: role {:?} must be one of {}",
-                field(3),
-                ROLES.join(", ")
-            ));
-        } else if let Err(err) = &after {
-            problems.push(format!(
-                "line {line}: after {:?} is not a duration like 0s, 30m or 4h: {err}",
-                field(4)
-            ));
-        } else {
-            records.push(RuleRecord {
-                unit_code: Some(field(0)).filter(|code| !code.is_empty()),
+            if !["low", "medium", "high", "critical"].contains(&min_severity.as_str()) {
+                return Err(format!(
+                    "min_severity {min_severity:?} must be low, medium, high or critical"
+                ));
+            }
+            if !ROLES.contains(&row.field(3).as_str()) {
+                return Err(format!(
+                    "role {:?} must be one of {}",
+                    row.field(3),
+                    ROLES.join(", ")
+                ));
+            }
+            let after = after.map_err(|err| {
+                format!(
+                    "after {:?} is not a duration like 0s, 30m or 4h: {err}",
+                    row.field(4)
+                )
+            })?;
+            Ok(RuleRecord {
+                unit_code: row.optional(0),
                 kinds: if kinds.trim().is_empty() {
                     "*".to_owned()
                 } else {
                     kinds.replace(';', ",")
                 },
                 min_severity,
-                role: field(3),
-                after_ms: after
-                    .map(|after| i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
-                    .unwrap_or_default(),
-            });
-        }
-    }
-    if !problems.is_empty() {
-        anyhow::bail!(
-            "nothing was imported; fix these rows first:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    Ok(records)
+                role: row.field(3),
+                after_ms: i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            })
+        },
+    )
 }
 
 #[cfg(test)]
