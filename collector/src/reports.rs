@@ -223,6 +223,13 @@ pub struct UnitStanding {
     pub versions: u32,
     /// Id of the latest version.
     pub latest_report: Option<String>,
+    /// For a unit that ended before the due date: the code of the unit that answers for it then
+    /// (its reports and figures are counted there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_for: Option<String>,
+    /// Codes of ended units whose reports are counted in this row.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<String>,
 }
 
 /// Whether `unit` had to report on `period`: a reporting kind, existing on the due date.
@@ -242,22 +249,88 @@ pub fn judge(required: bool, first_submitted_at: Option<i64>, deadline: i64, now
     }
 }
 
-/// The district a unit belongs to: the nearest ancestor (or itself) of kind `district`, else the
-/// top of its tree (the province).
-pub fn district_of<'a>(unit: &'a Unit, by_id: &'a HashMap<i64, &'a Unit>) -> &'a Unit {
+/// The unit that answers for `unit` on `date` (`YYYY-MM-DD`): itself while it is valid, else,
+/// following `successor_codes` through later changes, the first successor the data names that is
+/// valid on that date (when several are, the first listed one answers for all of the unit's
+/// history); none when the chain ends without one.
+pub fn answering_unit<'a>(
+    unit: &'a Unit,
+    by_code: &HashMap<&str, &'a Unit>,
+    date: &str,
+) -> Option<&'a Unit> {
     let mut current = unit;
-    let mut top = unit;
+    for _ in 0..16 {
+        if current.valid_on(date) {
+            return Some(current);
+        }
+        let successors: Vec<&Unit> = current
+            .successor_codes
+            .split(';')
+            .map(str::trim)
+            .filter_map(|code| by_code.get(code).copied())
+            .collect();
+        current = match successors.iter().find(|next| next.valid_on(date)) {
+            Some(valid) => valid,
+            None => successors.first()?,
+        };
+    }
+    None
+}
+
+/// Ended units → the unit that answers for them on `date` (see [`answering_unit`]); units valid
+/// on `date`, and ended units without a valid successor, are not in the map.
+pub fn attribution(units: &[Unit], date: &str) -> HashMap<i64, i64> {
+    let by_code: HashMap<&str, &Unit> = units.iter().map(|unit| (unit.code.as_str(), unit)).collect();
+    units
+        .iter()
+        .filter(|unit| !unit.valid_on(date))
+        .filter_map(|unit| {
+            let answering = answering_unit(unit, &by_code, date)?;
+            (answering.id != unit.id).then_some((unit.id, answering.id))
+        })
+        .collect()
+}
+
+/// Group code of departments when no district holds them (since 2025 there are none).
+pub const GROUP_DEPARTMENTS: &str = "departments";
+/// Group code of communes when no district holds them.
+pub const GROUP_COMMUNES: &str = "communes";
+
+/// The group a unit is counted under, `(code, name)`, by the hierarchy in force on `date`: the
+/// nearest ancestor (or itself) of kind `district`, each ancestor replaced by the unit answering
+/// for it on that date; without one (every unit since the district level ended on 2025-07-01),
+/// departments and communes form one group each, and a province is its own group.
+pub fn group_of(
+    unit: &Unit,
+    by_id: &HashMap<i64, &Unit>,
+    by_code: &HashMap<&str, &Unit>,
+    date: &str,
+) -> (String, String) {
+    let start = answering_unit(unit, by_code, date).unwrap_or(unit);
+    let mut current = start;
     for _ in 0..16 {
         if current.kind == "district" {
-            return current;
+            return (current.code.clone(), current.name.clone());
         }
-        top = current;
-        match current.parent_id.and_then(|id| by_id.get(&id)) {
-            Some(parent) => current = parent,
-            None => break,
-        }
+        let Some(parent) = current.parent_id.and_then(|id| by_id.get(&id)) else {
+            break;
+        };
+        current = answering_unit(parent, by_code, date).unwrap_or(parent);
     }
-    top
+    match start.kind.as_str() {
+        "department" => (GROUP_DEPARTMENTS.to_owned(), "Khối sở, ban, ngành".to_owned()),
+        "commune" => (GROUP_COMMUNES.to_owned(), "Khối xã, phường".to_owned()),
+        _ => (current.code.clone(), current.name.clone()),
+    }
+}
+
+/// The province a period's report covers on `date`: the top of the tree of the given units as
+/// in force on that date (for example `Tỉnh Lâm Đồng` after 2025-07-01), if any.
+pub fn province_on<'a>(units: &'a [Unit], date: &str) -> Option<&'a Unit> {
+    units
+        .iter()
+        .filter(|unit| unit.kind == "province" && unit.valid_on(date))
+        .min_by(|a, b| a.code.cmp(&b.code))
 }
 
 /// Every unit's standing on `period`, for units of a reporting kind that existed at some time
@@ -288,35 +361,48 @@ pub fn standings(
     now: i64,
 ) -> Vec<UnitStanding> {
     let by_id: HashMap<i64, &Unit> = units.iter().map(|unit| (unit.id, unit)).collect();
+    let by_code: HashMap<&str, &Unit> = units.iter().map(|unit| (unit.code.as_str(), unit)).collect();
+    let (from, due) = (period.data_from.to_string(), period.due.to_string());
+    // Reports of a unit that ended before the due date count for the unit answering for it.
+    let attributed = attribution(units, &due);
+    let answer = |id: i64| attributed.get(&id).copied().unwrap_or(id);
     let mut by_unit: HashMap<i64, Vec<&StoredReport>> = HashMap::new();
     for report in reports {
-        by_unit.entry(report.unit_id).or_default().push(report);
+        by_unit.entry(answer(report.unit_id)).or_default().push(report);
     }
-    let (from, due) = (period.data_from.to_string(), period.due.to_string());
     let deadline = millis(period.deadline());
+    let existed = |unit: &Unit| {
+        unit.valid_from
+            .as_deref()
+            .is_none_or(|start| start <= due.as_str())
+            && unit
+                .valid_to
+                .as_deref()
+                .is_none_or(|end| end >= from.as_str())
+    };
     let mut rows: Vec<UnitStanding> = units
         .iter()
         .filter(|unit| settings.unit_kinds.iter().any(|kind| kind == &unit.kind))
-        .filter(|unit| {
-            unit.valid_from
-                .as_deref()
-                .is_none_or(|start| start <= due.as_str())
-                && unit
-                    .valid_to
-                    .as_deref()
-                    .is_none_or(|end| end >= from.as_str())
-        })
+        .filter(|unit| existed(unit))
         .map(|unit| {
             let versions = by_unit.get(&unit.id).map(Vec::as_slice).unwrap_or_default();
             let first = versions.first().map(|report| report.submitted_at);
-            let district = district_of(unit, &by_id);
+            let (district_code, district_name) = group_of(unit, &by_id, &by_code, &due);
+            let mut includes: Vec<String> = attributed
+                .iter()
+                .filter(|(_, to)| **to == unit.id)
+                .filter_map(|(from, _)| by_id.get(from))
+                .filter(|from| existed(from) || versions.iter().any(|r| r.unit_id == from.id))
+                .map(|from| from.code.clone())
+                .collect();
+            includes.sort();
             UnitStanding {
                 unit_id: unit.id,
                 unit_code: unit.code.clone(),
                 unit_name: unit.name.clone(),
                 unit_kind: unit.kind.clone(),
-                district_code: district.code.clone(),
-                district_name: district.name.clone(),
+                district_code,
+                district_name,
                 standing: judge(
                     required(unit, period, &settings.unit_kinds),
                     first,
@@ -326,6 +412,11 @@ pub fn standings(
                 first_submitted_at: first,
                 versions: u32::try_from(versions.len()).unwrap_or(u32::MAX),
                 latest_report: versions.last().map(|report| report.id.clone()),
+                counted_for: attributed
+                    .get(&unit.id)
+                    .and_then(|id| by_id.get(id))
+                    .map(|to| to.code.clone()),
+                includes,
             }
         })
         .collect();
@@ -384,6 +475,12 @@ pub fn tallies(rows: &[UnitStanding]) -> (BTreeMap<String, (String, Tally)>, Tal
 
 /// Figures and incidents of every unit over `period`'s data window, up to `now`.
 ///
+/// A unit's figures include those of the ended units `attributed` to it (ended unit → the unit
+/// answering for it, see [`attribution`]); an ended unit in the map gets empty figures, so nothing
+/// is counted twice. Only measurements make figures: without an agent there is no availability,
+/// observed time starts no earlier than the first enrollment of one of the unit's agents, and
+/// the LAN or WAN availability needs at least one probe target of that kind in the window.
+///
 /// # Errors
 ///
 /// On a database error.
@@ -392,6 +489,7 @@ pub async fn unit_figures(
     units: &[Unit],
     period: &Period,
     now: OffsetDateTime,
+    attributed: &HashMap<i64, i64>,
 ) -> anyhow::Result<HashMap<i64, (Figures, Vec<IncidentLine>)>> {
     let (from, to) = period.window();
     let window = Window {
@@ -409,10 +507,23 @@ pub async fn unit_figures(
         .unwrap_or_default();
     let mut out = HashMap::new();
     for unit in units {
+        let members: Vec<i64> = if attributed.contains_key(&unit.id) {
+            Vec::new()
+        } else {
+            std::iter::once(unit.id)
+                .chain(
+                    attributed
+                        .iter()
+                        .filter(|(_, to)| **to == unit.id)
+                        .map(|(from, _)| *from),
+                )
+                .collect()
+        };
         let own: Vec<_> = incidents
             .iter()
             .filter(|incident| {
-                incident.unit_id == unit.id && incident.parent_unit_id != Some(unit.id)
+                members.contains(&incident.unit_id)
+                    && incident.parent_unit_id != Some(incident.unit_id)
             })
             .collect();
         let outages: Vec<Outage> = own
@@ -424,37 +535,49 @@ pub async fn unit_figures(
                 ended_at: incident.ended_at,
             })
             .collect();
-        let span = unit_span(unit);
+        let unit_agents: Vec<_> = agents
+            .iter()
+            .filter(|agent| members.contains(&agent.unit_id))
+            .collect();
+        let machines = unit_agents
+            .iter()
+            .filter(|agent| {
+                agent.enrolled_at < window.end
+                    && agent.revoked_at.is_none_or(|at| at > window.start)
+            })
+            .count();
+        let mut kinds: BTreeMap<String, u32> = BTreeMap::new();
+        for member in &members {
+            for (kind, count) in targets.get(member).into_iter().flatten() {
+                *kinds.entry(kind.clone()).or_insert(0) += count;
+            }
+        }
+        let first_enrolled = unit_agents.iter().map(|agent| agent.enrolled_at).min();
+        let span = measured_span(unit, first_enrolled);
         let all = availability::figures(window, now_ms, &span, &outages, None);
-        let of_kind =
-            |kind: &str| availability::figures(window, now_ms, &span, &outages, Some(kind));
+        let of_kind = |kind: &str| {
+            if kinds.get(kind).copied().unwrap_or(0) == 0 || machines == 0 {
+                return None;
+            }
+            availability::figures(window, now_ms, &span, &outages, Some(kind)).availability
+        };
         let mut by_kind = BTreeMap::new();
         for incident in &own {
             *by_kind.entry(incident.kind.clone()).or_insert(0) += 1;
         }
-        let minutes = |ms: Option<i64>| ms.map(|ms| (ms as f64 / 60_000.0 * 10.0).round() / 10.0);
-        let percent = |share: Option<f64>| share.map(|s| (s * 10_000.0).round() / 100.0);
-        let machines = agents
-            .iter()
-            .filter(|agent| {
-                agent.unit_id == unit.id
-                    && agent.enrolled_at < window.end
-                    && agent.revoked_at.is_none_or(|at| at > window.start)
-            })
-            .count();
         let figures = Figures {
             generated_at: generated_at.clone(),
             data_from: period.data_from.to_string(),
             data_to: period.data_to.to_string(),
             machines: u32::try_from(machines).unwrap_or(u32::MAX),
-            monitored_targets: targets.get(&unit.id).copied().unwrap_or(0),
+            monitored_targets: kinds.get("server").copied().unwrap_or(0),
             incidents: u32::try_from(own.len()).unwrap_or(u32::MAX),
             incidents_by_kind: by_kind,
             recovered: all.recovered,
-            mean_time_to_recover_minutes: minutes(all.mean_time_to_recover_ms),
-            longest_time_to_recover_minutes: minutes(all.longest_time_to_recover_ms),
-            availability_lan_percent: percent(of_kind("lan").availability),
-            availability_wan_percent: percent(of_kind("wan").availability),
+            mean_time_to_recover_minutes: all.mean_time_to_recover_ms.map(round_minutes),
+            longest_time_to_recover_minutes: all.longest_time_to_recover_ms.map(round_minutes),
+            availability_lan_percent: of_kind("lan").map(round_percent),
+            availability_wan_percent: of_kind("wan").map(round_percent),
         };
         let lines = own
             .iter()
@@ -469,6 +592,37 @@ pub async fn unit_figures(
         out.insert(unit.id, (figures, lines));
     }
     Ok(out)
+}
+
+/// Decimals kept of a percentage (availability, rates) in every document: `99,27%`.
+pub const PERCENT_DECIMALS: i32 = 2;
+/// Decimals kept of a duration in minutes: `12,5 phút`.
+pub const MINUTE_DECIMALS: i32 = 1;
+
+/// A share `0..=1` as a percentage rounded to [`PERCENT_DECIMALS`]: the one rounding of
+/// percentages, done once where the figure is made, so every document prints the same value.
+pub fn round_percent(share: f64) -> f64 {
+    let scale = 10_f64.powi(PERCENT_DECIMALS);
+    (share * 100.0 * scale).round() / scale
+}
+
+/// Milliseconds as minutes rounded to [`MINUTE_DECIMALS`].
+pub fn round_minutes(ms: i64) -> f64 {
+    let scale = 10_f64.powi(MINUTE_DECIMALS);
+    (ms as f64 / 60_000.0 * scale).round() / scale
+}
+
+/// The unit's span, starting no earlier than the first enrollment of one of its agents: time
+/// before any agent watched it is not observed. Without an agent, nothing is observed.
+fn measured_span(unit: &Unit, first_enrolled: Option<i64>) -> UnitSpan {
+    let mut span = unit_span(unit);
+    match first_enrolled {
+        Some(at) => span.valid_from = Some(span.valid_from.map_or(at, |from| from.max(at))),
+        None => {
+            span.valid_from = Some(i64::MAX);
+        }
+    }
+    span
 }
 
 fn unit_span(unit: &Unit) -> UnitSpan {
@@ -518,7 +672,14 @@ pub async fn context(
     for scheme in settings.required_schemes() {
         for period in scheme.open_periods(today, CONTEXT_GRACE_DAYS, &settings.holidays, &overrides)
         {
-            let mut figures = unit_figures(store, std::slice::from_ref(unit), &period, now).await?;
+            let mut figures = unit_figures(
+                store,
+                std::slice::from_ref(unit),
+                &period,
+                now,
+                &HashMap::new(),
+            )
+            .await?;
             let (figures, incidents) = figures.remove(&unit.id).unwrap_or_default();
             let versions = store
                 .reports_of_period(&period.scheme, &period.label)

@@ -42,20 +42,24 @@ pub struct SectionSpec {
     pub required: bool,
 }
 
-/// The sections, per QĐ 02/2017 Điều 5 (duties) and 12.1 (what is reported), and the figures.
-pub const SECTIONS: [SectionSpec; 9] = [
+/// The sections, per QĐ 02/2017 Điều 5 (duties 5.1 to 5.7) and 12.1 (what is reported), and the
+/// figures, in the order of the form.
+///
+/// Documents drafted before sections 7 and 8 (Điều 5.6 and 5.7) existed had nine sections, the
+/// figures being `## 9.`; [`parse`] still reads them, with their sections renumbered.
+pub const SECTIONS: [SectionSpec; 11] = [
     SectionSpec {
         number: 1,
         key: "advisory",
         title: "Công tác tham mưu, đề xuất ứng dụng công nghệ thông tin",
-        hint: "Các văn bản, kế hoạch, đề xuất đã tham mưu cho lãnh đạo cơ quan trong kỳ.",
+        hint: "Các văn bản, kế hoạch, đề xuất đã tham mưu cho lãnh đạo cơ quan trong kỳ (Điều 5.1).",
         required: true,
     },
     SectionSpec {
         number: 2,
         key: "operations",
         title: "Vận hành, bảo đảm an toàn hệ thống thông tin",
-        hint: "Quản trị mạng LAN, máy chủ, thiết bị kết nối WAN; sao lưu; cập nhật bản vá; phòng chống mã độc.",
+        hint: "Quản trị mạng LAN, máy chủ, thiết bị kết nối WAN; sao lưu; cập nhật bản vá; phòng chống mã độc (Điều 5.2).",
         required: true,
     },
     SectionSpec {
@@ -69,45 +73,67 @@ pub const SECTIONS: [SectionSpec; 9] = [
         number: 4,
         key: "public_services",
         title: "Hỗ trợ cung cấp dịch vụ công trực tuyến",
-        hint: "Hỗ trợ cán bộ, người dân sử dụng dịch vụ công trực tuyến, một cửa điện tử.",
+        hint: "Hỗ trợ cán bộ, người dân sử dụng dịch vụ công trực tuyến, một cửa điện tử (Điều 5.4).",
         required: true,
     },
     SectionSpec {
         number: 5,
         key: "information",
         title: "Thu thập, cung cấp thông tin phục vụ lãnh đạo",
-        hint: "Thông tin, số liệu đã thu thập, tổng hợp phục vụ chỉ đạo, điều hành.",
+        hint: "Thông tin, số liệu đã thu thập, tổng hợp phục vụ chỉ đạo, điều hành (Điều 5.3).",
         required: true,
     },
     SectionSpec {
         number: 6,
         key: "trainings",
         title: "Tham gia hội nghị, tập huấn",
-        hint: "Hội nghị, lớp tập huấn, kiểm tra trình độ do Sở tổ chức hoặc cử đi.",
+        hint: "Hội nghị, lớp tập huấn, kiểm tra trình độ do Sở tổ chức hoặc cử đi (Điều 5.5).",
         required: true,
     },
     SectionSpec {
         number: 7,
-        key: "difficulties",
-        title: "Khó khăn, vướng mắc và đề xuất, kiến nghị",
-        hint: "Ghi \"Không có\" nếu không có.",
+        key: "statistics",
+        title: "Báo cáo thống kê, báo cáo định kỳ và đột xuất về công nghệ thông tin",
+        hint: "Các báo cáo thống kê, báo cáo định kỳ hoặc đột xuất về công nghệ thông tin đã tham mưu cho thủ trưởng cơ quan gửi Ủy ban nhân dân tỉnh, Sở (Điều 5.6). Ghi \"Không có\" nếu không có.",
         required: true,
     },
     SectionSpec {
         number: 8,
+        key: "other_tasks",
+        title: "Nhiệm vụ khác do thủ trưởng cơ quan giao",
+        hint: "Các nhiệm vụ khác được giao và kết quả (Điều 5.7). Ghi \"Không có\" nếu không có.",
+        required: true,
+    },
+    SectionSpec {
+        number: 9,
+        key: "difficulties",
+        title: "Khó khăn, vướng mắc và đề xuất, kiến nghị",
+        hint: "Ghi \"Không có\" nếu không có. Nội dung này được tổng hợp vào báo cáo của Sở gửi tỉnh.",
+        required: true,
+    },
+    SectionSpec {
+        number: 10,
         key: "plan",
         title: "Kế hoạch kỳ tới",
         hint: "Nhiệm vụ chính dự kiến trong kỳ báo cáo tiếp theo.",
         required: true,
     },
     SectionSpec {
-        number: 9,
+        number: 11,
         key: "figures",
         title: "Số liệu từ hệ thống giám sát",
         hint: "Điền sẵn; có thể ghi chú thêm.",
         required: false,
     },
 ];
+
+/// The section with `key`.
+pub fn section_spec(key: &str) -> Option<&'static SectionSpec> {
+    SECTIONS.iter().find(|spec| spec.key == key)
+}
+
+/// Numbers of the nine-section form (before Điều 5.6 and 5.7 had sections) → today's numbers.
+const NINE_SECTION_FORM: [(u8, u8); 3] = [(7, 9), (8, 10), (9, 11)];
 
 /// Figures of one unit over one data window, computed by the collector.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -254,6 +280,14 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems(pub Vec<String>);
 
+impl Report {
+    /// The officer's text of the section with `key` (see [`SECTIONS`]), if present.
+    pub fn section(&self, key: &str) -> Option<&str> {
+        let spec = section_spec(key)?;
+        self.sections.get(&spec.number).map(String::as_str)
+    }
+}
+
 impl std::fmt::Display for Problems {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "báo cáo chưa hợp lệ:")?;
@@ -331,7 +365,8 @@ pub fn parse(text: &str) -> Result<Report, Problems> {
 
 /// Splits the body at `## N.` headings and checks each required section.
 fn sections(body: &str, first_line: usize, problems: &mut Vec<String>) -> BTreeMap<u8, String> {
-    let mut found: BTreeMap<u8, (usize, String)> = BTreeMap::new();
+    let highest = SECTIONS.iter().map(|spec| spec.number).max().unwrap_or(0);
+    let mut found: BTreeMap<u8, (usize, String, String)> = BTreeMap::new();
     let mut current: Option<u8> = None;
     let mut in_comment = false;
     for (index, line) in body.lines().enumerate() {
@@ -343,11 +378,15 @@ fn sections(body: &str, first_line: usize, problems: &mut Vec<String>) -> BTreeM
                     if found.contains_key(&n) {
                         problems.push(format!("dòng {number}: mục {n} xuất hiện hai lần"));
                     }
-                    found.insert(n, (number, String::new()));
+                    let title = heading[digits.len()..]
+                        .trim_start_matches('.')
+                        .trim()
+                        .to_owned();
+                    found.insert(n, (number, title, String::new()));
                     current = Some(n);
                 }
                 _ => problems.push(format!(
-                    "dòng {number}: tiêu đề \"{}\" không phải một mục của mẫu báo cáo (## 1. đến ## 9.)",
+                    "dòng {number}: tiêu đề \"{}\" không phải một mục của mẫu báo cáo (## 1. đến ## {highest}.)",
                     line.trim()
                 )),
             }
@@ -378,15 +417,36 @@ fn sections(body: &str, first_line: usize, problems: &mut Vec<String>) -> BTreeM
                 }
             }
         }
-        if let Some((_, text)) = current.and_then(|n| found.get_mut(&n)) {
+        if let Some((_, _, text)) = current.and_then(|n| found.get_mut(&n)) {
             text.push_str(&kept);
             text.push('\n');
         }
     }
+    // A document of the nine-section form: its `## 9.` is the figures.
+    let figures_title = section_spec("figures").map_or("", |spec| spec.title);
+    let nine_sections = !found.contains_key(&10)
+        && !found.contains_key(&11)
+        && found
+            .get(&9)
+            .is_some_and(|(_, title, _)| title.starts_with(figures_title));
+    if nine_sections {
+        let mut renumbered = BTreeMap::new();
+        for (n, entry) in std::mem::take(&mut found) {
+            let to = NINE_SECTION_FORM
+                .iter()
+                .find(|(old, _)| *old == n)
+                .map_or(n, |(_, new)| *new);
+            renumbered.insert(to, entry);
+        }
+        found = renumbered;
+    }
     for spec in SECTIONS.iter().filter(|spec| spec.required) {
+        if nine_sections && matches!(spec.key, "statistics" | "other_tasks") {
+            continue;
+        }
         match found.get(&spec.number) {
             None => problems.push(format!("thiếu mục \"## {}. {}\"", spec.number, spec.title)),
-            Some((line, text)) if text.trim().is_empty() => problems.push(format!(
+            Some((line, _, text)) if text.trim().is_empty() => problems.push(format!(
                 "dòng {line}: mục {}. {} chưa có nội dung",
                 spec.number, spec.title
             )),
@@ -395,7 +455,7 @@ fn sections(body: &str, first_line: usize, problems: &mut Vec<String>) -> BTreeM
     }
     found
         .into_iter()
-        .map(|(n, (_, text))| (n, text.trim().to_owned()))
+        .map(|(n, (_, _, text))| (n, text.trim().to_owned()))
         .collect()
 }
 
@@ -424,7 +484,7 @@ pub fn draft(context: &ReportContext, period: &ContextPeriod) -> String {
         "+++\n\
          # BÁO CÁO ĐỊNH KỲ CỦA CÁN BỘ CHUYÊN TRÁCH CNTT (QĐ 02/2017/QĐ-UBND, Điều 12.1)\n\
          # Kiểm tra họ tên, chức vụ, điện thoại, email của người báo cáo; viết nội dung dưới các mục\n\
-         # \"## 1.\" đến \"## 8.\" (các dòng <!-- ... --> là gợi ý, không được gửi đi).\n\
+         # \"## 1.\" đến \"## 10.\" (các dòng <!-- ... --> là gợi ý, không được gửi đi).\n\
          # Không sửa scheme, period, unit và phần [figures]: đó là số liệu của hệ thống giám sát.\n\
          # Nộp: cntt-agent report submit <tệp này>\n",
     );
@@ -454,6 +514,248 @@ pub fn draft(context: &ReportContext, period: &ContextPeriod) -> String {
             _ => {}
         }
     }
+    out
+}
+
+/// One block of a submitted report as the Sở reads it: what [`document_blocks`] returns and the
+/// text, HTML and DOCX renderers lay out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    /// The document's title.
+    Title(String),
+    /// A line of the identification under the title (unit, officer, period, submission).
+    Meta(String),
+    /// A section heading, numbered as in the form: `1. Công tác tham mưu, …`.
+    Heading(String),
+    /// A paragraph the officer wrote.
+    Paragraph(String),
+    /// A list item the officer wrote, without its `- `.
+    Item(String),
+    /// A table: the first row is the header.
+    Table(Vec<Vec<String>>),
+}
+
+/// Facts about a stored version that are not in its document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submission {
+    /// The period in words, `quý IV năm 2026`; the label is used when empty.
+    pub period_vi: String,
+    /// Corrected submission time.
+    pub submitted_at: Option<OffsetDateTime>,
+    /// Version number, 1 for the first.
+    pub version: u32,
+}
+
+/// A checked report as the Sở reads it: the title, who reports for which unit and period, then
+/// each section with its heading, and nothing of the editing source (no front matter, no hints,
+/// no instructions). Pure; the text, HTML and DOCX renderers lay these blocks out.
+pub fn document_blocks(report: &Report, submission: &Submission) -> Vec<Block> {
+    let front = &report.front;
+    let period_vi = if submission.period_vi.is_empty() {
+        front.period.clone()
+    } else {
+        submission.period_vi.clone()
+    };
+    let mut blocks = vec![Block::Title(format!(
+        "BÁO CÁO KẾT QUẢ CÔNG TÁC CÔNG NGHỆ THÔNG TIN {}",
+        period_vi.to_uppercase()
+    ))];
+    let unit = if front.unit_name.is_empty() {
+        front.unit.clone()
+    } else {
+        format!("{} (mã {})", front.unit_name, front.unit)
+    };
+    blocks.push(Block::Meta(format!("Đơn vị: {unit}")));
+    let mut officer = front.officer.clone();
+    if !front.position.is_empty() {
+        let _ = write!(officer, ", {}", front.position);
+    }
+    for (label, value) in [("điện thoại", &front.phone), ("thư điện tử", &front.email)] {
+        if !value.is_empty() {
+            let _ = write!(officer, "; {label}: {value}");
+        }
+    }
+    blocks.push(Block::Meta(format!("Cán bộ chuyên trách CNTT: {officer}")));
+    let mut period = format!("Kỳ báo cáo: {period_vi}");
+    if !front.figures.data_from.is_empty() && !front.figures.data_to.is_empty() {
+        let _ = write!(
+            period,
+            "; số liệu từ ngày {} đến ngày {}",
+            day_vi(&front.figures.data_from),
+            day_vi(&front.figures.data_to)
+        );
+    }
+    blocks.push(Block::Meta(period));
+    if let Some(at) = submission.submitted_at {
+        let mut line = format!("Thời điểm nộp: {}", time_vi(at));
+        if submission.version > 1 {
+            let _ = write!(line, " (bản cập nhật lần {})", submission.version - 1);
+        }
+        blocks.push(Block::Meta(line));
+    }
+    for spec in &SECTIONS {
+        let Some(text) = report.sections.get(&spec.number) else {
+            continue;
+        };
+        blocks.push(Block::Heading(format!("{}. {}", spec.number, spec.title)));
+        let before = blocks.len();
+        markdown_blocks(text, &mut blocks);
+        if blocks.len() == before {
+            blocks.push(Block::Paragraph("Không có nội dung.".to_owned()));
+        }
+    }
+    blocks
+}
+
+/// The officer's Markdown as blocks: tables (`| … |`, separator rows dropped), list items
+/// (`- `, `* `) and paragraphs (lines joined up to a blank line); `**` and `#` marks removed.
+fn markdown_blocks(text: &str, blocks: &mut Vec<Block>) {
+    let mut paragraph: Vec<String> = Vec::new();
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let flush = |paragraph: &mut Vec<String>, table: &mut Vec<Vec<String>>, blocks: &mut Vec<Block>| {
+        if !paragraph.is_empty() {
+            blocks.push(Block::Paragraph(paragraph.join(" ")));
+            paragraph.clear();
+        }
+        if !table.is_empty() {
+            blocks.push(Block::Table(std::mem::take(table)));
+        }
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        let plain = |text: &str| text.replace("**", "").trim_start_matches('#').trim().to_owned();
+        if line.starts_with('|') {
+            if !paragraph.is_empty() {
+                blocks.push(Block::Paragraph(paragraph.join(" ")));
+                paragraph.clear();
+            }
+            let cells: Vec<String> = line
+                .trim_matches('|')
+                .split('|')
+                .map(|cell| plain(cell.trim()))
+                .collect();
+            let separator = cells
+                .iter()
+                .all(|cell| !cell.is_empty() && cell.chars().all(|c| matches!(c, '-' | ':' | ' ')));
+            if !separator {
+                table.push(cells);
+            }
+        } else if line.is_empty() {
+            flush(&mut paragraph, &mut table, blocks);
+        } else if let Some(item) = line.strip_prefix("- ").or_else(|| line.strip_prefix("* ")) {
+            flush(&mut paragraph, &mut table, blocks);
+            blocks.push(Block::Item(plain(item)));
+        } else {
+            if !table.is_empty() {
+                blocks.push(Block::Table(std::mem::take(&mut table)));
+            }
+            paragraph.push(plain(line));
+        }
+    }
+    flush(&mut paragraph, &mut table, blocks);
+}
+
+/// The blocks as readable plain text (UTF-8, LF): the title and section headings on their own
+/// lines, items with `- `, table cells separated by ` | `.
+pub fn render_text(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        match block {
+            Block::Title(text) => {
+                let _ = writeln!(out, "{text}\n");
+            }
+            Block::Meta(text) => {
+                let _ = writeln!(out, "{text}");
+            }
+            Block::Heading(text) => {
+                let _ = writeln!(out, "\n{text}\n");
+            }
+            Block::Paragraph(text) => {
+                let _ = writeln!(out, "{text}\n");
+            }
+            Block::Item(text) => {
+                let _ = writeln!(out, "- {text}");
+            }
+            Block::Table(rows) => {
+                for row in rows {
+                    let _ = writeln!(out, "{}", row.join(" | "));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    let mut tidy = out.trim_end().replace("\n\n\n", "\n\n");
+    tidy.push('\n');
+    tidy
+}
+
+/// The blocks as a self-contained HTML page (UTF-8), every text escaped.
+pub fn render_html(blocks: &[Block]) -> String {
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let title = blocks
+        .iter()
+        .find_map(|block| match block {
+            Block::Title(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:'Times New Roman',serif;max-width:48em;margin:2em auto;line-height:1.4}}\
+         h1{{font-size:1.2em;text-align:center}}h2{{font-size:1.05em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #888;padding:2px 6px;vertical-align:top}}</style></head><body>\n",
+        escape(title)
+    );
+    let mut in_list = false;
+    for block in blocks {
+        let item = matches!(block, Block::Item(_));
+        if in_list && !item {
+            out.push_str("</ul>\n");
+            in_list = false;
+        }
+        match block {
+            Block::Title(text) => {
+                let _ = writeln!(out, "<h1>{}</h1>", escape(text));
+            }
+            Block::Meta(text) => {
+                let _ = writeln!(out, "<p class=\"meta\">{}</p>", escape(text));
+            }
+            Block::Heading(text) => {
+                let _ = writeln!(out, "<h2>{}</h2>", escape(text));
+            }
+            Block::Paragraph(text) => {
+                let _ = writeln!(out, "<p>{}</p>", escape(text));
+            }
+            Block::Item(text) => {
+                if !in_list {
+                    out.push_str("<ul>\n");
+                    in_list = true;
+                }
+                let _ = writeln!(out, "<li>{}</li>", escape(text));
+            }
+            Block::Table(rows) => {
+                out.push_str("<table>\n");
+                for (index, row) in rows.iter().enumerate() {
+                    let cell = if index == 0 { "th" } else { "td" };
+                    out.push_str("<tr>");
+                    for text in row {
+                        let _ = write!(out, "<{cell}>{}</{cell}>", escape(text));
+                    }
+                    out.push_str("</tr>\n");
+                }
+                out.push_str("</table>\n");
+            }
+        }
+    }
+    if in_list {
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</body></html>\n");
     out
 }
 
@@ -502,6 +804,11 @@ pub fn number_vi(value: f64) -> String {
     format!("{value:.1}").replace('.', ",")
 }
 
+/// A percentage the Vietnamese way, with the two decimals every document uses: `99,90`.
+pub fn percent_vi(value: f64) -> String {
+    format!("{value:.2}").replace('.', ",")
+}
+
 fn incident_table(incidents: &[IncidentLine]) -> String {
     if incidents.is_empty() {
         return "Hệ thống giám sát không ghi nhận sự cố trong kỳ.\n\n".into();
@@ -535,7 +842,10 @@ fn incident_table(incidents: &[IncidentLine]) -> String {
 
 fn figures_table(figures: &Figures) -> String {
     let percent = |value: Option<f64>| {
-        value.map_or_else(|| "chưa đo".to_owned(), |v| format!("{}%", number_vi(v)))
+        value.map_or_else(
+            || "không có số liệu".to_owned(),
+            |v| format!("{}%", percent_vi(v)),
+        )
     };
     let minutes = |value: Option<f64>| {
         value.map_or_else(|| "—".to_owned(), |v| format!("{} phút", number_vi(v)))
@@ -630,7 +940,7 @@ mod tests {
         for line in draft.lines() {
             out.push_str(line);
             out.push('\n');
-            if line.starts_with("## ") && !line.starts_with("## 9.") && !line.starts_with("## 3.") {
+            if line.starts_with("## ") && !line.starts_with("## 11.") && !line.starts_with("## 3.") {
                 out.push_str("Đã thực hiện đầy đủ.\n");
             }
         }
@@ -643,10 +953,10 @@ mod tests {
         let draft = draft(&context, &context.periods[0]);
         assert!(draft.contains("# BÁO CÁO KẾT QUẢ CÔNG TÁC CÔNG NGHỆ THÔNG TIN QUÝ IV NĂM 2026"));
         assert!(draft.contains("| SC-2026-0001 | Đường truyền WAN | Mất kết nối WAN | 09:00 01/10/2026 | 09:12 01/10/2026 | 12,5 phút |"), "{draft}");
-        assert!(draft.contains("| Tỷ lệ hoạt động đường truyền WAN | 99,9% |"));
+        assert!(draft.contains("| Tỷ lệ hoạt động đường truyền WAN | 99,90% |"));
         // Untouched, the draft is refused: the officer has written nothing yet.
         let problems = parse(&draft).unwrap_err();
-        assert_eq!(problems.0.len(), 7, "{problems}");
+        assert_eq!(problems.0.len(), 9, "{problems}");
         assert!(
             problems.0[0].contains("mục 1. Công tác tham mưu"),
             "{problems}"
@@ -668,9 +978,9 @@ mod tests {
     fn problems_name_the_line_and_the_section() {
         let context = context();
         let text = filled(&draft(&context, &context.periods[0]));
-        let without_plan = text.replace("## 8. Kế hoạch kỳ tới", "Kế hoạch kỳ tới");
+        let without_plan = text.replace("## 10. Kế hoạch kỳ tới", "Kế hoạch kỳ tới");
         let problems = parse(&without_plan).unwrap_err();
-        assert_eq!(problems.0, ["thiếu mục \"## 8. Kế hoạch kỳ tới\""]);
+        assert_eq!(problems.0, ["thiếu mục \"## 10. Kế hoạch kỳ tới\""]);
         let broken = text.replace("period = \"2026-Q4\"", "period = 2026-Q4");
         let problems = parse(&broken).unwrap_err();
         assert!(
@@ -683,5 +993,77 @@ mod tests {
             parse(&no_officer).unwrap_err().0,
             ["chưa điền officer (họ tên cán bộ báo cáo)"]
         );
+    }
+
+    #[test]
+    fn sections_cover_every_duty_of_article_5() {
+        let hints: String = SECTIONS.iter().map(|spec| spec.hint).collect();
+        for duty in ["5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7"] {
+            assert!(hints.contains(&format!("Điều {duty}")), "{duty}");
+        }
+        let context = context();
+        let draft = draft(&context, &context.periods[0]);
+        assert!(draft.contains("## 7. Báo cáo thống kê"), "{draft}");
+        assert!(draft.contains("## 8. Nhiệm vụ khác do thủ trưởng cơ quan giao"));
+        let without = filled(&draft).replace(
+            "## 8. Nhiệm vụ khác do thủ trưởng cơ quan giao\nĐã thực hiện đầy đủ.",
+            "## 8. Nhiệm vụ khác do thủ trưởng cơ quan giao\n",
+        );
+        let problems = parse(&without).unwrap_err();
+        assert_eq!(problems.0.len(), 1, "{problems}");
+        assert!(problems.0[0].contains("mục 8. Nhiệm vụ khác"), "{problems}");
+    }
+
+    #[test]
+    fn a_document_of_the_nine_section_form_still_reads() {
+        let old = "+++\nscheme = \"quarterly\"\nperiod = \"2026-Q4\"\nunit = \"24700\"\nofficer = \"A\"\n+++\n\
+                   ## 1. a\nx\n## 2. b\nx\n## 3. c\nx\n## 4. d\nx\n## 5. e\nx\n## 6. f\nx\n\
+                   ## 7. Khó khăn, vướng mắc và đề xuất, kiến nghị\nThiếu máy chủ.\n## 8. Kế hoạch kỳ tới\nx\n\
+                   ## 9. Số liệu từ hệ thống giám sát\n| a | b |\n";
+        let report = parse(old).unwrap();
+        assert_eq!(report.section("difficulties"), Some("Thiếu máy chủ."));
+        assert_eq!(report.section("plan"), Some("x"));
+        assert_eq!(report.section("figures"), Some("| a | b |"));
+        assert_eq!(report.section("statistics"), None);
+    }
+
+    #[test]
+    fn the_document_the_so_receives_has_no_editing_source() {
+        let context = context();
+        let text = filled(&draft(&context, &context.periods[0])).replace(
+            "## 9. Khó khăn, vướng mắc và đề xuất, kiến nghị\nĐã thực hiện đầy đủ.",
+            "## 9. Khó khăn, vướng mắc và đề xuất, kiến nghị\n\n- Thiếu **máy chủ** dự phòng;\n- Đề nghị tập huấn <an toàn> thông tin.",
+        );
+        let report = parse(&text).unwrap();
+        let blocks = document_blocks(
+            &report,
+            &Submission {
+                period_vi: "quý IV năm 2026".into(),
+                submitted_at: Some(datetime!(2026-12-05 02:00 UTC)),
+                version: 2,
+            },
+        );
+        let text = render_text(&blocks);
+        for absent in ["+++", "<!--", "cntt-agent", "scheme =", "[figures]", "##"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+        for present in [
+            "BÁO CÁO KẾT QUẢ CÔNG TÁC CÔNG NGHỆ THÔNG TIN QUÝ IV NĂM 2026\n",
+            "Đơn vị: Sở Thông tin và Truyền thông (mã 67.S.TTTT)\n",
+            "Cán bộ chuyên trách CNTT: Nguyễn Văn An, Chuyên viên; điện thoại: 0261 3544 001; thư điện tử: an@example.vn\n",
+            "Kỳ báo cáo: quý IV năm 2026; số liệu từ ngày 15/09/2026 đến ngày 14/12/2026\n",
+            "Thời điểm nộp: 09:00 05/12/2026 (bản cập nhật lần 1)\n",
+            "\n7. Báo cáo thống kê, báo cáo định kỳ và đột xuất về công nghệ thông tin\n",
+            "- Thiếu máy chủ dự phòng;\n- Đề nghị tập huấn <an toàn> thông tin.\n",
+            "SC-2026-0001 | Đường truyền WAN | Mất kết nối WAN",
+            "Tỷ lệ hoạt động đường truyền WAN | 99,90%",
+        ] {
+            assert!(text.contains(present), "{present:?} missing from\n{text}");
+        }
+        let html = render_html(&blocks);
+        assert!(html.contains("<li>Đề nghị tập huấn &lt;an toàn&gt; thông tin.</li>"), "{html}");
+        assert!(html.contains("<h2>9. Khó khăn, vướng mắc và đề xuất, kiến nghị</h2>"));
+        assert!(html.contains("<th>Số</th>"), "{html}");
+        assert!(!html.contains("<!--") && !html.contains("+++"));
     }
 }

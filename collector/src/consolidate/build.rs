@@ -1,12 +1,21 @@
 //! Assembles a [`Consolidated`] report of one period from the database: compliance, figures and
-//! officers of every reporting unit, tallied per district and for the province.
+//! officers of every reporting unit, tallied per group and for the province.
+//!
+//! Units that ended before the due date keep their row ("Không phải nộp") with a note, while
+//! their reports, incidents and machines count in the row of the unit answering for them on the
+//! due date ([`reports::attribution`]), so nothing an officer did is dropped and nothing is
+//! counted twice. Groups follow the hierarchy in force on the due date ([`reports::group_of`]).
+
+use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
-use super::{Consolidated, DistrictRate, DocumentHeader, SubmissionState, UnitRow};
+use super::{
+    mean_share, Consolidated, DistrictRate, DocumentHeader, Extension, SubmissionState, UnitRow,
+};
 use crate::periods::{Period, VIETNAM};
 use crate::reports::{self, Settings, Standing};
-use crate::store::{from_millis, Store, Unit};
+use crate::store::{from_millis, millis, Store, Unit};
 
 /// The file name of the consolidated report of `period` in `format` (`xlsx` or `docx`).
 pub fn file_name(period: &Period, format: &str) -> String {
@@ -26,6 +35,20 @@ fn state(standing: Standing) -> SubmissionState {
     }
 }
 
+/// Number of the section "difficulties and proposals" in the officer's report.
+const DIFFICULTIES: &str = "difficulties";
+
+/// What the officer wrote under "difficulties and proposals" in report version `id`, if it reads.
+async fn difficulties(store: &Store, id: &str) -> anyhow::Result<String> {
+    let Some((_, document)) = store.report(id).await? else {
+        return Ok(String::new());
+    };
+    let Ok(report) = cntt_common::report::parse(&document) else {
+        return Ok(String::new());
+    };
+    Ok(report.section(DIFFICULTIES).unwrap_or_default().to_owned())
+}
+
 /// The consolidated report of `period` as of `now`.
 ///
 /// # Errors
@@ -39,12 +62,15 @@ pub async fn build(
 ) -> anyhow::Result<Consolidated> {
     let units = store.units_all().await?;
     let standings = reports::compliance(store, settings, period, now).await?;
+    let attributed = reports::attribution(&units, &period.due.to_string());
+    let by_id: HashMap<i64, &Unit> = units.iter().map(|unit| (unit.id, unit)).collect();
     let listed: Vec<Unit> = units
         .iter()
         .filter(|unit| standings.iter().any(|row| row.unit_id == unit.id))
         .cloned()
         .collect();
-    let figures = reports::unit_figures(store, &listed, period, now).await?;
+    let figures = reports::unit_figures(store, &listed, period, now, &attributed).await?;
+    let agents = store.agents_list(None).await?;
     let officers = store.officers_all().await?;
     let today = now.to_offset(VIETNAM).date();
     // Officers are judged as they were at the end of the data window, or today if earlier.
@@ -60,6 +86,37 @@ pub async fn build(
         let unit_figures = figures.get(&standing.unit_id);
         let active = reports::active_officers(&officers, standing.unit_id, &officer_day);
         let gap = crate::officers::unit_gaps(&standing.unit_kind, &active);
+        let name_of = |code: &str| {
+            units
+                .iter()
+                .find(|unit| unit.code == code)
+                .map_or_else(|| code.to_owned(), |unit| unit.name.clone())
+        };
+        // Ended units counted here: those listed by the compliance, and those with machines.
+        let mut includes = standing.includes.clone();
+        for (from, _) in attributed.iter().filter(|(_, to)| **to == standing.unit_id) {
+            let has_agents = agents.iter().any(|agent| agent.unit_id == *from);
+            if let Some(unit) = by_id.get(from).filter(|_| has_agents) {
+                if !includes.contains(&unit.code) {
+                    includes.push(unit.code.clone());
+                }
+            }
+        }
+        includes.sort();
+        let note = match (&standing.counted_for, includes.is_empty()) {
+            (Some(code), _) => super::vi::counted_for(&name_of(code), code),
+            (None, false) => super::vi::includes(
+                &includes
+                    .iter()
+                    .map(|code| (name_of(code), code.clone()))
+                    .collect::<Vec<_>>(),
+            ),
+            (None, true) => String::new(),
+        };
+        let difficulties = match &standing.latest_report {
+            Some(id) => difficulties(store, id).await?,
+            None => String::new(),
+        };
         let row = UnitRow {
             code: standing.unit_code.clone(),
             name: standing.unit_name.clone(),
@@ -84,6 +141,8 @@ pub async fn build(
                 .map(|p| p / 100.0),
             mean_time_to_recover_minutes: unit_figures
                 .and_then(|(f, _)| f.mean_time_to_recover_minutes),
+            note,
+            difficulties,
         };
         let index = match districts
             .iter()
@@ -102,28 +161,36 @@ pub async fn build(
                 districts.len() - 1
             }
         };
-        for (rate, wan) in [
-            (&mut districts[index].1, None),
-            (&mut province, Some(&mut province_wan)),
-        ] {
-            count(rate, standing.standing, row.incidents);
-            if let (Some(wan), Some(value)) = (wan, row.availability_wan) {
-                wan.push(value);
-            }
-        }
+        count(&mut districts[index].1, standing.standing, &row);
+        count(&mut province, standing.standing, &row);
         if let Some(value) = row.availability_wan {
             districts[index].2.push(value);
+            province_wan.push(value);
         }
         rows.push(row);
     }
-    province.availability_wan = mean(&province_wan);
+    province.availability_wan = mean_share(&province_wan);
     let districts = districts
         .into_iter()
         .map(|(_, mut rate, wan)| {
-            rate.availability_wan = mean(&wan);
+            rate.availability_wan = mean_share(&wan);
             rate
         })
         .collect();
+    // "Extended" only when an override moved the due date later than the scheme's rule.
+    let rule_due = settings
+        .period(&period.label, Some(&period.scheme), &[])
+        .map_or(period.nominal_due, |by_rule| by_rule.due);
+    let extension = store
+        .period_overrides()
+        .await?
+        .into_iter()
+        .find(|o| o.scheme == period.scheme && o.period == period.label)
+        .filter(|o| o.due > rule_due)
+        .map(|o| Extension {
+            rule_due,
+            reason: o.reason,
+        });
     let config = &settings.consolidated;
     Ok(Consolidated {
         period: period.label.clone(),
@@ -147,11 +214,17 @@ pub async fn build(
         rows,
         districts,
         province,
+        deadline_passed: millis(now) > millis(period.deadline()),
+        extension,
     })
 }
 
-fn count(rate: &mut DistrictRate, standing: Standing, incidents: u32) {
-    rate.incidents += incidents;
+fn count(rate: &mut DistrictRate, standing: Standing, row: &UnitRow) {
+    rate.incidents += row.incidents;
+    if row.availability_wan.is_some() {
+        rate.measured_units += 1;
+        rate.measured_agents += row.agents;
+    }
     match standing {
         Standing::OnTime => rate.on_time += 1,
         Standing::Late => rate.late += 1,
@@ -160,9 +233,4 @@ fn count(rate: &mut DistrictRate, standing: Standing, incidents: u32) {
         Standing::NotRequired => return,
     }
     rate.required += 1;
-}
-
-/// Unweighted mean of units' availability; none without any.
-fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }

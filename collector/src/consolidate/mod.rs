@@ -65,6 +65,21 @@ pub struct Consolidated {
     pub districts: Vec<DistrictRate>,
     /// Whole-province totals (name such as `Toàn tỉnh`).
     pub province: DistrictRate,
+    /// Whether the due date had passed when the figures were gathered: before it, nothing is
+    /// judged (no unit is "missing", no grade is given).
+    pub deadline_passed: bool,
+    /// The manual override of the due date, when the Sở moved it (`periods::Override`); "được
+    /// gia hạn" is said only then.
+    pub extension: Option<Extension>,
+}
+
+/// A due date moved by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    /// The due date the scheme's rule gave.
+    pub rule_due: Date,
+    /// Why it was moved, as the Sở wrote it.
+    pub reason: String,
 }
 
 /// The parts of a Nghị định 30/2020 document that are not figures: who writes, to whom, who signs.
@@ -149,6 +164,12 @@ pub struct UnitRow {
     pub availability_wan: Option<f64>,
     /// Mean time to recover from an incident, in minutes; `None` without resolved incidents.
     pub mean_time_to_recover_minutes: Option<f64>,
+    /// Why the row reads as it does when units changed: an ended unit says which unit its report
+    /// and figures count for; that unit names the ended ones it includes. Empty otherwise.
+    pub note: String,
+    /// What the officer wrote under "difficulties and proposals" in the latest version of the
+    /// unit's report; empty without a report.
+    pub difficulties: String,
 }
 
 /// Submission counts and a few figures of one district, group or the whole province.
@@ -168,8 +189,13 @@ pub struct DistrictRate {
     pub pending: u32,
     /// Incidents in the data window.
     pub incidents: u32,
-    /// WAN availability of the group, `0..=1`; `None` when not measured.
+    /// WAN availability of the group, `0..=1`: the mean over its units with a WAN measurement;
+    /// `None` when none was measured.
     pub availability_wan: Option<f64>,
+    /// Units whose WAN availability was measured (an agent with WAN targets).
+    pub measured_units: u32,
+    /// Machines with an agent in those units.
+    pub measured_agents: u32,
 }
 
 impl DistrictRate {
@@ -364,6 +390,8 @@ pub fn example() -> Consolidated {
         rows,
         districts,
         province,
+        deadline_passed: true,
+        extension: None,
     }
 }
 
@@ -398,6 +426,8 @@ fn example_row(
         availability_lan,
         availability_wan,
         mean_time_to_recover_minutes,
+        note: String::new(),
+        difficulties: String::new(),
     }
 }
 
@@ -413,11 +443,17 @@ fn example_tally<'a>(name: &str, rows: impl Iterator<Item = &'a UnitRow>) -> Dis
         pending: 0,
         incidents: 0,
         availability_wan: None,
+        measured_units: 0,
+        measured_agents: 0,
     };
     let mut wan = Vec::new();
     for row in rows {
         rate.incidents += row.incidents;
         wan.extend(row.availability_wan);
+        if row.availability_wan.is_some() {
+            rate.measured_units += 1;
+            rate.measured_agents += row.agents;
+        }
         let counter = match row.state {
             SubmissionState::OnTime => &mut rate.on_time,
             SubmissionState::Late => &mut rate.late,
@@ -428,10 +464,16 @@ fn example_tally<'a>(name: &str, rows: impl Iterator<Item = &'a UnitRow>) -> Dis
         *counter += 1;
         rate.required += 1;
     }
-    if !wan.is_empty() {
-        rate.availability_wan = Some(wan.iter().sum::<f64>() / wan.len() as f64);
-    }
+    rate.availability_wan = mean_share(&wan);
     rate
+}
+
+/// The plain mean of units' shares (`0..=1`), rounded as every percentage is
+/// ([`crate::reports::round_percent`]); none without any value.
+pub(crate) fn mean_share(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| {
+        crate::reports::round_percent(values.iter().sum::<f64>() / values.len() as f64) / 100.0
+    })
 }
 
 #[cfg(test)]

@@ -97,14 +97,16 @@ pub(super) fn kind_heading(kind: &str) -> String {
 }
 
 /// Column headings of the "Đơn vị" sheet after the incident kinds.
-pub(super) const UNIT_FIGURE_HEADINGS: [&str; 3] = [
+pub(super) const UNIT_FIGURE_HEADINGS: [&str; 5] = [
     "Khả dụng LAN (%)",
     "Khả dụng WAN (%)",
     "Thời gian khắc phục TB (phút)",
+    "Ghi chú",
+    "Khó khăn, vướng mắc, đề xuất của đơn vị",
 ];
 
-/// Column headings of the "Tổng hợp" sheet and of the DOCX summary table.
-pub(super) const RATE_HEADINGS: [&str; 12] = [
+/// Column headings of the "Tổng hợp" sheet.
+pub(super) const RATE_HEADINGS: [&str; 14] = [
     "STT",
     "Huyện/khối",
     "Phải nộp",
@@ -117,6 +119,8 @@ pub(super) const RATE_HEADINGS: [&str; 12] = [
     "Tỷ lệ đúng hạn (%)",
     "Số sự cố",
     "Khả dụng WAN (%)",
+    "Đơn vị có số liệu WAN",
+    "Số máy của các đơn vị đó",
 ];
 
 /// Column headings of the DOCX summary table: those of the "Tổng hợp" sheet less "Đã nộp",
@@ -190,12 +194,12 @@ pub(super) fn place_date(place: &str, date: Date) -> String {
     )
 }
 
-/// A number with `places` decimals, Vietnamese style, trailing zero decimals dropped:
-/// `1.234,5`, `42`, `0,75`.
+/// A number with exactly `places` decimals, Vietnamese style: `1.234,5`, `42,0`, `0,75`. The
+/// decimals are never trimmed, so a value prints the same in every document (the XLSX formats
+/// `0.0%` and `0.00%` show the same digits).
 pub(super) fn decimal(value: f64, places: usize) -> String {
     let fixed = format!("{:.*}", places, value.abs());
     let (whole, fraction) = fixed.split_once('.').unwrap_or((&fixed, ""));
-    let fraction = fraction.trim_end_matches('0');
     let mut out = String::new();
     if value < 0.0 && fixed.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
         out.push('-');
@@ -213,10 +217,61 @@ pub(super) fn decimal(value: f64, places: usize) -> String {
     out
 }
 
-/// A share `0..=1` as a percentage with up to `places` decimals: `99,5%`, `100%`.
+/// A share `0..=1` as a percentage with `places` decimals: `99,50%`, `100,0%`.
 pub(super) fn percent(share: f64, places: usize) -> String {
     format!("{}%", decimal(share * 100.0, places))
 }
+
+/// Decimals of a submission rate in every document (DOCX text and table, XLSX `0.0%`).
+pub(super) const RATE_PLACES: usize = 1;
+/// Decimals of an availability in every document (DOCX text and table, XLSX `0.00%`, the
+/// officer's report), as rounded once by `reports::round_percent`.
+pub(super) const AVAILABILITY_PLACES: usize = 2;
+/// Decimals of minutes.
+pub(super) const MINUTE_PLACES: usize = 1;
+
+/// A submission rate: `70,0%`.
+fn rate(share: f64) -> String {
+    percent(share, RATE_PLACES)
+}
+
+/// An availability: `99,03%`.
+fn availability(share: f64) -> String {
+    percent(share, AVAILABILITY_PLACES)
+}
+
+/// What a cell or sentence says where no figure was measured.
+pub(super) const NO_DATA: &str = "không có số liệu";
+
+/// The note of a unit that ended before the due date.
+pub(super) fn counted_for(name: &str, code: &str) -> String {
+    format!("Đã kết thúc trước hạn nộp; báo cáo, số liệu được tính cho {name} (mã {code})")
+}
+
+/// The note of a unit that answers for ended units.
+pub(super) fn includes(units: &[(String, String)]) -> String {
+    let names: Vec<String> = units
+        .iter()
+        .map(|(name, code)| format!("{name} (mã {code})"))
+        .collect();
+    format!(
+        "Gồm báo cáo, số liệu của đơn vị đã kết thúc: {}",
+        names.join("; ")
+    )
+}
+
+/// The heading of the workbook's annex line: `Phụ lục kèm theo Báo cáo số ……/BC-SKHCN ngày
+/// 15/12/2026`.
+pub(super) fn annex(report: &Consolidated) -> String {
+    format!(
+        "Phụ lục kèm theo Báo cáo số {} ngày {}",
+        report.header.number,
+        date(report.header.date)
+    )
+}
+
+/// Label of the totals row of the units sheet.
+pub(super) const TOTAL: &str = "Tổng cộng";
 
 /// Abstract of the title (trích yếu), before the period.
 pub(super) const TITLE_ABSTRACT: &str = "Tổng hợp tình hình ứng dụng CNTT";
@@ -261,13 +316,15 @@ pub(super) enum Block {
     ToComplete(String),
 }
 
-/// The body of the DOCX from the figures: sections I–IV (the summary table and [`closing`]
-/// follow them).
+/// The body of the DOCX from the figures: sections I–V (the summary table and [`closing`]
+/// follow them). Every sentence states only what a row of the annex (the workbook) shows: counts
+/// from the "Tổng hợp" sheet, names and figures from the "Đơn vị" sheet.
 pub(super) fn narrative(report: &Consolidated) -> Vec<Block> {
     let mut blocks = Vec::new();
     reporting(report, &mut blocks);
     incidents(report, &mut blocks);
     officers(report, &mut blocks);
+    difficulties(report, &mut blocks);
     assessment(report, &mut blocks);
     blocks
 }
@@ -285,13 +342,13 @@ fn unit_with_group(row: &UnitRow) -> String {
     format!("{} ({})", row.name, row.district)
 }
 
-/// `5/10 đơn vị (50%)`, or `0/0 đơn vị` when none was required.
-fn counted(part: u32, rate: &DistrictRate) -> String {
-    match rate.submission_rate() {
+/// `5/10 đơn vị (50,0%)`, or `0/0 đơn vị` when none was required.
+fn counted(part: u32, rate_of: &DistrictRate) -> String {
+    match rate_of.submission_rate() {
         Some(_) => format!(
             "{part}/{} đơn vị ({})",
-            rate.required,
-            percent(f64::from(part) / f64::from(rate.required), 1)
+            rate_of.required,
+            rate(f64::from(part) / f64::from(rate_of.required))
         ),
         None => format!("{part}/0 đơn vị"),
     }
@@ -302,47 +359,62 @@ fn reporting(report: &Consolidated, blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading(
         "I. TÌNH HÌNH THỰC HIỆN CHẾ ĐỘ BÁO CÁO ĐỊNH KỲ".to_owned(),
     ));
+    let due = match &report.extension {
+        Some(extension) => format!(
+            "{} (được gia hạn từ ngày {}; lý do: {})",
+            date(report.due),
+            date(extension.rule_due),
+            extension.reason
+        ),
+        None => date(report.due),
+    };
     blocks.push(Block::Paragraph(format!(
-        "Thực hiện Quy định về cán bộ chuyên trách công nghệ thông tin ban hành kèm theo Quyết \
-         định số 02/2017/QĐ-UBND ngày 24/01/2017 của UBND tỉnh (Điều 12), các cơ quan, đơn vị \
-         báo cáo định kỳ kết quả công tác công nghệ thông tin {}. Thời gian chốt số liệu từ ngày \
-         {} đến ngày {}; hạn nộp báo cáo của các đơn vị là ngày {}.",
+        "Thực hiện Quy chế quản lý chuyên môn nghiệp vụ đối với cán bộ, công chức, viên chức \
+         chuyên trách công nghệ thông tin (CNTT) ban hành kèm theo Quyết định số \
+         02/2017/QĐ-UBND ngày 24/01/2017 của Ủy ban nhân dân (UBND) tỉnh (Điều 12), các cơ quan, \
+         đơn vị báo cáo định kỳ kết quả công tác CNTT {}. Thời gian chốt số liệu từ ngày {} đến \
+         ngày {}; hạn nộp báo cáo của các đơn vị là ngày {due}.",
         report.period_vi,
         date(report.data_from),
         date(report.data_to),
-        date(report.due),
     )));
-    let mut sentence = format!(
-        "Toàn tỉnh có {} đơn vị phải báo cáo; đã nộp {}, trong đó đúng hạn {}, trễ hạn {} đơn vị; \
-         chưa nộp {} đơn vị",
-        province.required,
-        counted(province.submitted(), province),
-        counted(province.on_time, province),
-        province.late,
-        province.missing,
-    );
-    if province.pending > 0 {
-        let _ = write!(
-            sentence,
-            "; {} đơn vị chưa đến hạn nộp (được gia hạn)",
-            province.pending
-        );
+    if report.deadline_passed {
+        blocks.push(Block::Paragraph(format!(
+            "Toàn tỉnh có {} đơn vị phải báo cáo; đã nộp {}, trong đó đúng hạn {}, trễ hạn {} \
+             đơn vị; chưa nộp {} đơn vị.",
+            province.required,
+            counted(province.submitted(), province),
+            counted(province.on_time, province),
+            province.late,
+            province.missing,
+        )));
+    } else {
+        blocks.push(Block::Paragraph(format!(
+            "Đến thời điểm tổng hợp ({}), chưa đến hạn nộp báo cáo. Toàn tỉnh có {} đơn vị phải \
+             báo cáo; đã nộp {}; {} đơn vị chưa nộp (chưa đến hạn).",
+            date_time(report.generated_at),
+            province.required,
+            counted(province.submitted(), province),
+            province.pending,
+        )));
     }
-    sentence.push('.');
-    blocks.push(Block::Paragraph(sentence));
     blocks.push(Block::Paragraph(
-        "Tình hình nộp báo cáo theo từng huyện, khối (chi tiết tại bảng tổng hợp kèm theo):"
+        "Tình hình nộp báo cáo theo từng khối, địa bàn (chi tiết tại bảng tổng hợp kèm theo):"
             .to_owned(),
     ));
     for district in &report.districts {
         let mut item = format!(
-            "{}: đã nộp {}, đúng hạn {}, trễ hạn {}, chưa nộp {}",
+            "{}: đã nộp {}",
             district.name,
-            counted(district.submitted(), district),
-            district.on_time,
-            district.late,
-            district.missing,
+            counted(district.submitted(), district)
         );
+        if report.deadline_passed {
+            let _ = write!(
+                item,
+                ", đúng hạn {}, trễ hạn {}, chưa nộp {}",
+                district.on_time, district.late, district.missing,
+            );
+        }
         if district.pending > 0 {
             let _ = write!(item, ", chưa đến hạn {}", district.pending);
         }
@@ -353,23 +425,41 @@ fn reporting(report: &Consolidated, blocks: &mut Vec<Block>) {
         last.pop();
         last.push('.');
     }
-    list_units(
-        blocks,
-        required_rows(report).filter(|row| row.state == SubmissionState::Missing),
-        "Các đơn vị chưa nộp báo cáo",
-        "Không có đơn vị nào chưa nộp báo cáo sau hạn.",
-        unit_with_group,
-    );
-    list_units(
-        blocks,
-        required_rows(report).filter(|row| row.state == SubmissionState::Late),
-        "Các đơn vị nộp báo cáo trễ hạn",
-        "Không có đơn vị nào nộp báo cáo trễ hạn.",
-        |row| match row.submitted_at {
-            Some(at) => format!("{}, nộp lúc {}", unit_with_group(row), date_time(at)),
-            None => unit_with_group(row),
-        },
-    );
+    if report.deadline_passed {
+        list_units(
+            blocks,
+            required_rows(report).filter(|row| row.state == SubmissionState::Missing),
+            "Các đơn vị chưa nộp báo cáo",
+            "Không có đơn vị nào chưa nộp báo cáo sau hạn.",
+            unit_with_group,
+        );
+        list_units(
+            blocks,
+            required_rows(report).filter(|row| row.state == SubmissionState::Late),
+            "Các đơn vị nộp báo cáo trễ hạn",
+            "Không có đơn vị nào nộp báo cáo trễ hạn.",
+            |row| match row.submitted_at {
+                Some(at) => format!("{}, nộp lúc {}", unit_with_group(row), date_time(at)),
+                None => unit_with_group(row),
+            },
+        );
+    }
+    let ended: Vec<&UnitRow> = report
+        .rows
+        .iter()
+        .filter(|row| row.state == SubmissionState::NotRequired && !row.note.is_empty())
+        .collect();
+    if !ended.is_empty() {
+        let names: Vec<String> = ended
+            .iter()
+            .map(|row| format!("{}: {}", row.name, lowercase_first(&row.note)))
+            .collect();
+        blocks.push(Block::Paragraph(format!(
+            "Đơn vị đã kết thúc hoạt động trước hạn nộp ({} đơn vị): {}.",
+            ended.len(),
+            names.join("; ")
+        )));
+    }
 }
 
 /// A paragraph naming units, or `none` when there are none.
@@ -401,6 +491,13 @@ fn incidents(report: &Consolidated, blocks: &mut Vec<Block>) {
     let monitored = rows.iter().filter(|row| row.agents > 0).count();
     let total: u32 = rows.iter().map(|row| row.incidents).sum();
     let affected = rows.iter().filter(|row| row.incidents > 0).count();
+    if agents == 0 {
+        blocks.push(Block::Paragraph(format!(
+            "Trong thời gian chốt số liệu, chưa có máy nào của các đơn vị được hệ thống giám sát \
+             theo dõi, nên {NO_DATA} về sự cố và khả dụng hạ tầng."
+        )));
+        return;
+    }
     let mut sentence = format!(
         "Trong thời gian chốt số liệu, hệ thống giám sát theo dõi {agents} máy tại {monitored} \
          đơn vị và ghi nhận {total} sự cố tại {affected} đơn vị"
@@ -416,38 +513,50 @@ fn incidents(report: &Consolidated, blocks: &mut Vec<Block>) {
         let _ = write!(sentence, ", gồm: {}.", parts.join(", "));
     }
     blocks.push(Block::Paragraph(sentence));
+    let unmonitored: Vec<&UnitRow> = required_rows(report).filter(|row| row.agents == 0).collect();
+    if !unmonitored.is_empty() {
+        let names: Vec<String> = unmonitored.iter().map(|row| row.name.clone()).collect();
+        blocks.push(Block::Paragraph(format!(
+            "{} đơn vị chưa có máy được giám sát nên {NO_DATA} khả dụng: {}.",
+            unmonitored.len(),
+            names.join("; ")
+        )));
+    }
 
-    let mut availability = Vec::new();
-    if let Some(wan) = report.province.availability_wan {
-        availability.push(format!(
-            "khả dụng đường truyền WAN toàn tỉnh đạt {}",
-            percent(wan, 2)
-        ));
+    let province = &report.province;
+    let mut figures = Vec::new();
+    match province.availability_wan {
+        Some(wan) => figures.push(format!(
+            "khả dụng đường truyền WAN bình quân của {} đơn vị có số liệu đo ({} máy) đạt {}",
+            province.measured_units,
+            province.measured_agents,
+            availability(wan)
+        )),
+        None => figures.push(format!("khả dụng đường truyền WAN: {NO_DATA}")),
     }
-    if let Some(lan) = mean(rows.iter().filter_map(|row| row.availability_lan)) {
-        availability.push(format!(
-            "khả dụng mạng nội bộ (LAN) bình quân các đơn vị đạt {}",
-            percent(lan, 2)
-        ));
+    let lan: Vec<f64> = rows.iter().filter_map(|row| row.availability_lan).collect();
+    match super::mean_share(&lan) {
+        Some(mean) => figures.push(format!(
+            "khả dụng mạng nội bộ (LAN) bình quân của {} đơn vị có số liệu đo đạt {}",
+            lan.len(),
+            availability(mean)
+        )),
+        None => figures.push(format!("khả dụng mạng nội bộ (LAN): {NO_DATA}")),
     }
-    let recover = weighted_time_to_recover(&rows);
-    if let Some(minutes) = recover {
-        availability.push(format!(
+    if let Some(minutes) = weighted_time_to_recover(&rows) {
+        figures.push(format!(
             "thời gian khắc phục sự cố trung bình là {} phút",
-            decimal(minutes, 1)
+            decimal(minutes, MINUTE_PLACES)
         ));
     }
-    if availability.is_empty() {
-        blocks.push(Block::Paragraph(
-            "Chưa có số liệu đo khả dụng hạ tầng trong kỳ.".to_owned(),
-        ));
-    } else {
-        blocks.push(Block::Paragraph(capitalize(&format!(
-            "{}.",
-            availability.join("; ")
-        ))));
-    }
+    blocks.push(Block::Paragraph(capitalize(&format!(
+        "{}.",
+        figures.join("; ")
+    ))));
 
+    if province.measured_units == 0 {
+        return;
+    }
     let mut lowest: Vec<(&UnitRow, f64)> = rows
         .iter()
         .filter_map(|row| Some((*row, row.availability_wan?)))
@@ -456,17 +565,18 @@ fn incidents(report: &Consolidated, blocks: &mut Vec<Block>) {
     lowest.sort_by(|a, b| a.1.total_cmp(&b.1));
     if lowest.is_empty() {
         blocks.push(Block::Paragraph(format!(
-            "Tất cả các đơn vị được đo đều đạt khả dụng WAN từ {} trở lên.",
-            percent(WAN_TARGET, 1)
+            "Cả {} đơn vị có số liệu đo đều đạt khả dụng WAN từ {} trở lên.",
+            province.measured_units,
+            availability(WAN_TARGET)
         )));
     } else {
         let names: Vec<String> = lowest
             .iter()
-            .map(|(row, wan)| format!("{} ({})", row.name, percent(*wan, 2)))
+            .map(|(row, wan)| format!("{} ({})", row.name, availability(*wan)))
             .collect();
         blocks.push(Block::Paragraph(format!(
             "Các đơn vị có khả dụng WAN dưới {}: {}.",
-            percent(WAN_TARGET, 1),
+            availability(WAN_TARGET),
             names.join("; ")
         )));
     }
@@ -500,11 +610,6 @@ pub(super) fn kind_order(kind: &str) -> (usize, String) {
     }
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values.fold((0.0, 0_u32), |(sum, n), value| (sum + value, n + 1));
-    (n > 0).then(|| sum / f64::from(n))
-}
-
 /// Mean time to recover over the province, each unit's mean weighted by its incidents.
 fn weighted_time_to_recover(rows: &[&UnitRow]) -> Option<f64> {
     let (sum, weight) = rows
@@ -526,7 +631,7 @@ fn capitalize(text: &str) -> String {
 
 fn officers(report: &Consolidated, blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading(
-        "III. ĐỘI NGŨ CÁN BỘ CHUYÊN TRÁCH CÔNG NGHỆ THÔNG TIN".to_owned(),
+        "III. ĐỘI NGŨ CÁN BỘ CHUYÊN TRÁCH CNTT".to_owned(),
     ));
     let required: Vec<&UnitRow> = required_rows(report).collect();
     let unqualified: Vec<&UnitRow> = required
@@ -537,7 +642,7 @@ fn officers(report: &Consolidated, blocks: &mut Vec<Block>) {
     let qualified = required.len() - unqualified.len();
     blocks.push(Block::Paragraph(format!(
         "{qualified}/{} đơn vị có cán bộ chuyên trách CNTT đạt tiêu chuẩn theo Điều 4 của Quy \
-         định ban hành kèm theo Quyết định số 02/2017/QĐ-UBND.",
+         chế ban hành kèm theo Quyết định số 02/2017/QĐ-UBND.",
         required.len()
     )));
     if unqualified.is_empty() {
@@ -549,15 +654,19 @@ fn officers(report: &Consolidated, blocks: &mut Vec<Block>) {
     )));
     let n_items = unqualified.len();
     for (index, row) in unqualified.iter().enumerate() {
-        let who = match &row.officer {
-            Some(officer) => format!(" (cán bộ: {officer})"),
-            None => String::new(),
-        };
+        let reason = qualification_reason(row);
         let end = if index + 1 == n_items { '.' } else { ';' };
+        // The check names each officer in its reason ("Lê Minh Châu: …"); names stay as written.
+        let text = match &row.officer {
+            Some(officer) if reason.starts_with(officer.as_str()) => reason,
+            Some(officer) => format!("(cán bộ: {officer}): {}", lowercase_first(&reason)),
+            None => lowercase_first(&reason),
+        };
+        let separator = if text.starts_with('(') { " " } else { ": " };
         blocks.push(Block::Item(format!(
-            "{}{who}: {}{end}",
+            "{}{separator}{}{end}",
             row.name,
-            lowercase_first(&qualification_reason(row))
+            text.trim_end_matches(['.', ';'])
         )));
     }
 }
@@ -570,20 +679,76 @@ fn lowercase_first(text: &str) -> String {
     }
 }
 
+/// What the units wrote under "difficulties and proposals", one item per unit, as written.
+fn difficulties(report: &Consolidated, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(
+        "IV. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT, KIẾN NGHỊ CỦA CÁC ĐƠN VỊ".to_owned(),
+    ));
+    let written: Vec<&UnitRow> = report
+        .rows
+        .iter()
+        .filter(|row| !row.difficulties.trim().is_empty() && !says_none(&row.difficulties))
+        .collect();
+    let submitted = report
+        .rows
+        .iter()
+        .filter(|row| row.versions > 0)
+        .count();
+    if written.is_empty() {
+        blocks.push(Block::Paragraph(if submitted == 0 {
+            "Chưa có báo cáo của đơn vị nào.".to_owned()
+        } else {
+            format!("{submitted} đơn vị đã nộp báo cáo không nêu khó khăn, vướng mắc.")
+        }));
+        return;
+    }
+    blocks.push(Block::Paragraph(format!(
+        "Có {} đơn vị nêu khó khăn, vướng mắc và đề xuất, kiến nghị (chi tiết tại cột \"{}\" của \
+         phụ lục):",
+        written.len(),
+        UNIT_FIGURE_HEADINGS[4]
+    )));
+    for row in written {
+        let text: Vec<&str> = row
+            .difficulties
+            .lines()
+            .map(|line| line.trim().trim_start_matches("- ").trim_start_matches("* "))
+            .filter(|line| !line.is_empty())
+            .collect();
+        let mut text = text.join(" ");
+        if !text.ends_with(['.', ';', '!', '?']) {
+            text.push('.');
+        }
+        blocks.push(Block::Item(format!("{}: {text}", row.name)));
+    }
+}
+
+/// Whether an officer wrote only "Không có" (or the like).
+fn says_none(text: &str) -> bool {
+    let text = text.trim().trim_end_matches('.').to_lowercase();
+    matches!(text.as_str(), "không" | "không có" | "không có khó khăn" | "không có ý kiến")
+}
+
 fn assessment(report: &Consolidated, blocks: &mut Vec<Block>) {
-    blocks.push(Block::Heading("IV. ĐÁNH GIÁ CHUNG VÀ ĐỀ XUẤT".to_owned()));
+    blocks.push(Block::Heading("V. ĐÁNH GIÁ CHUNG VÀ ĐỀ XUẤT".to_owned()));
     let province = &report.province;
     let mut sentences = Vec::new();
-    match province.on_time_rate() {
-        Some(rate) => sentences.push(format!(
+    match (report.deadline_passed, province.on_time_rate()) {
+        (false, _) => sentences.push(format!(
+            "Chưa đến hạn nộp báo cáo (ngày {}) nên chưa đánh giá việc chấp hành chế độ báo cáo \
+             định kỳ {}",
+            date(report.due),
+            report.period_vi
+        )),
+        (true, Some(on_time)) => sentences.push(format!(
             "Việc chấp hành chế độ báo cáo định kỳ {} {}: tỷ lệ nộp báo cáo đạt {}, tỷ lệ nộp \
              đúng hạn đạt {}",
             report.period_vi,
-            grade(rate),
-            percent(province.submission_rate().unwrap_or(rate), 1),
-            percent(rate, 1),
+            grade(on_time),
+            rate(province.submission_rate().unwrap_or(on_time)),
+            rate(on_time),
         )),
-        None => sentences.push(format!(
+        (true, None) => sentences.push(format!(
             "Không có đơn vị nào phải báo cáo {}",
             report.period_vi
         )),
@@ -595,14 +760,16 @@ fn assessment(report: &Consolidated, blocks: &mut Vec<Block>) {
             "chưa ổn định"
         };
         sentences.push(format!(
-            "hạ tầng đường truyền WAN hoạt động {quality} (khả dụng {})",
-            percent(wan, 2)
+            "tại {} đơn vị có số liệu đo, hạ tầng đường truyền WAN hoạt động {quality} (khả dụng \
+             bình quân {})",
+            province.measured_units,
+            availability(wan)
         ));
     }
     blocks.push(Block::Paragraph(format!("{}.", sentences.join("; "))));
 
     let mut proposals = Vec::new();
-    if province.missing > 0 {
+    if report.deadline_passed && province.missing > 0 {
         proposals.push(format!(
             "đề nghị {} đơn vị chưa nộp báo cáo khẩn trương hoàn thành và gửi về Sở",
             province.missing
@@ -615,6 +782,13 @@ fn assessment(report: &Consolidated, blocks: &mut Vec<Block>) {
         proposals.push(format!(
             "đề nghị {unqualified} đơn vị chưa có cán bộ chuyên trách đạt tiêu chuẩn bố trí, cử \
              cán bộ đi đào tạo, bồi dưỡng theo quy định"
+        ));
+    }
+    let unmonitored = required_rows(report).filter(|row| row.agents == 0).count();
+    if unmonitored > 0 {
+        proposals.push(format!(
+            "đề nghị {unmonitored} đơn vị chưa có máy được giám sát cài đặt phần mềm giám sát để \
+             có số liệu khả dụng hạ tầng"
         ));
     }
     if !proposals.is_empty() {

@@ -13,8 +13,8 @@ use super::vi;
 use super::{Consolidated, DistrictRate, UnitRow};
 use crate::vi::VIETNAM;
 
-/// Row of the column headings; the title and subtitle are above it.
-const HEADING_ROW: u32 = 2;
+/// Row of the column headings; the annex line, the title and the subtitle are above it.
+const HEADING_ROW: u32 = 3;
 /// A4 in the spreadsheet's paper sizes.
 const PAPER_A4: u8 = 9;
 const FONT: &str = "Times New Roman";
@@ -44,6 +44,7 @@ pub fn xlsx(report: &Consolidated) -> anyhow::Result<Vec<u8>> {
 
 /// The cell formats, all in Times New Roman with thin borders.
 struct Formats {
+    annex: Format,
     title: Format,
     subtitle: Format,
     heading: Format,
@@ -69,6 +70,11 @@ impl Default for Formats {
             .set_align(FormatAlign::VerticalCenter);
         let bold = base.clone().set_bold();
         Formats {
+            annex: Format::new()
+                .set_font_name(FONT)
+                .set_font_size(12)
+                .set_italic()
+                .set_align(FormatAlign::Right),
             title: Format::new()
                 .set_font_name(FONT)
                 .set_font_size(14)
@@ -85,7 +91,7 @@ impl Default for Formats {
                 .set_align(FormatAlign::Center)
                 .set_background_color(0xD9E1F2),
             text: base.clone(),
-            wrapped: base.clone().set_text_wrap(),
+            wrapped: base.clone().set_text_wrap().set_align(FormatAlign::Top),
             integer: base.clone().set_num_format("0"),
             decimal: base.clone().set_num_format("0.0"),
             percent: base.clone().set_num_format("0.0%"),
@@ -123,23 +129,25 @@ fn frame(
     frozen_columns: u16,
 ) -> anyhow::Result<()> {
     let last_column = u16::try_from(headings.len() - 1).context("too many columns")?;
+    sheet.merge_range(0, 0, 0, last_column, &vi::annex(report), &formats.annex)?;
     sheet.merge_range(
+        1,
         0,
-        0,
-        0,
+        1,
         last_column,
         &vi::workbook_title(report),
         &formats.title,
     )?;
     sheet.merge_range(
-        1,
+        2,
         0,
-        1,
+        2,
         last_column,
         &vi::workbook_subtitle(report),
         &formats.subtitle,
     )?;
-    sheet.set_row_height(0, 24)?;
+    sheet.set_row_height(1, 24)?;
+    sheet.set_row_height(2, 32)?;
     sheet.set_row_height(HEADING_ROW, 48)?;
     for (column, heading) in (0..).zip(headings) {
         sheet.write_string_with_format(HEADING_ROW, column, heading, &formats.heading)?;
@@ -178,6 +186,8 @@ fn units_sheet(
     for column in first_figure..first_figure + 3 {
         sheet.set_column_width(column, 12)?;
     }
+    sheet.set_column_width(first_figure + 3, 30)?;
+    sheet.set_column_width(first_figure + 4, 45)?;
 
     let mut row_index = HEADING_ROW;
     for (number, row) in (1_u32..).zip(&report.rows) {
@@ -185,7 +195,43 @@ fn units_sheet(
         unit_row(sheet, row_index, number, row, &kinds, formats)?;
     }
     if row_index > HEADING_ROW {
-        sheet.autofilter(HEADING_ROW, 0, row_index, first_figure + 2)?;
+        sheet.autofilter(HEADING_ROW, 0, row_index, first_figure + 4)?;
+    }
+    totals_row(sheet, row_index + 1, report, &kinds, formats, first_figure + 4)?;
+    Ok(())
+}
+
+/// The totals under the units: units listed, machines, incidents of each kind. Availability is
+/// not added up here: the "Tổng hợp" sheet has the province's figure with the units it covers.
+fn totals_row(
+    sheet: &mut Worksheet,
+    at: u32,
+    report: &Consolidated,
+    kinds: &[String],
+    formats: &Formats,
+    last_column: u16,
+) -> anyhow::Result<()> {
+    for column in 0..=last_column {
+        sheet.write_blank(at, column, &formats.total_text)?;
+    }
+    sheet.write_string_with_format(at, 2, vi::TOTAL, &formats.total_text)?;
+    let units = u32::try_from(report.rows.len()).context("too many units")?;
+    sheet.write_number_with_format(at, 1, units, &formats.total_integer)?;
+    let versions: u32 = report.rows.iter().map(|row| row.versions).sum();
+    sheet.write_number_with_format(at, 6, versions, &formats.total_integer)?;
+    let agents: u32 = report.rows.iter().map(|row| row.agents).sum();
+    sheet.write_number_with_format(at, 10, agents, &formats.total_integer)?;
+    let incidents: u32 = report.rows.iter().map(|row| row.incidents).sum();
+    sheet.write_number_with_format(at, 11, incidents, &formats.total_integer)?;
+    for (column, kind) in (12_u16..).zip(kinds) {
+        let count: u32 = report
+            .rows
+            .iter()
+            .flat_map(|row| &row.incidents_by_kind)
+            .filter(|(known, _)| known == kind)
+            .map(|(_, count)| count)
+            .sum();
+        sheet.write_number_with_format(at, column, count, &formats.total_integer)?;
     }
     Ok(())
 }
@@ -257,6 +303,8 @@ fn unit_row(
         row.mean_time_to_recover_minutes,
         &formats.decimal,
     )?;
+    sheet.write_string_with_format(at, column + 3, &row.note, &formats.wrapped)?;
+    sheet.write_string_with_format(at, column + 4, &row.difficulties, &formats.wrapped)?;
     Ok(())
 }
 
@@ -297,7 +345,7 @@ fn summary_sheet(
     let headings: Vec<String> = vi::RATE_HEADINGS.iter().map(|h| (*h).to_owned()).collect();
     frame(sheet, report, formats, &headings, 2)?;
     let widths = [
-        5.0, 30.0, 9.0, 9.0, 9.0, 9.0, 10.0, 9.0, 10.0, 11.0, 9.0, 11.0,
+        5.0, 30.0, 9.0, 9.0, 9.0, 9.0, 10.0, 9.0, 10.0, 11.0, 9.0, 11.0, 12.0, 12.0,
     ];
     for (column, width) in (0..).zip(widths) {
         sheet.set_column_width(column, width)?;
@@ -354,6 +402,8 @@ fn rate_row(
     optional_number(sheet, at, 9, rate.on_time_rate(), percent)?;
     sheet.write_number_with_format(at, 10, rate.incidents, integer)?;
     optional_number(sheet, at, 11, rate.availability_wan, availability)?;
+    sheet.write_number_with_format(at, 12, rate.measured_units, integer)?;
+    sheet.write_number_with_format(at, 13, rate.measured_agents, integer)?;
     Ok(())
 }
 
@@ -389,7 +439,7 @@ mod tests {
         );
         let units = part(&bytes, "xl/worksheets/sheet1.xml");
         assert!(units.contains(r#"state="frozen""#), "frozen panes");
-        assert!(units.contains(r#"topLeftCell="D4""#), "{units}");
+        assert!(units.contains(r#"topLeftCell="D5""#), "{units}");
         assert!(units.contains("<autoFilter"), "sortable");
         // Sở KHCN's WAN availability, as a number, not text.
         assert!(units.contains("<v>0.9969</v>"), "{units}");
@@ -409,12 +459,15 @@ mod tests {
             "Sự cố An toàn thông tin",
             "Toàn tỉnh",
             "Tỷ lệ nộp (%)",
+            "Phụ lục kèm theo Báo cáo số ……/BC-SKHCN ngày 15/12/2026",
+            "Tổng cộng",
+            "Khó khăn, vướng mắc, đề xuất của đơn vị",
         ] {
             assert!(strings.contains(expected), "{expected} in {strings}");
         }
         let summary = part(&bytes, "xl/worksheets/sheet2.xml");
-        // 4 groups and the province under the headings (rows 4 to 8), the province's rate 0.7.
-        assert!(summary.contains(r#"<row r="8""#), "{summary}");
+        // 4 groups and the province under the headings (rows 5 to 9), the province's rate 0.7.
+        assert!(summary.contains(r#"<row r="9""#), "{summary}");
         assert!(summary.contains("<v>0.7</v>"), "{summary}");
     }
 

@@ -5,7 +5,7 @@
 //! ingest transaction of the batch that carried it (see `events.rs`), with the submission time
 //! corrected by the agent's clock offset measured on that batch; one from the API at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -255,28 +255,37 @@ impl Store {
         .context("reading incidents of a window")
     }
 
-    /// Distinct probe targets per unit checked in `[from, to)`, from raw results and roll-ups.
+    /// Distinct probe targets per unit and target kind (`lan`, `wan`, `internet`, `server`)
+    /// checked in `[from, to)`, from raw results and roll-ups. A kind with no target here was not
+    /// measured, so no availability of that kind may be stated.
     ///
     /// # Errors
     ///
     /// On a database error.
-    pub async fn monitored_targets(&self, from: i64, to: i64) -> anyhow::Result<HashMap<i64, u32>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT unit_id, COUNT(*) FROM (
-                 SELECT DISTINCT unit_id, agent_id, target FROM probe_results WHERE at >= $1 AND at < $2
+    pub async fn monitored_targets(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<HashMap<i64, BTreeMap<String, u32>>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT unit_id, target_kind, COUNT(*) FROM (
+                 SELECT DISTINCT unit_id, agent_id, target, target_kind FROM probe_results WHERE at >= $1 AND at < $2
                  UNION
-                 SELECT DISTINCT unit_id, agent_id, target FROM probe_rollups WHERE hour_start >= $1 AND hour_start < $2
-             ) t GROUP BY unit_id",
+                 SELECT DISTINCT unit_id, agent_id, target, target_kind FROM probe_rollups WHERE hour_start >= $1 AND hour_start < $2
+             ) t GROUP BY unit_id, target_kind",
         )
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
         .await
         .context("counting monitored targets")?;
-        Ok(rows
-            .into_iter()
-            .map(|(unit, count)| (unit, u32::try_from(count).unwrap_or(u32::MAX)))
-            .collect())
+        let mut out: HashMap<i64, BTreeMap<String, u32>> = HashMap::new();
+        for (unit, kind, count) in rows {
+            out.entry(unit)
+                .or_default()
+                .insert(kind, u32::try_from(count).unwrap_or(u32::MAX));
+        }
+        Ok(out)
     }
 
     /// Creates or updates officers by unit and name; returns how many rows were written.
