@@ -3,10 +3,13 @@
 //! Design note:
 //!
 //! - **A scheme** (chế độ báo cáo) is a frequency (month, quarter, half-year, nine months, year), a
-//!   data-window rule and a due-date rule. The defaults follow Nghị định 09/2019/NĐ-CP for the data
-//!   window (thời gian chốt số liệu: the quarter runs from the 15th of the month before it to the
-//!   14th of its last month, and so on) and the Sở TT&TT's working regulation (Điều 17.3) for the
-//!   due date: the 10th of the period's last month. Other offices use other rules (the 25th, a
+//!   data-window rule and a due-date rule. The defaults take the due date of the Sở TT&TT's working
+//!   regulation (Điều 17.3: the 10th of the period's last month) and end the data window (thời
+//!   gian chốt số liệu) the day before the last working day before it, so that at least one
+//!   working day lies between them as Nghị định 09/2019/NĐ-CP requires: the decree's own window
+//!   (to the 14th) would end after a due date on the 10th, and a report cannot count days that
+//!   have not happened yet. Each period's rule text says so. The decree's window is
+//!   `data = "nd09"`. Other offices use other rules (the 25th, a
 //!   fixed 20 June), so every part is configurable per scheme (`[[reports.schemes]]`).
 //! - **Days off.** A due date on a day off moves by the scheme's `shift`: `earlier` (the Sở's
 //!   rule: a Saturday moves 1 day earlier, a Sunday 2), `later`, or `none`. Days off are weekends
@@ -15,8 +18,8 @@
 //!   computed.
 //! - **Explained dates.** Every due date carries the rule that produced it in Vietnamese, with
 //!   each day it stepped over, and warnings when the calendar does not cover the year or the due
-//!   date falls before the end of the data window (the 10th-of-the-month default does, against
-//!   Nghị định 09's one working day between them). A per-period override with a reason replaces the
+//!   date does not come after the end of the data window (a scheme with `data = "nd09"` and the
+//!   10th as due date would not, against Nghị định 09's one working day between them). A per-period override with a reason replaces the
 //!   computed date and says so.
 //! - **Labels.** `2026-M11`, `2026-Q4`, `2026-H1`, `2026-9M`, `2026`: the label names the
 //!   frequency, so `--period 2026-Q4` finds its scheme.
@@ -220,6 +223,11 @@ pub enum DataRule {
     Nd09,
     /// The calendar months of the period.
     Calendar,
+    /// Ends on the day before the last working day before the due date, so at least one working
+    /// day lies between the cut-off and the due date (Nghị định 09/2019/NĐ-CP); starts the day
+    /// after the cut-off of the period before, found the same way. The shipped schemes use it,
+    /// because their due date (the 10th) falls before the decree's cut-off (the 14th).
+    BeforeDue,
 }
 
 /// Which month the due day is counted in.
@@ -386,15 +394,13 @@ impl Scheme {
         .map(|(name, frequency)| Scheme {
             name: name.to_owned(),
             frequency,
-            data: DataRule::Nd09,
+            data: DataRule::BeforeDue,
             due: DueRule::DayOf {
                 day: 10,
                 month: DueMonth::Last,
             },
             shift: Shift::Earlier,
-            source:
-                "Quy chế làm việc của Sở TT&TT, Điều 17.3; số liệu theo Nghị định 09/2019/NĐ-CP"
-                    .to_owned(),
+            source: "Quy chế làm việc của Sở TT&TT, Điều 17.3".to_owned(),
         })
         .collect()
     }
@@ -499,39 +505,18 @@ impl Scheme {
             .collect()
     }
 
-    fn build(&self, year: i32, index: u8, holidays: &Holidays, overrides: &[Override]) -> Period {
-        let (first, last) = self.frequency.months(index);
-        let (data_from, data_to) = match self.data {
-            DataRule::Nd09 => {
-                let (from_year, from_month) = if first == 1 {
-                    (year - 1, 12)
-                } else {
-                    (year, first - 1)
-                };
-                (date(from_year, from_month, 15), date(year, last, 14))
-            }
-            DataRule::Calendar => (date(year, first, 1), last_day(year, last)),
+    /// The due date the rule gives for a period whose due month is `(year, month)` (the day of
+    /// the rule, in that month), before days off.
+    fn rule_day(&self, year: i32, month: u8) -> Date {
+        let day = match self.due {
+            DueRule::DayOf { day, .. } | DueRule::Fixed { day, .. } => day,
         };
-        let (nominal_due, mut rule) = match self.due {
-            DueRule::DayOf { day, month } => {
-                let (due_year, due_month, which) = match month {
-                    DueMonth::Last => (year, last, "tháng cuối kỳ"),
-                    DueMonth::Next if last == 12 => (year + 1, 1, "tháng sau kỳ"),
-                    DueMonth::Next => (year, last + 1, "tháng sau kỳ"),
-                };
-                let days = month_of(due_month).length(due_year);
-                (
-                    date(due_year, due_month, day.min(days)),
-                    format!("ngày {day} {which}"),
-                )
-            }
-            DueRule::Fixed { month, day } => (
-                Date::from_calendar_date(year, month, day)
-                    .unwrap_or_else(|_| last_day(year, month as u8)),
-                format!("ngày {day:02}/{:02} hằng năm", month as u8),
-            ),
-        };
-        let mut due = nominal_due;
+        date(year, month, day.min(month_of(month).length(year)))
+    }
+
+    /// `due` moved off days off by the scheme's shift, with the days stepped over.
+    fn shifted(&self, due: Date, holidays: &Holidays) -> (Date, Vec<String>) {
+        let mut due = due;
         let mut steps = Vec::new();
         if self.shift != Shift::None {
             while !holidays.is_working_day(due) {
@@ -546,6 +531,66 @@ impl Scheme {
                 .expect("due dates are far from the ends of time");
             }
         }
+        (due, steps)
+    }
+
+    /// The last day of data for a report due on `due`: the day before the last working day
+    /// before it.
+    fn cut_off(due: Date, holidays: &Holidays) -> Date {
+        let mut working = due.previous_day().expect("far from the start of time");
+        while !holidays.is_working_day(working) {
+            working = working.previous_day().expect("far from the start of time");
+        }
+        working.previous_day().expect("far from the start of time")
+    }
+
+    fn build(&self, year: i32, index: u8, holidays: &Holidays, overrides: &[Override]) -> Period {
+        let (first, last) = self.frequency.months(index);
+        let (nominal_due, mut rule) = match self.due {
+            DueRule::DayOf { day, month } => {
+                let (due_year, due_month, which) = match month {
+                    DueMonth::Last => (year, last, "tháng cuối kỳ"),
+                    DueMonth::Next if last == 12 => (year + 1, 1, "tháng sau kỳ"),
+                    DueMonth::Next => (year, last + 1, "tháng sau kỳ"),
+                };
+                (
+                    self.rule_day(due_year, due_month),
+                    format!("ngày {day} {which}"),
+                )
+            }
+            DueRule::Fixed { month, day } => (
+                Date::from_calendar_date(year, month, day)
+                    .unwrap_or_else(|_| last_day(year, month as u8)),
+                format!("ngày {day:02}/{:02} hằng năm", month as u8),
+            ),
+        };
+        let (mut due, steps) = self.shifted(nominal_due, holidays);
+        let (data_from, data_to) = match self.data {
+            DataRule::Nd09 => {
+                let (from_year, from_month) = if first == 1 {
+                    (year - 1, 12)
+                } else {
+                    (year, first - 1)
+                };
+                (date(from_year, from_month, 15), date(year, last, 14))
+            }
+            DataRule::Calendar => (date(year, first, 1), last_day(year, last)),
+            DataRule::BeforeDue => {
+                // The period before is due in this one's due month moved back by the length
+                // of the period; this window starts the day after that one's cut-off.
+                let length = i32::from(last - first + 1);
+                let months = nominal_due.year() * 12 + i32::from(u8::from(nominal_due.month()))
+                    - 1
+                    - length;
+                let month = u8::try_from(months.rem_euclid(12) + 1).expect("a month is 1 to 12");
+                let (before, _) =
+                    self.shifted(self.rule_day(months.div_euclid(12), month), holidays);
+                let from = Self::cut_off(before, holidays)
+                    .next_day()
+                    .expect("far from the end of time");
+                (from, Self::cut_off(due, holidays))
+            }
+        };
         if !steps.is_empty() {
             let direction = if self.shift == Shift::Earlier {
                 "lùi về"
@@ -558,6 +603,15 @@ impl Scheme {
                 steps.join(", "),
                 weekday_vi(due.weekday()),
                 show_date(due)
+            );
+        }
+        if self.data == DataRule::BeforeDue {
+            let _ = write!(
+                rule,
+                "; số liệu chốt đến hết ngày {}, trước hạn nộp ít nhất 1 ngày làm việc như Nghị \
+                 định 09/2019/NĐ-CP yêu cầu (không chốt theo ngày 14 của Nghị định vì hạn nộp \
+                 đến trước ngày đó)",
+                show_date(data_to)
             );
         }
         if !self.source.is_empty() {
@@ -765,33 +819,45 @@ mod tests {
             [
                 (
                     "2026-Q1",
-                    date!(2025 - 12 - 15),
-                    date!(2026 - 03 - 14),
+                    date!(2025 - 12 - 09),
+                    date!(2026 - 03 - 08),
                     date!(2026 - 03 - 10)
                 ),
                 (
                     "2026-Q2",
-                    date!(2026 - 03 - 15),
-                    date!(2026 - 06 - 14),
+                    date!(2026 - 03 - 09),
+                    date!(2026 - 06 - 08),
                     date!(2026 - 06 - 10)
                 ),
                 (
                     "2026-Q3",
-                    date!(2026 - 06 - 15),
-                    date!(2026 - 09 - 14),
+                    date!(2026 - 06 - 09),
+                    date!(2026 - 09 - 08),
                     date!(2026 - 09 - 10)
                 ),
                 (
                     "2026-Q4",
-                    date!(2026 - 09 - 15),
-                    date!(2026 - 12 - 14),
+                    date!(2026 - 09 - 09),
+                    date!(2026 - 12 - 08),
                     date!(2026 - 12 - 10)
                 ),
             ]
         );
         assert_eq!(periods[3].label_vi, "quý IV năm 2026");
-        // The Sở's default is before the decree's cut-off, and the tool says so.
-        assert!(periods[3].warnings[0].contains("không sau ngày chốt số liệu 14/12/2026"));
+        // The data window ends a working day before the due date, and the rule says why.
+        assert!(periods[3].warnings.is_empty(), "{:?}", periods[3].warnings);
+        assert!(
+            periods[3].rule.contains("số liệu chốt đến hết ngày 08/12/2026, trước hạn nộp ít nhất 1 ngày làm việc"),
+            "{}",
+            periods[3].rule
+        );
+        // A scheme configured with the decree's own window is warned about.
+        let nd09 = Scheme {
+            data: DataRule::Nd09,
+            ..scheme("quarterly")
+        };
+        let q4 = nd09.period("2026-Q4", &Holidays::shipped(), &[]).unwrap();
+        assert!(q4.warnings[0].contains("không sau ngày chốt số liệu 14/12/2026"));
     }
 
     #[test]
@@ -815,11 +881,14 @@ mod tests {
         assert_eq!(
             tet.rule,
             "ngày 10 tháng cuối kỳ; 10/02/2024 là thứ Bảy, 09/02/2024 nghỉ Tết Nguyên đán, \
-             08/02/2024 nghỉ Tết Nguyên đán → lùi về thứ Tư 07/02/2024 (Quy chế làm việc của Sở \
-             TT&TT, Điều 17.3; số liệu theo Nghị định 09/2019/NĐ-CP)"
+             08/02/2024 nghỉ Tết Nguyên đán → lùi về thứ Tư 07/02/2024; số liệu chốt đến hết ngày \
+             05/02/2024, trước hạn nộp ít nhất 1 ngày làm việc như Nghị định 09/2019/NĐ-CP yêu cầu \
+             (không chốt theo ngày 14 của Nghị định vì hạn nộp đến trước ngày đó) (Quy chế làm \
+             việc của Sở TT&TT, Điều 17.3)"
         );
-        assert_eq!(tet.data_from, date!(2024 - 01 - 15));
-        assert_eq!(tet.data_to, date!(2024 - 02 - 14));
+        // Windows follow one another: January's ended the day before its due date's eve.
+        assert_eq!(tet.data_from, date!(2024 - 01 - 09));
+        assert_eq!(tet.data_to, date!(2024 - 02 - 05));
     }
 
     #[test]
@@ -880,7 +949,11 @@ mod tests {
             (date!(2026 - 12 - 10), date!(2026 - 12 - 15))
         );
         assert!(year.overridden && year.rule.starts_with("điều chỉnh thủ công: Công văn 123"));
-        assert_eq!(year.data_from, date!(2025 - 12 - 15));
+        // The window stays where the rule puts it: an override moves only the due date.
+        assert_eq!(
+            (year.data_from, year.data_to),
+            (date!(2025 - 12 - 09), date!(2026 - 12 - 08))
+        );
     }
 
     #[test]

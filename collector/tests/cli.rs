@@ -276,27 +276,27 @@ fn periods_print_hand_computed_due_dates_with_their_rule() {
     let expected = [
         (
             "2024-Q1 (quý I năm 2024)",
-            "số liệu 15/12/2023 – 14/03/2024",
+            "số liệu 07/12/2023 – 06/03/2024",
             "hạn nộp thứ Sáu 08/03/2024",
             "10/03/2024 là Chủ nhật, 09/03/2024 là thứ Bảy → lùi về thứ Sáu 08/03/2024",
         ),
         (
             "2024-Q2 (quý II năm 2024)",
-            "số liệu 15/03/2024 – 14/06/2024",
+            "số liệu 07/03/2024 – 06/06/2024",
             "hạn nộp thứ Hai 10/06/2024",
-            "ngày 10 tháng cuối kỳ (Quy chế",
+            "ngày 10 tháng cuối kỳ; số liệu chốt đến hết ngày",
         ),
         (
             "2024-Q3 (quý III năm 2024)",
-            "số liệu 15/06/2024 – 14/09/2024",
+            "số liệu 07/06/2024 – 08/09/2024",
             "hạn nộp thứ Ba 10/09/2024",
-            "ngày 10 tháng cuối kỳ (Quy chế",
+            "ngày 10 tháng cuối kỳ; số liệu chốt đến hết ngày",
         ),
         (
             "2024-Q4 (quý IV năm 2024)",
-            "số liệu 15/09/2024 – 14/12/2024",
+            "số liệu 09/09/2024 – 08/12/2024",
             "hạn nộp thứ Ba 10/12/2024",
-            "ngày 10 tháng cuối kỳ (Quy chế",
+            "ngày 10 tháng cuối kỳ; số liệu chốt đến hết ngày",
         ),
     ];
     assert_eq!(lines.len(), 4, "{text}");

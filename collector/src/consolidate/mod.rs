@@ -357,6 +357,10 @@ pub fn example() -> Consolidated {
             (Some(0.9987), Some(0.9979), Some(40.0)),
         ),
     ];
+    let mut rows = rows;
+    rows[2].difficulties =
+        "- Thiết bị chuyển mạch đã cũ, thường xuyên mất kết nối.\n- Đề nghị Sở hỗ trợ kinh phí thay thế."
+            .to_owned();
     let districts = [departments, gia_nghia, cu_jut, dak_mil]
         .into_iter()
         .map(|name| example_tally(name, rows.iter().filter(|row| row.district == name)))

@@ -316,7 +316,7 @@ pub(super) enum Block {
     ToComplete(String),
 }
 
-/// The body of the DOCX from the figures: sections I–V (the summary table and [`closing`]
+/// The body of the DOCX from the figures: sections I–IV (the summary table and [`closing`]
 /// follow them). Every sentence states only what a row of the annex (the workbook) shows: counts
 /// from the "Tổng hợp" sheet, names and figures from the "Đơn vị" sheet.
 pub(super) fn narrative(report: &Consolidated) -> Vec<Block> {
@@ -324,7 +324,6 @@ pub(super) fn narrative(report: &Consolidated) -> Vec<Block> {
     reporting(report, &mut blocks);
     incidents(report, &mut blocks);
     officers(report, &mut blocks);
-    difficulties(report, &mut blocks);
     assessment(report, &mut blocks);
     blocks
 }
@@ -631,7 +630,7 @@ fn capitalize(text: &str) -> String {
 
 fn officers(report: &Consolidated, blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading(
-        "III. ĐỘI NGŨ CÁN BỘ CHUYÊN TRÁCH CNTT".to_owned(),
+        "III. ĐỘI NGŨ CÁN BỘ CHUYÊN TRÁCH CÔNG NGHỆ THÔNG TIN".to_owned(),
     ));
     let required: Vec<&UnitRow> = required_rows(report).collect();
     let unqualified: Vec<&UnitRow> = required
@@ -679,11 +678,11 @@ fn lowercase_first(text: &str) -> String {
     }
 }
 
+/// How the units' difficulties open in section IV.
+const DIFFICULTIES_LEAD: &str = "Khó khăn, vướng mắc và đề xuất, kiến nghị của các đơn vị";
+
 /// What the units wrote under "difficulties and proposals", one item per unit, as written.
 fn difficulties(report: &Consolidated, blocks: &mut Vec<Block>) {
-    blocks.push(Block::Heading(
-        "IV. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT, KIẾN NGHỊ CỦA CÁC ĐƠN VỊ".to_owned(),
-    ));
     let written: Vec<&UnitRow> = report
         .rows
         .iter()
@@ -696,15 +695,17 @@ fn difficulties(report: &Consolidated, blocks: &mut Vec<Block>) {
         .count();
     if written.is_empty() {
         blocks.push(Block::Paragraph(if submitted == 0 {
-            "Chưa có báo cáo của đơn vị nào.".to_owned()
+            format!("{DIFFICULTIES_LEAD}: chưa có báo cáo của đơn vị nào.")
         } else {
-            format!("{submitted} đơn vị đã nộp báo cáo không nêu khó khăn, vướng mắc.")
+            format!(
+                "{DIFFICULTIES_LEAD}: {submitted} đơn vị đã nộp báo cáo không nêu khó khăn, \
+                 vướng mắc."
+            )
         }));
         return;
     }
     blocks.push(Block::Paragraph(format!(
-        "Có {} đơn vị nêu khó khăn, vướng mắc và đề xuất, kiến nghị (chi tiết tại cột \"{}\" của \
-         phụ lục):",
+        "{DIFFICULTIES_LEAD}: {} đơn vị nêu ý kiến (chi tiết tại cột \"{}\" của phụ lục):",
         written.len(),
         UNIT_FIGURE_HEADINGS[4]
     )));
@@ -730,7 +731,8 @@ fn says_none(text: &str) -> bool {
 }
 
 fn assessment(report: &Consolidated, blocks: &mut Vec<Block>) {
-    blocks.push(Block::Heading("V. ĐÁNH GIÁ CHUNG VÀ ĐỀ XUẤT".to_owned()));
+    blocks.push(Block::Heading("IV. ĐÁNH GIÁ CHUNG VÀ ĐỀ XUẤT".to_owned()));
+    difficulties(report, blocks);
     let province = &report.province;
     let mut sentences = Vec::new();
     match (report.deadline_passed, province.on_time_rate()) {
@@ -840,12 +842,13 @@ mod tests {
     #[test]
     fn numbers_and_dates_are_written_the_vietnamese_way() {
         assert_eq!(percent(0.995, 1), "99,5%");
-        assert_eq!(percent(1.0, 1), "100%");
+        assert_eq!(percent(1.0, 1), "100,0%");
         assert_eq!(percent(0.99781, 2), "99,78%");
+        assert_eq!(percent(0.993, 2), "99,30%", "decimals are never trimmed");
         assert_eq!(decimal(1234.5, 1), "1.234,5");
         assert_eq!(decimal(1_234_567.0, 0), "1.234.567");
-        assert_eq!(decimal(42.0, 1), "42");
-        assert_eq!(decimal(-0.04, 1), "0");
+        assert_eq!(decimal(42.0, 1), "42,0");
+        assert_eq!(decimal(-0.04, 1), "0,0");
         assert_eq!(decimal(-2.5, 1), "-2,5");
         assert_eq!(date(date!(2026 - 03 - 05)), "05/03/2026");
         assert_eq!(
@@ -878,31 +881,33 @@ mod tests {
                 Block::ToComplete(text) => format!("{text}……\n"),
             })
             .collect();
-        expect![[r#"
+        expect![[r##"
             # I. TÌNH HÌNH THỰC HIỆN CHẾ ĐỘ BÁO CÁO ĐỊNH KỲ
-            Thực hiện Quy định về cán bộ chuyên trách công nghệ thông tin ban hành kèm theo Quyết định số 02/2017/QĐ-UBND ngày 24/01/2017 của UBND tỉnh (Điều 12), các cơ quan, đơn vị báo cáo định kỳ kết quả công tác công nghệ thông tin quý IV năm 2026. Thời gian chốt số liệu từ ngày 15/09/2026 đến ngày 14/12/2026; hạn nộp báo cáo của các đơn vị là ngày 10/12/2026.
-            Toàn tỉnh có 10 đơn vị phải báo cáo; đã nộp 7/10 đơn vị (70%), trong đó đúng hạn 5/10 đơn vị (50%), trễ hạn 2 đơn vị; chưa nộp 2 đơn vị; 1 đơn vị chưa đến hạn nộp (được gia hạn).
-            Tình hình nộp báo cáo theo từng huyện, khối (chi tiết tại bảng tổng hợp kèm theo):
-            - Khối sở, ban, ngành: đã nộp 3/4 đơn vị (75%), đúng hạn 2, trễ hạn 1, chưa nộp 1;
-            - Thành phố Gia Nghĩa: đã nộp 2/2 đơn vị (100%), đúng hạn 2, trễ hạn 0, chưa nộp 0;
-            - Huyện Cư Jút: đã nộp 1/2 đơn vị (50%), đúng hạn 0, trễ hạn 1, chưa nộp 1;
-            - Huyện Đắk Mil: đã nộp 1/2 đơn vị (50%), đúng hạn 1, trễ hạn 0, chưa nộp 0, chưa đến hạn 1.
+            Thực hiện Quy chế quản lý chuyên môn nghiệp vụ đối với cán bộ, công chức, viên chức chuyên trách công nghệ thông tin (CNTT) ban hành kèm theo Quyết định số 02/2017/QĐ-UBND ngày 24/01/2017 của Ủy ban nhân dân (UBND) tỉnh (Điều 12), các cơ quan, đơn vị báo cáo định kỳ kết quả công tác CNTT quý IV năm 2026. Thời gian chốt số liệu từ ngày 15/09/2026 đến ngày 14/12/2026; hạn nộp báo cáo của các đơn vị là ngày 10/12/2026.
+            Toàn tỉnh có 10 đơn vị phải báo cáo; đã nộp 7/10 đơn vị (70,0%), trong đó đúng hạn 5/10 đơn vị (50,0%), trễ hạn 2 đơn vị; chưa nộp 2 đơn vị.
+            Tình hình nộp báo cáo theo từng khối, địa bàn (chi tiết tại bảng tổng hợp kèm theo):
+            - Khối sở, ban, ngành: đã nộp 3/4 đơn vị (75,0%), đúng hạn 2, trễ hạn 1, chưa nộp 1;
+            - Thành phố Gia Nghĩa: đã nộp 2/2 đơn vị (100,0%), đúng hạn 2, trễ hạn 0, chưa nộp 0;
+            - Huyện Cư Jút: đã nộp 1/2 đơn vị (50,0%), đúng hạn 0, trễ hạn 1, chưa nộp 1;
+            - Huyện Đắk Mil: đã nộp 1/2 đơn vị (50,0%), đúng hạn 1, trễ hạn 0, chưa nộp 0, chưa đến hạn 1.
             Các đơn vị chưa nộp báo cáo (2 đơn vị): Sở Giáo dục và Đào tạo (Khối sở, ban, ngành); UBND xã Đắk Wil (Huyện Cư Jút).
             Các đơn vị nộp báo cáo trễ hạn (2 đơn vị): Sở Y tế (Khối sở, ban, ngành), nộp lúc 10:05 11/12/2026; UBND huyện Cư Jút (Huyện Cư Jút), nộp lúc 08:15 12/12/2026.
             # II. TÌNH HÌNH SỰ CỐ VÀ KHẢ DỤNG HẠ TẦNG
             Trong thời gian chốt số liệu, hệ thống giám sát theo dõi 86 máy tại 10 đơn vị và ghi nhận 19 sự cố tại 8 đơn vị, gồm: 5 sự cố mạng nội bộ (LAN), 8 sự cố đường truyền, thiết bị WAN, 1 sự cố kết nối Internet, 2 sự cố máy chủ, dịch vụ, 1 sự cố tài nguyên máy (đĩa, bộ nhớ), 1 sự cố an toàn thông tin, 1 sự cố khác.
-            Khả dụng đường truyền WAN toàn tỉnh đạt 99,03%; khả dụng mạng nội bộ (LAN) bình quân các đơn vị đạt 99,78%; thời gian khắc phục sự cố trung bình là 76,7 phút.
-            Các đơn vị có khả dụng WAN dưới 99%: UBND xã Đắk Wil (96,2%); UBND huyện Cư Jút (97,12%); Sở Y tế (98,61%).
+            Khả dụng đường truyền WAN bình quân của 10 đơn vị có số liệu đo (86 máy) đạt 99,03%; khả dụng mạng nội bộ (LAN) bình quân của 9 đơn vị có số liệu đo đạt 99,78%; thời gian khắc phục sự cố trung bình là 76,7 phút.
+            Các đơn vị có khả dụng WAN dưới 99,00%: UBND xã Đắk Wil (96,20%); UBND huyện Cư Jút (97,12%); Sở Y tế (98,61%).
             # III. ĐỘI NGŨ CÁN BỘ CHUYÊN TRÁCH CÔNG NGHỆ THÔNG TIN
-            7/10 đơn vị có cán bộ chuyên trách CNTT đạt tiêu chuẩn theo Điều 4 của Quy định ban hành kèm theo Quyết định số 02/2017/QĐ-UBND.
+            7/10 đơn vị có cán bộ chuyên trách CNTT đạt tiêu chuẩn theo Điều 4 của Quy chế ban hành kèm theo Quyết định số 02/2017/QĐ-UBND.
             Các đơn vị chưa có cán bộ chuyên trách đạt tiêu chuẩn (3 đơn vị):
             - Sở Y tế (cán bộ: Lê Minh Châu): trình độ tiếng Anh chưa đạt bậc B;
             - Sở Giáo dục và Đào tạo: chưa có cán bộ chuyên trách CNTT được đăng ký;
             - UBND xã Đắk Wil (cán bộ: Y Bhăm Niê): chưa có bằng cao đẳng chuyên ngành CNTT.
             # IV. ĐÁNH GIÁ CHUNG VÀ ĐỀ XUẤT
-            Việc chấp hành chế độ báo cáo định kỳ quý IV năm 2026 chưa đạt yêu cầu: tỷ lệ nộp báo cáo đạt 70%, tỷ lệ nộp đúng hạn đạt 50%; hạ tầng đường truyền WAN hoạt động ổn định (khả dụng 99,03%).
+            Khó khăn, vướng mắc và đề xuất, kiến nghị của các đơn vị: 1 đơn vị nêu ý kiến (chi tiết tại cột "Khó khăn, vướng mắc, đề xuất của đơn vị" của phụ lục):
+            - Sở Y tế: Thiết bị chuyển mạch đã cũ, thường xuyên mất kết nối. Đề nghị Sở hỗ trợ kinh phí thay thế.
+            Việc chấp hành chế độ báo cáo định kỳ quý IV năm 2026 chưa đạt yêu cầu: tỷ lệ nộp báo cáo đạt 70,0%, tỷ lệ nộp đúng hạn đạt 50,0%; tại 10 đơn vị có số liệu đo, hạ tầng đường truyền WAN hoạt động ổn định (khả dụng bình quân 99,03%).
             Đề nghị 2 đơn vị chưa nộp báo cáo khẩn trương hoàn thành và gửi về Sở; đề nghị 3 đơn vị chưa có cán bộ chuyên trách đạt tiêu chuẩn bố trí, cử cán bộ đi đào tạo, bồi dưỡng theo quy định.
             Đánh giá, đề xuất khác của Sở: ……
-        "#]].assert_eq(&text);
+        "##]].assert_eq(&text);
     }
 }
