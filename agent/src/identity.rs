@@ -37,6 +37,10 @@ pub struct Identity {
     pub server: String,
     /// The secret.
     pub credential: Secret,
+    /// The collector's warning at enrollment (for example: the unit has ended), shown once by
+    /// `cntt-agent enroll`; not saved.
+    #[serde(skip)]
+    pub enroll_warning: Option<String>,
 }
 
 impl Identity {
@@ -167,6 +171,7 @@ pub async fn enroll(
         unit_name: enrolled.unit_name,
         server: server.to_owned(),
         credential: enrolled.credential,
+        enroll_warning: enrolled.warning,
     };
     identity.save(state_dir)?;
     Ok(identity)
@@ -223,6 +228,7 @@ mod tests {
             unit_name: "Huyện Đắk Mil".into(),
             server: "https://collector:8443".into(),
             credential: Secret::new("cntt_agent_x"),
+            enroll_warning: None,
         };
         identity.save(dir.path()).unwrap();
         assert_eq!(Identity::load(dir.path()).unwrap(), identity);

@@ -258,8 +258,13 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         } => {
             let identity =
                 enroll(&server, &Secret::new(token), &ca, &config.state_dir, force).await?;
+            let warning = identity
+                .enroll_warning
+                .as_deref()
+                .map(|warning| format!("WARNING: {warning}\n"))
+                .unwrap_or_default();
             Ok(format!(
-                "enrolled as agent {} of {} ({})\ncredential saved in {} (owner-only); CA pinned\nnext: cntt-agent run\n",
+                "enrolled as agent {} of {} ({})\n{warning}credential saved in {} (owner-only); CA pinned\nnext: cntt-agent run\n",
                 identity.agent_id,
                 identity.unit_code,
                 identity.unit_name,

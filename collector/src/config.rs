@@ -38,6 +38,32 @@ pub struct CollectorConfig {
     /// Periodic reports of the IT officers: schemes, reminders, the consolidated report.
     #[serde(default)]
     pub reports: ReportsConfig,
+    /// What happens to agents of units that have ended (merged, dissolved).
+    #[serde(default)]
+    pub units: UnitsConfig,
+}
+
+/// `[units]`: how the collector treats agents of units no longer valid today (`valid_to` in the
+/// past, see `collector/data/README.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitsConfig {
+    /// `warn` (default): enrollment and reports are accepted, the enrollment answer and the log
+    /// name the successor; `refuse`: enrollment with a token of such a unit, and batches of its
+    /// agents, are refused with the successor named.
+    #[serde(default)]
+    pub ended: EndedUnits,
+}
+
+/// The rule for units that have ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndedUnits {
+    /// Accept, with a warning naming the successor.
+    #[default]
+    Warn,
+    /// Refuse, naming the successor.
+    Refuse,
 }
 
 /// Periodic reports (QĐ 02/2017 Điều 12.1): which schemes units follow, reminders, and the
@@ -592,6 +618,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Periodic reports, checked.
     pub reports: crate::reports::Settings,
+    /// Units that have ended.
+    pub units: UnitsConfig,
 }
 
 impl Config {
@@ -664,6 +692,7 @@ impl Config {
             notify,
             retention: raw.retention,
             reports,
+            units: raw.units,
         })
     }
 }

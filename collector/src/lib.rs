@@ -57,6 +57,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         notify: config.notify.clone(),
         retention: config.retention.clone(),
         reports: Arc::new(config.reports.clone()),
+        units: config.units,
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

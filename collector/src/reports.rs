@@ -708,6 +708,43 @@ pub async fn context(
     })
 }
 
+/// A stored report version as the Sở reads it, as blocks (title, unit, officer, period, each
+/// section), for the text, HTML and DOCX renderers: the period in words, the submission time
+/// and the version number come from the store, the rest from the document.
+///
+/// # Errors
+///
+/// When the stored document no longer reads (it was checked when it arrived), or on a database
+/// error.
+pub async fn rendered(
+    store: &Store,
+    settings: &Settings,
+    report: &StoredReport,
+    document: &str,
+) -> anyhow::Result<Vec<cntt_common::report::Block>> {
+    let parsed = cntt_common::report::parse(document)
+        .map_err(|problems| anyhow::anyhow!("stored report {} does not read: {problems}", report.id))?;
+    let overrides = store.period_overrides().await?;
+    let period_vi = settings
+        .period(&report.period, Some(&report.scheme), &overrides)
+        .map(|period| period.label_vi)
+        .unwrap_or_default();
+    let versions = store.reports_of_period(&report.scheme, &report.period).await?;
+    let version = versions
+        .iter()
+        .filter(|other| other.unit_id == report.unit_id)
+        .position(|other| other.id == report.id)
+        .map_or(1, |index| u32::try_from(index + 1).unwrap_or(u32::MAX));
+    Ok(cntt_common::report::document_blocks(
+        &parsed,
+        &cntt_common::report::Submission {
+            period_vi,
+            submitted_at: Some(crate::store::from_millis(report.submitted_at)),
+            version,
+        },
+    ))
+}
+
 /// Checks a submitted document against the unit and the schemes; returns the parsed report.
 ///
 /// # Errors

@@ -522,6 +522,10 @@ pub struct EnrollResponse {
     pub unit_name: String,
     /// The agent's secret; sent once, stored by the collector only as a hash.
     pub credential: Secret,
+    /// Something the person enrolling must know, for example that the unit has ended and which
+    /// unit its history is counted for. Absent from older collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// The body of every error response.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{ok, read_json, ApiError, AppState, PeerAddr, SMALL_BODY_LIMIT};
 use crate::auth::{hash_secret, new_secret, SecretKind};
+use crate::config::EndedUnits;
 use crate::store::{EnrollRefusal, NewAgent, NewAuditEntry};
 
 /// Longest host name accepted (DNS limit).
@@ -55,6 +56,33 @@ pub(super) async fn enroll_create(
         address: address.clone(),
     };
     let token_hash = hash_secret(body.token.expose());
+    // A unit that has ended: refused or warned about by `[units] ended`, before the token is spent.
+    let mut warning = None;
+    if let Some(unit) = state.store.unit_of_enroll_token(&token_hash).await? {
+        let today = now.to_offset(crate::periods::VIETNAM).date().to_string();
+        if let Some(ended) = state.store.unit_ended(&unit, &today).await? {
+            let message = ended.describe(&unit);
+            if state.units.ended == EndedUnits::Refuse {
+                let entry = NewAuditEntry {
+                    actor: "anonymous".into(),
+                    action: "agent.enroll".into(),
+                    target: unit.code.clone(),
+                    outcome: "denied",
+                    remote_addr: address,
+                    details: serde_json::json!({ "reason": "unit_ended", "hostname": hostname }),
+                };
+                return Err(state
+                    .refuse(
+                        "enroll",
+                        entry,
+                        ApiError::unprocessable("unit_ended", message),
+                    )
+                    .await);
+            }
+            tracing::warn!(unit = %unit.code, hostname = %hostname, "enrolling an agent of an ended unit: {message}");
+            warning = Some(message);
+        }
+    }
     match state.store.agent_enroll(&token_hash, &agent, now).await? {
         Err(refusal) => {
             let code = match refusal {
@@ -101,6 +129,7 @@ pub(super) async fn enroll_create(
                 unit_code: unit.code,
                 unit_name: unit.name,
                 credential,
+                warning,
             }))
         }
     }

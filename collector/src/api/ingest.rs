@@ -80,6 +80,7 @@ async fn ingest(
         None => return Err(ApiError::bad_request("invalid_json", "the batch has no version field")),
     }
     let batch: Batch = parse_json(&bytes)?;
+    ended_unit(state, caller).await?;
     if batch.events.len() > MAX_EVENTS_PER_BATCH {
         return Err(ApiError::unprocessable(
             "too_many_events",
@@ -392,4 +393,40 @@ fn incident_phase_row(event: &Event, incident: &Incident) -> NewIncidentPhase {
         evidence: json_text(&incident.evidence),
         consequences: json_text(&incident.consequences),
     }
+}
+
+/// Agents already warned about in the log as belonging to an ended unit, so the log says it once
+/// per agent and process, not once per batch.
+static WARNED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::OnceLock::new();
+
+/// Refuses a batch of an agent whose unit has ended when `[units] ended = "refuse"`; else logs
+/// it once. Its data is then counted for the successor by the reports.
+async fn ended_unit(state: &AppState, caller: &AuthenticatedAgent) -> Result<(), ApiError> {
+    let Some(unit) = state.store.unit_by_id(caller.agent.unit_id).await? else {
+        return Ok(());
+    };
+    if unit.valid_to.is_none() {
+        return Ok(());
+    }
+    let today = OffsetDateTime::now_utc()
+        .to_offset(crate::periods::VIETNAM)
+        .date()
+        .to_string();
+    let Some(ended) = state.store.unit_ended(&unit, &today).await? else {
+        return Ok(());
+    };
+    let message = ended.describe(&unit);
+    if state.units.ended == crate::config::EndedUnits::Refuse {
+        return Err(ApiError::unprocessable("unit_ended", message));
+    }
+    let first = WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .map(|mut warned| warned.insert(caller.agent.id.clone()))
+        .unwrap_or(false);
+    if first {
+        tracing::warn!(agent = %caller.agent.id, unit = %unit.code, "data from an agent of an ended unit: {message}");
+    }
+    Ok(())
 }

@@ -67,6 +67,8 @@ pub struct AppState {
     pub retention: crate::config::RetentionConfig,
     /// Periodic report settings.
     pub reports: Arc<crate::reports::Settings>,
+    /// What happens to agents of units that have ended.
+    pub units: crate::config::UnitsConfig,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

@@ -170,12 +170,30 @@ pub(super) async fn reports_list(
     })))
 }
 
-/// `GET /api/v1/reports/{id}`: one version's document, as Markdown.
+/// Query of `GET /api/v1/reports/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShowQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/reports/{id}[?format=markdown|text|html]`: one version's document. By default the
+/// Markdown the officer submitted (the editing source); `text` and `html` are the clean document
+/// the Sở reads: no front matter, hints or instructions, with the unit, the officer, the period
+/// and each section under its heading ([`crate::reports::rendered`]).
 pub(super) async fn reports_show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    query: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let query = params::parsed(query, "format")?;
+    let format = params::choice(
+        "format",
+        query.format.as_deref(),
+        &["markdown", "text", "html"],
+    )?
+    .unwrap_or_else(|| "markdown".to_owned());
     let Some((report, document)) = state.store.report(&id).await? else {
         return Err(ApiError::NotFound(format!("no report with id {id:?}")));
     };
@@ -189,11 +207,26 @@ pub(super) async fn reports_show(
             )
             .await);
     }
-    Ok((
-        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-        document,
-    )
-        .into_response())
+    if format == "markdown" {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            document,
+        )
+            .into_response());
+    }
+    let blocks = reports::rendered(&state.store, &state.reports, &report, &document).await?;
+    let (content_type, body) = if format == "html" {
+        (
+            "text/html; charset=utf-8",
+            cntt_common::report::render_html(&blocks),
+        )
+    } else {
+        (
+            "text/plain; charset=utf-8",
+            cntt_common::report::render_text(&blocks),
+        )
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
 /// `GET /api/v1/reports/consolidated?period=2026-Q4&format=xlsx|docx`: the Sở's consolidated

@@ -50,7 +50,7 @@ pub use retention::{
     ProbeRollup, RetentionPolicy, RetentionSummary, DEFAULT_BATCH_ROWS, RAW_EVENT_KINDS,
 };
 pub use tokens::{ApiToken, EnrollRefusal, EnrollToken, NewApiToken, NewEnrollToken};
-pub use units::{ImportSummary, Unit, UnitRecord};
+pub use units::{Ended, ImportSummary, Unit, UnitRecord};
 
 use crate::config::DatabaseConfig;
 

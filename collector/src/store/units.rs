@@ -245,6 +245,112 @@ impl Store {
     }
 }
 
+/// A unit that is no longer valid on some day, and who answers for it then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// Its last day of validity.
+    pub valid_to: String,
+    /// The unit answering for it on that day (first successor the data names, followed through
+    /// later changes), if any.
+    pub successor: Option<Unit>,
+}
+
+impl Ended {
+    /// The sentence for people, in English like the rest of the API: which unit ended when, and
+    /// where its history is counted.
+    pub fn describe(&self, unit: &Unit) -> String {
+        match &self.successor {
+            Some(next) => format!(
+                "unit {} ({}) ended on {}; its history is counted for its successor {} ({}): ask the Sở for an enrollment token of {}",
+                unit.code, unit.name, self.valid_to, next.code, next.name, next.code
+            ),
+            None => format!(
+                "unit {} ({}) ended on {} and the units data names no successor valid today",
+                unit.code, unit.name, self.valid_to
+            ),
+        }
+    }
+}
+
+impl Store {
+    /// One unit by internal id.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn unit_by_id(&self, id: i64) -> anyhow::Result<Option<Unit>> {
+        let unit = sqlx::query_as::<_, Unit>(
+            "SELECT u.id, u.code, u.name, u.kind, u.parent_id, p.code AS parent_code, u.valid_from, u.valid_to,
+                    u.successor_codes, u.note, l.code AS uplink_code
+             FROM units u LEFT JOIN units p ON p.id = u.parent_id LEFT JOIN units l ON l.id = u.uplink_id
+             WHERE u.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading unit {id}"))?;
+        Ok(unit)
+    }
+
+    /// The unit an enrollment token enrolls into, whether or not the token is still usable.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn unit_of_enroll_token(&self, token_hash: &str) -> anyhow::Result<Option<Unit>> {
+        let id: Option<(i64,)> =
+            sqlx::query_as("SELECT unit_id FROM enroll_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading an enrollment token's unit")?;
+        match id {
+            Some((id,)) => self.unit_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `unit` has ended before `date` (`YYYY-MM-DD`), and who answers for it then.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn unit_ended(&self, unit: &Unit, date: &str) -> anyhow::Result<Option<Ended>> {
+        let Some(valid_to) = unit.valid_to.clone().filter(|to| to.as_str() < date) else {
+            return Ok(None);
+        };
+        let mut current = unit.clone();
+        let mut successor = None;
+        for _ in 0..16 {
+            let mut next = None;
+            for code in current.successor_codes.split(';').map(str::trim) {
+                if code.is_empty() {
+                    continue;
+                }
+                if let Some(found) = self.unit_by_code(code).await? {
+                    let valid = found.valid_on(date);
+                    if next.is_none() || valid {
+                        next = Some(found);
+                    }
+                    if valid {
+                        break;
+                    }
+                }
+            }
+            let Some(found) = next else { break };
+            if found.valid_on(date) {
+                successor = Some(found);
+                break;
+            }
+            current = found;
+        }
+        Ok(Some(Ended {
+            valid_to,
+            successor,
+        }))
+    }
+}
+
 /// A cycle in the uplink graph given as (unit, uplink) codes, from its first unit back to it.
 fn find_cycle(links: &[(String, Option<String>)]) -> Option<Vec<String>> {
     let up: HashMap<&str, &str> = links
