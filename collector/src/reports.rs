@@ -367,7 +367,9 @@ pub fn standings(
     let attributed = attribution(units, &due);
     let answer = |id: i64| attributed.get(&id).copied().unwrap_or(id);
     let mut by_unit: HashMap<i64, Vec<&StoredReport>> = HashMap::new();
-    for report in reports {
+    // As of `now`: a version submitted later does not count yet (a report built "as of" a past
+    // day says what was known then).
+    for report in reports.iter().filter(|report| report.submitted_at <= now) {
         by_unit.entry(answer(report.unit_id)).or_default().push(report);
     }
     let deadline = millis(period.deadline());

@@ -215,8 +215,6 @@ fn totals_row(
         sheet.write_blank(at, column, &formats.total_text)?;
     }
     sheet.write_string_with_format(at, 2, vi::TOTAL, &formats.total_text)?;
-    let units = u32::try_from(report.rows.len()).context("too many units")?;
-    sheet.write_number_with_format(at, 1, units, &formats.total_integer)?;
     let versions: u32 = report.rows.iter().map(|row| row.versions).sum();
     sheet.write_number_with_format(at, 6, versions, &formats.total_integer)?;
     let agents: u32 = report.rows.iter().map(|row| row.agents).sum();
