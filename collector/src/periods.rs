@@ -579,9 +579,8 @@ impl Scheme {
                 // The period before is due in this one's due month moved back by the length
                 // of the period; this window starts the day after that one's cut-off.
                 let length = i32::from(last - first + 1);
-                let months = nominal_due.year() * 12 + i32::from(u8::from(nominal_due.month()))
-                    - 1
-                    - length;
+                let months =
+                    nominal_due.year() * 12 + i32::from(u8::from(nominal_due.month())) - 1 - length;
                 let month = u8::try_from(months.rem_euclid(12) + 1).expect("a month is 1 to 12");
                 let (before, _) =
                     self.shifted(self.rule_day(months.div_euclid(12), month), holidays);
@@ -847,7 +846,9 @@ mod tests {
         // The data window ends a working day before the due date, and the rule says why.
         assert!(periods[3].warnings.is_empty(), "{:?}", periods[3].warnings);
         assert!(
-            periods[3].rule.contains("số liệu chốt đến hết ngày 08/12/2026, trước hạn nộp ít nhất 1 ngày làm việc"),
+            periods[3].rule.contains(
+                "số liệu chốt đến hết ngày 08/12/2026, trước hạn nộp ít nhất 1 ngày làm việc"
+            ),
             "{}",
             periods[3].rule
         );

@@ -280,7 +280,10 @@ pub fn answering_unit<'a>(
 /// Ended units → the unit that answers for them on `date` (see [`answering_unit`]); units valid
 /// on `date`, and ended units without a valid successor, are not in the map.
 pub fn attribution(units: &[Unit], date: &str) -> HashMap<i64, i64> {
-    let by_code: HashMap<&str, &Unit> = units.iter().map(|unit| (unit.code.as_str(), unit)).collect();
+    let by_code: HashMap<&str, &Unit> = units
+        .iter()
+        .map(|unit| (unit.code.as_str(), unit))
+        .collect();
     units
         .iter()
         .filter(|unit| !unit.valid_on(date))
@@ -291,10 +294,11 @@ pub fn attribution(units: &[Unit], date: &str) -> HashMap<i64, i64> {
         .collect()
 }
 
-/// Group code of departments when no district holds them (since 2025 there are none).
-pub const GROUP_DEPARTMENTS: &str = "departments";
-/// Group code of communes when no district holds them.
-pub const GROUP_COMMUNES: &str = "communes";
+/// Suffix of the group code of departments when no district holds them (since 2025 there are
+/// none): `68.S`, after the province's code, so departments sort before communes.
+pub const GROUP_DEPARTMENTS: &str = "S";
+/// Suffix of the group code of communes when no district holds them: `68.X`.
+pub const GROUP_COMMUNES: &str = "X";
 
 /// The group a unit is counted under, `(code, name)`, by the hierarchy in force on `date`: the
 /// nearest ancestor (or itself) of kind `district`, each ancestor replaced by the unit answering
@@ -317,9 +321,16 @@ pub fn group_of(
         };
         current = answering_unit(parent, by_code, date).unwrap_or(parent);
     }
+    let top = &current.code;
     match start.kind.as_str() {
-        "department" => (GROUP_DEPARTMENTS.to_owned(), "Khối sở, ban, ngành".to_owned()),
-        "commune" => (GROUP_COMMUNES.to_owned(), "Khối xã, phường".to_owned()),
+        "department" => (
+            format!("{top}.{GROUP_DEPARTMENTS}"),
+            "Khối sở, ban, ngành".to_owned(),
+        ),
+        "commune" => (
+            format!("{top}.{GROUP_COMMUNES}"),
+            "Khối xã, phường".to_owned(),
+        ),
         _ => (current.code.clone(), current.name.clone()),
     }
 }
@@ -361,7 +372,10 @@ pub fn standings(
     now: i64,
 ) -> Vec<UnitStanding> {
     let by_id: HashMap<i64, &Unit> = units.iter().map(|unit| (unit.id, unit)).collect();
-    let by_code: HashMap<&str, &Unit> = units.iter().map(|unit| (unit.code.as_str(), unit)).collect();
+    let by_code: HashMap<&str, &Unit> = units
+        .iter()
+        .map(|unit| (unit.code.as_str(), unit))
+        .collect();
     let (from, due) = (period.data_from.to_string(), period.due.to_string());
     // Reports of a unit that ended before the due date count for the unit answering for it.
     let attributed = attribution(units, &due);
@@ -370,7 +384,10 @@ pub fn standings(
     // As of `now`: a version submitted later does not count yet (a report built "as of" a past
     // day says what was known then).
     for report in reports.iter().filter(|report| report.submitted_at <= now) {
-        by_unit.entry(answer(report.unit_id)).or_default().push(report);
+        by_unit
+            .entry(answer(report.unit_id))
+            .or_default()
+            .push(report);
     }
     let deadline = millis(period.deadline());
     let existed = |unit: &Unit| {
@@ -724,14 +741,17 @@ pub async fn rendered(
     report: &StoredReport,
     document: &str,
 ) -> anyhow::Result<Vec<cntt_common::report::Block>> {
-    let parsed = cntt_common::report::parse(document)
-        .map_err(|problems| anyhow::anyhow!("stored report {} does not read: {problems}", report.id))?;
+    let parsed = cntt_common::report::parse(document).map_err(|problems| {
+        anyhow::anyhow!("stored report {} does not read: {problems}", report.id)
+    })?;
     let overrides = store.period_overrides().await?;
     let period_vi = settings
         .period(&report.period, Some(&report.scheme), &overrides)
         .map(|period| period.label_vi)
         .unwrap_or_default();
-    let versions = store.reports_of_period(&report.scheme, &report.period).await?;
+    let versions = store
+        .reports_of_period(&report.scheme, &report.period)
+        .await?;
     let version = versions
         .iter()
         .filter(|other| other.unit_id == report.unit_id)

@@ -612,18 +612,24 @@ pub fn document_blocks(report: &Report, submission: &Submission) -> Vec<Block> {
 fn markdown_blocks(text: &str, blocks: &mut Vec<Block>) {
     let mut paragraph: Vec<String> = Vec::new();
     let mut table: Vec<Vec<String>> = Vec::new();
-    let flush = |paragraph: &mut Vec<String>, table: &mut Vec<Vec<String>>, blocks: &mut Vec<Block>| {
-        if !paragraph.is_empty() {
-            blocks.push(Block::Paragraph(paragraph.join(" ")));
-            paragraph.clear();
-        }
-        if !table.is_empty() {
-            blocks.push(Block::Table(std::mem::take(table)));
-        }
-    };
+    let flush =
+        |paragraph: &mut Vec<String>, table: &mut Vec<Vec<String>>, blocks: &mut Vec<Block>| {
+            if !paragraph.is_empty() {
+                blocks.push(Block::Paragraph(paragraph.join(" ")));
+                paragraph.clear();
+            }
+            if !table.is_empty() {
+                blocks.push(Block::Table(std::mem::take(table)));
+            }
+        };
     for line in text.lines() {
         let line = line.trim();
-        let plain = |text: &str| text.replace("**", "").trim_start_matches('#').trim().to_owned();
+        let plain = |text: &str| {
+            text.replace("**", "")
+                .trim_start_matches('#')
+                .trim()
+                .to_owned()
+        };
         if line.starts_with('|') {
             if !paragraph.is_empty() {
                 blocks.push(Block::Paragraph(paragraph.join(" ")));
@@ -940,7 +946,8 @@ mod tests {
         for line in draft.lines() {
             out.push_str(line);
             out.push('\n');
-            if line.starts_with("## ") && !line.starts_with("## 11.") && !line.starts_with("## 3.") {
+            if line.starts_with("## ") && !line.starts_with("## 11.") && !line.starts_with("## 3.")
+            {
                 out.push_str("Đã thực hiện đầy đủ.\n");
             }
         }
@@ -1061,7 +1068,10 @@ mod tests {
             assert!(text.contains(present), "{present:?} missing from\n{text}");
         }
         let html = render_html(&blocks);
-        assert!(html.contains("<li>Đề nghị tập huấn &lt;an toàn&gt; thông tin.</li>"), "{html}");
+        assert!(
+            html.contains("<li>Đề nghị tập huấn &lt;an toàn&gt; thông tin.</li>"),
+            "{html}"
+        );
         assert!(html.contains("<h2>9. Khó khăn, vướng mắc và đề xuất, kiến nghị</h2>"));
         assert!(html.contains("<th>Số</th>"), "{html}");
         assert!(!html.contains("<!--") && !html.contains("+++"));

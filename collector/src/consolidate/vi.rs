@@ -80,7 +80,7 @@ pub(super) const UNIT_HEADINGS: [&str; 12] = [
     "STT",
     "Mã đơn vị",
     "Tên đơn vị",
-    "Huyện/khối",
+    "Khối, địa bàn",
     "Trạng thái nộp",
     "Thời điểm nộp",
     "Số lần nộp",
@@ -108,7 +108,7 @@ pub(super) const UNIT_FIGURE_HEADINGS: [&str; 5] = [
 /// Column headings of the "Tổng hợp" sheet.
 pub(super) const RATE_HEADINGS: [&str; 14] = [
     "STT",
-    "Huyện/khối",
+    "Khối, địa bàn",
     "Phải nộp",
     "Đúng hạn",
     "Trễ hạn",
@@ -127,7 +127,7 @@ pub(super) const RATE_HEADINGS: [&str; 14] = [
 /// so that the figures fit an A4 page.
 pub(super) const TABLE_HEADINGS: [&str; 11] = [
     "STT",
-    "Huyện/khối",
+    "Khối, địa bàn",
     "Phải nộp",
     "Đúng hạn",
     "Trễ hạn",
@@ -284,7 +284,7 @@ pub(super) const MOTTO: &str = "Độc lập - Tự do - Hạnh phúc";
 /// Heading of the recipients' list.
 pub(super) const RECIPIENTS: &str = "Nơi nhận:";
 /// Caption of the DOCX summary table.
-pub(super) const TABLE_CAPTION: &str = "Bảng tổng hợp tình hình nộp báo cáo theo huyện, khối";
+pub(super) const TABLE_CAPTION: &str = "Bảng tổng hợp tình hình nộp báo cáo theo khối, địa bàn";
 /// Name of the document's author in its properties.
 pub(super) const GENERATOR: &str = "Hệ thống giám sát hạ tầng CNTT";
 
@@ -512,7 +512,9 @@ fn incidents(report: &Consolidated, blocks: &mut Vec<Block>) {
         let _ = write!(sentence, ", gồm: {}.", parts.join(", "));
     }
     blocks.push(Block::Paragraph(sentence));
-    let unmonitored: Vec<&UnitRow> = required_rows(report).filter(|row| row.agents == 0).collect();
+    let unmonitored: Vec<&UnitRow> = required_rows(report)
+        .filter(|row| row.agents == 0)
+        .collect();
     if !unmonitored.is_empty() {
         let names: Vec<String> = unmonitored.iter().map(|row| row.name.clone()).collect();
         blocks.push(Block::Paragraph(format!(
@@ -688,11 +690,7 @@ fn difficulties(report: &Consolidated, blocks: &mut Vec<Block>) {
         .iter()
         .filter(|row| !row.difficulties.trim().is_empty() && !says_none(&row.difficulties))
         .collect();
-    let submitted = report
-        .rows
-        .iter()
-        .filter(|row| row.versions > 0)
-        .count();
+    let submitted = report.rows.iter().filter(|row| row.versions > 0).count();
     if written.is_empty() {
         blocks.push(Block::Paragraph(if submitted == 0 {
             format!("{DIFFICULTIES_LEAD}: chưa có báo cáo của đơn vị nào.")
@@ -713,7 +711,11 @@ fn difficulties(report: &Consolidated, blocks: &mut Vec<Block>) {
         let text: Vec<&str> = row
             .difficulties
             .lines()
-            .map(|line| line.trim().trim_start_matches("- ").trim_start_matches("* "))
+            .map(|line| {
+                line.trim()
+                    .trim_start_matches("- ")
+                    .trim_start_matches("* ")
+            })
             .filter(|line| !line.is_empty())
             .collect();
         let mut text = text.join(" ");
@@ -727,7 +729,10 @@ fn difficulties(report: &Consolidated, blocks: &mut Vec<Block>) {
 /// Whether an officer wrote only "Không có" (or the like).
 fn says_none(text: &str) -> bool {
     let text = text.trim().trim_end_matches('.').to_lowercase();
-    matches!(text.as_str(), "không" | "không có" | "không có khó khăn" | "không có ý kiến")
+    matches!(
+        text.as_str(),
+        "không" | "không có" | "không có khó khăn" | "không có ý kiến"
+    )
 }
 
 fn assessment(report: &Consolidated, blocks: &mut Vec<Block>) {

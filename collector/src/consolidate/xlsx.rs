@@ -91,7 +91,7 @@ impl Default for Formats {
                 .set_align(FormatAlign::Center)
                 .set_background_color(0xD9E1F2),
             text: base.clone(),
-            wrapped: base.clone().set_text_wrap().set_align(FormatAlign::Top),
+            wrapped: base.clone().set_text_wrap(),
             integer: base.clone().set_num_format("0"),
             decimal: base.clone().set_num_format("0.0"),
             percent: base.clone().set_num_format("0.0%"),
@@ -127,8 +127,14 @@ fn frame(
     formats: &Formats,
     headings: &[String],
     frozen_columns: u16,
+    first_page_columns: Option<u16>,
 ) -> anyhow::Result<()> {
-    let last_column = u16::try_from(headings.len() - 1).context("too many columns")?;
+    // The annex line, title and subtitle span the columns of the first printed page, so they
+    // are not cut between two pages.
+    let last_column = match first_page_columns {
+        Some(columns) => columns - 1,
+        None => u16::try_from(headings.len() - 1).context("too many columns")?,
+    };
     sheet.merge_range(0, 0, 0, last_column, &vi::annex(report), &formats.annex)?;
     sheet.merge_range(
         1,
@@ -170,10 +176,12 @@ fn units_sheet(
     let mut headings: Vec<String> = vi::UNIT_HEADINGS.iter().map(|h| (*h).to_owned()).collect();
     headings.extend(kinds.iter().map(|kind| vi::kind_heading(kind)));
     headings.extend(vi::UNIT_FIGURE_HEADINGS.iter().map(|h| (*h).to_owned()));
-    frame(sheet, report, formats, &headings, 3)?;
+    frame(sheet, report, formats, &headings, 3, Some(12))?;
 
+    // Narrow enough for two landscape A4 pages at a legible scale, the unit's number, code and
+    // name repeated on the second; long texts wrap.
     let widths = [
-        5.0, 11.0, 34.0, 22.0, 14.0, 17.0, 8.0, 22.0, 13.0, 34.0, 9.0, 8.0,
+        4.0, 10.0, 24.0, 14.0, 11.0, 14.0, 6.0, 16.0, 12.0, 22.0, 7.0, 7.0,
     ];
     for (column, width) in (0..).zip(widths) {
         sheet.set_column_width(column, width)?;
@@ -181,23 +189,49 @@ fn units_sheet(
     let first_kind = u16::try_from(widths.len()).context("too many columns")?;
     let first_figure = first_kind + u16::try_from(kinds.len()).context("too many columns")?;
     for column in first_kind..first_figure {
-        sheet.set_column_width(column, 10)?;
+        sheet.set_column_width(column, 8)?;
     }
     for column in first_figure..first_figure + 3 {
-        sheet.set_column_width(column, 12)?;
+        sheet.set_column_width(column, 9)?;
     }
-    sheet.set_column_width(first_figure + 3, 30)?;
-    sheet.set_column_width(first_figure + 4, 45)?;
+    sheet.set_column_width(first_figure + 3, 24)?;
+    sheet.set_column_width(first_figure + 4, 32)?;
+    sheet.set_print_fit_to_pages(2, 0);
+    sheet.set_repeat_columns(0, 2)?;
 
     let mut row_index = HEADING_ROW;
     for (number, row) in (1_u32..).zip(&report.rows) {
         row_index += 1;
         unit_row(sheet, row_index, number, row, &kinds, formats)?;
+        // Spreadsheets do not grow a row for wrapped text written by a program: give it the
+        // lines its longest wrapped cell needs.
+        let wrapped = [
+            (row.name.as_str(), widths[2]),
+            (row.district.as_str(), widths[3]),
+            (&vi::qualification_reason(row), widths[9]),
+            (row.note.as_str(), 24.0),
+            (row.difficulties.as_str(), 32.0),
+        ];
+        let lines = wrapped
+            .iter()
+            .map(|(text, width)| lines_needed(text, *width))
+            .max()
+            .unwrap_or(1);
+        if lines > 1 {
+            sheet.set_row_height(row_index, 15.0 * f64::from(lines))?;
+        }
     }
     if row_index > HEADING_ROW {
         sheet.autofilter(HEADING_ROW, 0, row_index, first_figure + 4)?;
     }
-    totals_row(sheet, row_index + 1, report, &kinds, formats, first_figure + 4)?;
+    totals_row(
+        sheet,
+        row_index + 1,
+        report,
+        &kinds,
+        formats,
+        first_figure + 4,
+    )?;
     Ok(())
 }
 
@@ -306,6 +340,19 @@ fn unit_row(
     Ok(())
 }
 
+/// Lines `text` takes in a column `width` characters wide (a rough count: a column holds about
+/// its width in characters of a 12 pt font).
+fn lines_needed(text: &str, width: f64) -> u32 {
+    let per_line = (width * 0.9).max(1.0);
+    text.lines()
+        .map(|line| {
+            let chars = line.chars().count() as f64;
+            (chars / per_line).ceil().max(1.0) as u32
+        })
+        .sum::<u32>()
+        .max(1)
+}
+
 /// A number, or an empty cell with the same format when absent.
 fn optional_number(
     sheet: &mut Worksheet,
@@ -341,7 +388,7 @@ fn summary_sheet(
 ) -> anyhow::Result<()> {
     sheet.set_name(vi::SHEET_SUMMARY)?;
     let headings: Vec<String> = vi::RATE_HEADINGS.iter().map(|h| (*h).to_owned()).collect();
-    frame(sheet, report, formats, &headings, 2)?;
+    frame(sheet, report, formats, &headings, 2, None)?;
     let widths = [
         5.0, 30.0, 9.0, 9.0, 9.0, 9.0, 10.0, 9.0, 10.0, 11.0, 9.0, 11.0, 12.0, 12.0,
     ];

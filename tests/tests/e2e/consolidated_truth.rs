@@ -89,7 +89,11 @@ async fn enroll_at(collector: &TestCollector, unit: &str, at: OffsetDateTime) ->
     }
 }
 
-async fn send(collector: &TestCollector, agent: &mut PastAgent, payloads: Vec<(OffsetDateTime, Payload)>) {
+async fn send(
+    collector: &TestCollector,
+    agent: &mut PastAgent,
+    payloads: Vec<(OffsetDateTime, Payload)>,
+) {
     let events = payloads
         .iter()
         .map(|(at, payload)| {
@@ -122,7 +126,10 @@ async fn send(collector: &TestCollector, agent: &mut PastAgent, payloads: Vec<(O
 /// Probe results of the targets of `kinds`, one at the start and one at the end of the window.
 fn probes(kinds: &[TargetKind]) -> Vec<(OffsetDateTime, Payload)> {
     let mut out = Vec::new();
-    for at in [datetime!(2026-07-10 09:00 +7), datetime!(2026-09-01 09:00 +7)] {
+    for at in [
+        datetime!(2026-07-10 09:00 +7),
+        datetime!(2026-09-01 09:00 +7),
+    ] {
         for kind in kinds {
             out.push((
                 at,
@@ -143,7 +150,11 @@ fn probes(kinds: &[TargetKind]) -> Vec<(OffsetDateTime, Payload)> {
     out
 }
 
-fn incident(kind: IncidentKind, started: OffsetDateTime, minutes: i64) -> (OffsetDateTime, Payload) {
+fn incident(
+    kind: IncidentKind,
+    started: OffsetDateTime,
+    minutes: i64,
+) -> (OffsetDateTime, Payload) {
     let ended = started + time::Duration::minutes(minutes);
     (
         ended,
@@ -207,7 +218,14 @@ fn document(period: &Period, unit: &str, name: &str, difficulties: &str) -> Stri
     out
 }
 
-async fn submit(collector: &TestCollector, agent: &mut PastAgent, period: &Period, name: &str, at: OffsetDateTime, difficulties: &str) {
+async fn submit(
+    collector: &TestCollector,
+    agent: &mut PastAgent,
+    period: &Period,
+    name: &str,
+    at: OffsetDateTime,
+    difficulties: &str,
+) {
     let payload = PeriodicReport {
         scheme: period.scheme.clone(),
         period: period.label.clone(),
@@ -216,11 +234,20 @@ async fn submit(collector: &TestCollector, agent: &mut PastAgent, period: &Perio
         submitted_at: at,
         document: document(period, &agent.unit, name, difficulties),
     };
-    send(collector, agent, vec![(at, Payload::PeriodicReport(Box::new(payload)))]).await;
+    send(
+        collector,
+        agent,
+        vec![(at, Payload::PeriodicReport(Box::new(payload)))],
+    )
+    .await;
 }
 
 /// Cells of a sheet by the value of its code column, as text (empty cells as "").
-fn sheet(path: &Path, name: &str, key: &str) -> (Vec<String>, HashMap<String, Vec<Data>>, Vec<Vec<Data>>) {
+fn sheet(
+    path: &Path,
+    name: &str,
+    key: &str,
+) -> (Vec<String>, HashMap<String, Vec<Data>>, Vec<Vec<Data>>) {
     let mut workbook: Xlsx<_> = open_workbook(path).unwrap();
     let range = workbook.worksheet_range(name).unwrap();
     let rows: Vec<Vec<Data>> = range.rows().map(<[Data]>::to_vec).collect();
@@ -271,7 +298,11 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         .await
         .unwrap();
     let period = settings
-        .period("2026-Q3", Some("quarterly"), std::slice::from_ref(&extension))
+        .period(
+            "2026-Q3",
+            Some("quarterly"),
+            std::slice::from_ref(&extension),
+        )
         .unwrap();
     assert_eq!(
         (period.data_from, period.data_to, period.due),
@@ -289,32 +320,89 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     let mut nam_dong = enroll_at(&collector, "68.24704", before).await;
 
     let mut events = probes(&[TargetKind::Lan, TargetKind::Wan]);
-    events.push(incident(IncidentKind::Wan, datetime!(2026-07-01 08:00 +7), 120));
-    events.push(incident(IncidentKind::Lan, datetime!(2026-08-03 14:00 +7), 30));
+    events.push(incident(
+        IncidentKind::Wan,
+        datetime!(2026-07-01 08:00 +7),
+        120,
+    ));
+    events.push(incident(
+        IncidentKind::Lan,
+        datetime!(2026-08-03 14:00 +7),
+        30,
+    ));
     send(&collector, &mut so, events).await;
     let mut events = probes(&[TargetKind::Wan]);
-    events.push(incident(IncidentKind::Wan, datetime!(2026-08-15 08:00 +7), 180));
+    events.push(incident(
+        IncidentKind::Wan,
+        datetime!(2026-08-15 08:00 +7),
+        180,
+    ));
     send(&collector, &mut dak_mil, events).await;
     let mut events = probes(&[TargetKind::Lan]);
-    events.push(incident(IncidentKind::Lan, datetime!(2026-08-20 10:00 +7), 90));
+    events.push(incident(
+        IncidentKind::Lan,
+        datetime!(2026-08-20 10:00 +7),
+        90,
+    ));
     send(&collector, &mut duc_an, events).await;
     let mut events = probes(&[TargetKind::Wan])[..1].to_vec();
-    events.push(incident(IncidentKind::Wan, datetime!(2026-07-20 10:00 +7), 180));
+    events.push(incident(
+        IncidentKind::Wan,
+        datetime!(2026-07-20 10:00 +7),
+        180,
+    ));
     send(&collector, &mut nam_dong, events).await;
 
-    submit(&collector, &mut so, &period, "Sở Thông tin và Truyền thông", datetime!(2026-09-05 09:00 +7), "Đề nghị cấp thêm 01 máy chủ dự phòng.").await;
-    submit(&collector, &mut nam_dong, &period, "Xã Nam Dong", datetime!(2026-09-08 15:00 +7), "Không có.").await;
-    submit(&collector, &mut duc_an, &period, "Xã Đức An", datetime!(2026-09-20 10:00 +7), "Đường truyền WAN chập chờn vào giờ cao điểm.").await;
+    submit(
+        &collector,
+        &mut so,
+        &period,
+        "Sở Thông tin và Truyền thông",
+        datetime!(2026-09-05 09:00 +7),
+        "Đề nghị cấp thêm 01 máy chủ dự phòng.",
+    )
+    .await;
+    submit(
+        &collector,
+        &mut nam_dong,
+        &period,
+        "Xã Nam Dong",
+        datetime!(2026-09-08 15:00 +7),
+        "Không có.",
+    )
+    .await;
+    submit(
+        &collector,
+        &mut duc_an,
+        &period,
+        "Xã Đức An",
+        datetime!(2026-09-20 10:00 +7),
+        "Đường truyền WAN chập chờn vào giờ cao điểm.",
+    )
+    .await;
     // Xã Đắk Sắk has no agent: its officer submits through the API, on 15/09 (extended).
     let mut dak_sak = enroll_at(&collector, "68.24703", datetime!(2026-10-01 00:00 +7)).await;
-    submit(&collector, &mut dak_sak, &period, "Xã Đắk Sắk", datetime!(2026-09-15 16:00 +7), "Không có").await;
+    submit(
+        &collector,
+        &mut dak_sak,
+        &period,
+        "Xã Đắk Sắk",
+        datetime!(2026-09-15 16:00 +7),
+        "Không có",
+    )
+    .await;
     // Its agent was enrolled after the quarter: it watched nothing of it.
 
     // The compliance API counts the dissolved unit's report for its successor.
-    let admin = collector.api_token(cntt_collector::auth::Role::Admin, None).await;
+    let admin = collector
+        .api_token(cntt_collector::auth::Role::Admin, None)
+        .await;
     let list: serde_json::Value = collector
         .client()
-        .get(format!("{}/api/v1/reports?period=2026-Q3", collector.base_url))
+        .get(format!(
+            "{}/api/v1/reports?period=2026-Q3",
+            collector.base_url
+        ))
         .bearer_auth(&admin)
         .send()
         .await
@@ -332,21 +420,33 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
             .unwrap_or_else(|| panic!("{code} in {list}"))
     };
     assert_eq!(standing("68.24700")["standing"], "on_time");
-    assert_eq!(standing("68.24700")["includes"], serde_json::json!(["68.24704"]));
+    assert_eq!(
+        standing("68.24700")["includes"],
+        serde_json::json!(["68.24704"])
+    );
     assert_eq!(standing("68.24704")["standing"], "not_required");
     assert_eq!(standing("68.24704")["counted_for"], "68.24700");
     assert_eq!(standing("68.24703")["standing"], "on_time");
     assert_eq!(standing("68.24701")["standing"], "late");
     assert_eq!(standing("68.24702")["standing"], "missing");
-    assert_eq!(standing("67.S.TTTT")["district_name"], "Khối sở, ban, ngành");
+    assert_eq!(
+        standing("67.S.TTTT")["district_name"],
+        "Khối sở, ban, ngành"
+    );
     assert_eq!(standing("68.24701")["district_name"], "Khối xã, phường");
     assert_eq!(list["province"]["tally"]["required"], 5);
 
     // The officer's report as the Sở reads it: no editing source.
-    let id = standing("68.24700")["latest_report"].as_str().unwrap().to_owned();
+    let id = standing("68.24700")["latest_report"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let text = collector
         .client()
-        .get(format!("{}/api/v1/reports/{id}?format=text", collector.base_url))
+        .get(format!(
+            "{}/api/v1/reports/{id}?format=text",
+            collector.base_url
+        ))
         .bearer_auth(&admin)
         .send()
         .await
@@ -354,9 +454,18 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         .text()
         .await
         .unwrap();
-    assert!(text.starts_with("BÁO CÁO KẾT QUẢ CÔNG TÁC CÔNG NGHỆ THÔNG TIN QUÝ III NĂM 2026\n"), "{text}");
-    assert!(text.contains("Đơn vị: Xã Nam Dong (mã 68.24704)\n"), "{text}");
-    assert!(text.contains("\n9. Khó khăn, vướng mắc và đề xuất, kiến nghị\n\nKhông có.\n"), "{text}");
+    assert!(
+        text.starts_with("BÁO CÁO KẾT QUẢ CÔNG TÁC CÔNG NGHỆ THÔNG TIN QUÝ III NĂM 2026\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Đơn vị: Xã Nam Dong (mã 68.24704)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n9. Khó khăn, vướng mắc và đề xuất, kiến nghị\n\nKhông có.\n"),
+        "{text}"
+    );
     for absent in ["+++", "<!--", "cntt-agent report submit", "##"] {
         assert!(!text.contains(absent), "{absent} in {text}");
     }
@@ -378,11 +487,24 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     std::fs::write(&xlsx, cntt_collector::consolidate::xlsx(&report).unwrap()).unwrap();
 
     let (headings, units, rows) = sheet(&xlsx, "Đơn vị", "Mã đơn vị");
-    assert!(rows[0][0].to_string().starts_with("Phụ lục kèm theo Báo cáo số"), "{:?}", rows[0]);
+    assert!(
+        rows[0][0]
+            .to_string()
+            .starts_with("Phụ lục kèm theo Báo cáo số"),
+        "{:?}",
+        rows[0]
+    );
     let get = |code: &str, heading: &str| cell(&headings, &units[code], heading).clone();
     let (lan, wan) = ("Khả dụng LAN (%)", "Khả dụng WAN (%)");
     for (code, state, agents, incidents, lan_value, wan_value) in [
-        ("67.S.TTTT", "Đúng hạn", 1.0, 2.0, Some(0.9998), Some(0.9991)),
+        (
+            "67.S.TTTT",
+            "Đúng hạn",
+            1.0,
+            2.0,
+            Some(0.9998),
+            Some(0.9991),
+        ),
         ("68.24700", "Đúng hạn", 2.0, 2.0, None, Some(0.9973)),
         ("68.24701", "Trễ hạn", 1.0, 1.0, Some(0.999), None),
         ("68.24702", "Chưa nộp", 0.0, 0.0, None, None),
@@ -394,22 +516,36 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         assert_eq!(number(&get(code, "Số sự cố")), incidents, "{code}");
         for (heading, expected) in [(lan, lan_value), (wan, wan_value)] {
             match expected {
-                Some(value) => assert!((number(&get(code, heading)) - value).abs() < 1e-9, "{code} {heading}"),
-                None => assert_eq!(get(code, heading), Data::Empty, "{code} {heading}: no measurement, no figure"),
+                Some(value) => assert!(
+                    (number(&get(code, heading)) - value).abs() < 1e-9,
+                    "{code} {heading}"
+                ),
+                None => assert_eq!(
+                    get(code, heading),
+                    Data::Empty,
+                    "{code} {heading}: no measurement, no figure"
+                ),
             }
         }
     }
-    assert!(get("68.24704", "Ghi chú").to_string().contains("được tính cho Xã Đắk Mil (mã 68.24700)"));
-    assert!(get("68.24700", "Ghi chú").to_string().contains("Xã Nam Dong (mã 68.24704)"));
+    assert!(get("68.24704", "Ghi chú")
+        .to_string()
+        .contains("được tính cho Xã Đắk Mil (mã 68.24700)"));
+    assert!(get("68.24700", "Ghi chú")
+        .to_string()
+        .contains("Xã Nam Dong (mã 68.24704)"));
     assert_eq!(
         get("67.S.TTTT", "Khó khăn, vướng mắc, đề xuất của đơn vị").to_string(),
         "Đề nghị cấp thêm 01 máy chủ dự phòng."
     );
-    let totals = rows.iter().find(|row| row.iter().any(|c| c.to_string() == "Tổng cộng")).expect("a totals row");
+    let totals = rows
+        .iter()
+        .find(|row| row.iter().any(|c| c.to_string() == "Tổng cộng"))
+        .expect("a totals row");
     assert_eq!(number(cell(&headings, totals, "Số máy giám sát")), 4.0);
     assert_eq!(number(cell(&headings, totals, "Số sự cố")), 5.0);
 
-    let (headings, groups, _) = sheet(&xlsx, "Tổng hợp", "Huyện/khối");
+    let (headings, groups, _) = sheet(&xlsx, "Tổng hợp", "Khối, địa bàn");
     assert_eq!(
         groups.keys().filter(|name| !name.is_empty()).count(),
         3,
@@ -432,7 +568,11 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         ("Đơn vị có số liệu WAN", 2.0),
         ("Số máy của các đơn vị đó", 3.0),
     ] {
-        assert!((figure(province, heading) - expected).abs() < 1e-9, "{heading}: {:?}", province);
+        assert!(
+            (figure(province, heading) - expected).abs() < 1e-9,
+            "{heading}: {:?}",
+            province
+        );
     }
     let communes = &groups["Khối xã, phường"];
     assert_eq!(figure(communes, "Phải nộp"), 4.0);
@@ -443,8 +583,8 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     for sentence in [
         "Thời gian chốt số liệu từ ngày 09/06/2026 đến ngày 08/09/2026; hạn nộp báo cáo của các đơn vị là ngày 17/09/2026 (được gia hạn từ ngày 10/09/2026; lý do: Công văn gia hạn kiểm thử).",
         "Toàn tỉnh có 5 đơn vị phải báo cáo; đã nộp 4/5 đơn vị (80,0%), trong đó đúng hạn 3/5 đơn vị (60,0%), trễ hạn 1 đơn vị; chưa nộp 1 đơn vị.",
-        "- Khối xã, phường: đã nộp 3/4 đơn vị (75,0%), đúng hạn 2, trễ hạn 1, chưa nộp 1;",
-        "- Khối sở, ban, ngành: đã nộp 1/1 đơn vị (100,0%), đúng hạn 1, trễ hạn 0, chưa nộp 0.",
+        "- Khối sở, ban, ngành: đã nộp 1/1 đơn vị (100,0%), đúng hạn 1, trễ hạn 0, chưa nộp 0;",
+        "- Khối xã, phường: đã nộp 3/4 đơn vị (75,0%), đúng hạn 2, trễ hạn 1, chưa nộp 1.",
         "Các đơn vị chưa nộp báo cáo (1 đơn vị): Xã Thuận An (Khối xã, phường).",
         "Các đơn vị nộp báo cáo trễ hạn (1 đơn vị): Xã Đức An (Khối xã, phường), nộp lúc 10:00 20/09/2026.",
         "Đơn vị đã kết thúc hoạt động trước hạn nộp (1 đơn vị): Xã Nam Dong: đã kết thúc trước hạn nộp; báo cáo, số liệu được tính cho Xã Đắk Mil (mã 68.24700).",
@@ -459,12 +599,18 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         "Việc chấp hành chế độ báo cáo định kỳ quý III năm 2026 chưa đạt yêu cầu: tỷ lệ nộp báo cáo đạt 80,0%, tỷ lệ nộp đúng hạn đạt 60,0%; tại 2 đơn vị có số liệu đo, hạ tầng đường truyền WAN hoạt động ổn định (khả dụng bình quân 99,82%).",
         // The summary table prints the same values as the text and the workbook (pdftotext
         // reads its columns one after the other: communes, departments, province).
-        "75,0 100,0 80,0 Tỷ lệ đúng hạn (%) 50,0 100,0 60,0",
-        "Khả dụng WAN (%) 99,73 99,91 99,82",
+        "100,0 75,0 80,0 Tỷ lệ đúng hạn (%) 100,0 50,0 60,0",
+        "Khả dụng WAN (%) 99,91 99,73 99,82",
     ] {
         assert!(text.contains(&squashed(sentence)), "{sentence:?} missing from\n{text}");
     }
-    for absent in ["100,00%", "TỉnhĐắkNông", "TỉnhLâmĐồng", "HuyệnĐắkMil", "HuyệnKrôngNô"] {
+    for absent in [
+        "100,00%",
+        "TỉnhĐắkNông",
+        "TỉnhLâmĐồng",
+        "HuyệnĐắkMil",
+        "HuyệnKrôngNô",
+    ] {
         assert!(!text.contains(absent), "{absent} in\n{text}");
     }
 
@@ -483,7 +629,10 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         .filter(|(code, _)| code.starts_with("6"))
         .map(|(_, row)| cell(&headings, row, "Trạng thái nộp").to_string())
         .collect();
-    assert!(!states.iter().any(|s| s == "Chưa nộp" || s == "Trễ hạn"), "{states:?}");
+    assert!(
+        !states.iter().any(|s| s == "Chưa nộp" || s == "Trễ hạn"),
+        "{states:?}"
+    );
     let pdf = convert_to_pdf(&docx, &out, profile.path());
     let text = squashed(&stdout_of("pdftotext", &[pdf.to_str().unwrap(), "-"]));
     for sentence in [
@@ -492,8 +641,16 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     ] {
         assert!(text.contains(&squashed(sentence)), "{sentence:?} missing from\n{text}");
     }
-    for judged in ["chưađạtyêucầu", "đượcthựchiệntốt", "Cácđơnvịchưanộpbáocáo", "trễhạn1"] {
-        assert!(!text.contains(judged), "{judged} judged before the due date:\n{text}");
+    for judged in [
+        "chưađạtyêucầu",
+        "đượcthựchiệntốt",
+        "Cácđơnvịchưanộpbáocáo",
+        "trễhạn1",
+    ] {
+        assert!(
+            !text.contains(judged),
+            "{judged} judged before the due date:\n{text}"
+        );
     }
     collector.stop().await;
     db.drop_database().await;
