@@ -193,16 +193,22 @@ fn xlsx_reads_back_with_one_row_per_unit_and_numbers_as_numbers() {
     let rows: Vec<&[Data]> = units.rows().collect();
     assert_eq!(
         rows[0][0],
+        Data::String("Phụ lục kèm theo Báo cáo số ……/BC-SKHCN ngày 15/12/2026".into())
+    );
+    assert_eq!(
+        rows[1][0],
         Data::String("TỔNG HỢP TÌNH HÌNH ỨNG DỤNG CNTT QUÝ IV NĂM 2026".into())
     );
-    let headings: Vec<String> = rows[2].iter().map(ToString::to_string).collect();
+    let headings: Vec<String> = rows[3].iter().map(ToString::to_string).collect();
     let column = |name: &str| {
         headings
             .iter()
             .position(|heading| heading == name)
             .unwrap_or_else(|| panic!("column {name} in {headings:?}"))
     };
-    let data = &rows[3..];
+    let (data, totals) = rows[4..].split_at(rows.len() - 5);
+    assert_eq!(totals[0][2].to_string(), "Tổng cộng");
+    assert_eq!(totals[0][column("Số sự cố")], Data::Float(19.0));
     assert_eq!(data.len(), 11, "one row per unit");
     assert_eq!(data.len(), report.rows.len());
     let codes: Vec<String> = data
@@ -279,9 +285,9 @@ fn xlsx_reads_back_with_one_row_per_unit_and_numbers_as_numbers() {
 
     let summary = workbook.worksheet_range("Tổng hợp").unwrap();
     let rows: Vec<&[Data]> = summary.rows().collect();
-    let headings: Vec<String> = rows[2].iter().map(ToString::to_string).collect();
+    let headings: Vec<String> = rows[3].iter().map(ToString::to_string).collect();
     let rate = headings.iter().position(|h| h == "Tỷ lệ nộp (%)").unwrap();
-    let names: Vec<String> = rows[3..].iter().map(|row| row[1].to_string()).collect();
+    let names: Vec<String> = rows[4..].iter().map(|row| row[1].to_string()).collect();
     assert_eq!(
         names,
         [
@@ -295,6 +301,6 @@ fn xlsx_reads_back_with_one_row_per_unit_and_numbers_as_numbers() {
     let province = rows.last().unwrap();
     assert_eq!(province[rate], Data::Float(0.7));
     assert_eq!(province[2], Data::Float(10.0), "required");
-    let departments = rows[3];
+    let departments = rows[4];
     assert_eq!(departments[rate], Data::Float(0.75));
 }
