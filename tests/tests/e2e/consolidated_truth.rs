@@ -242,18 +242,21 @@ async fn submit(
     .await;
 }
 
+/// A sheet read back: its headings, its rows by the value of a key column, and every row.
+type Sheet = (Vec<String>, HashMap<String, Vec<Data>>, Vec<Vec<Data>>);
+
 /// Cells of a sheet by the value of its code column, as text (empty cells as "").
 fn sheet(
     path: &Path,
     name: &str,
     key: &str,
-) -> (Vec<String>, HashMap<String, Vec<Data>>, Vec<Vec<Data>>) {
+) -> Sheet {
     let mut workbook: Xlsx<_> = open_workbook(path).unwrap();
     let range = workbook.worksheet_range(name).unwrap();
     let rows: Vec<Vec<Data>> = range.rows().map(<[Data]>::to_vec).collect();
     let heading = rows
         .iter()
-        .position(|row| row.iter().any(|cell| cell.to_string() == "STT"))
+        .position(|row| row.iter().any(|cell| *cell == "STT"))
         .expect("a heading row");
     let headings: Vec<String> = rows[heading].iter().map(ToString::to_string).collect();
     let column = headings.iter().position(|h| h == key).unwrap();
@@ -540,7 +543,7 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     );
     let totals = rows
         .iter()
-        .find(|row| row.iter().any(|c| c.to_string() == "Tổng cộng"))
+        .find(|row| row.iter().any(|c| *c == "Tổng cộng"))
         .expect("a totals row");
     assert_eq!(number(cell(&headings, totals, "Số máy giám sát")), 4.0);
     assert_eq!(number(cell(&headings, totals, "Số sự cố")), 5.0);
