@@ -246,11 +246,7 @@ async fn submit(
 type Sheet = (Vec<String>, HashMap<String, Vec<Data>>, Vec<Vec<Data>>);
 
 /// Cells of a sheet by the value of its code column, as text (empty cells as "").
-fn sheet(
-    path: &Path,
-    name: &str,
-    key: &str,
-) -> Sheet {
+fn sheet(path: &Path, name: &str, key: &str) -> Sheet {
     let mut workbook: Xlsx<_> = open_workbook(path).unwrap();
     let range = workbook.worksheet_range(name).unwrap();
     let rows: Vec<Vec<Data>> = range.rows().map(<[Data]>::to_vec).collect();
