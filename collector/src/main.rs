@@ -292,7 +292,7 @@ enum AuditCommand {
 #[derive(Debug, Subcommand)]
 enum ContactsCommand {
     /// Create or update contacts from a CSV file (header: unit_code,name,role,position,phone,email,
-    /// webhook; role: leadership, it_officer, so_on_duty or so_leadership). A file with any bad row
+    /// webhook; role: leadership, it_officer, so_on_duty, so_leadership or police). A file with any bad row
     /// is refused whole.
     Import {
         /// The CSV file.
