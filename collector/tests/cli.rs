@@ -400,7 +400,7 @@ fn officers_are_imported_and_checked_against_article_4() {
     assert!(output.status.success(), "{}", stderr(&output));
     let check = stdout(&run(&["officers", "check", "--at", "2026-11-23"]));
     assert!(check.contains("ngày 23/11/2026: 1 / 3 đơn vị"), "{check}");
-    assert!(check.contains("663  Huyện Đắk Mil: Trần Thị Bình: trình độ cao đẳng dưới chuẩn đại học trở lên đối với sở, ngành, cấp huyện"), "{check}");
+    assert!(check.contains("663  Huyện Đắk Mil (cán bộ: Trần Thị Bình): trình độ cao đẳng dưới chuẩn đại học trở lên đối với sở, ngành, cấp huyện"), "{check}");
     assert!(
         check.contains("Chưa gửi quyết định phân công về Sở (Điều 14.1): Trần Thị Bình"),
         "{check}"

@@ -908,8 +908,8 @@ fn role_text(role: &str) -> &'static str {
     match role {
         "leadership" => "Lãnh đạo đơn vị",
         "it_officer" => "Cán bộ chuyên trách CNTT",
-        "so_on_duty" => "Trực ứng cứu Sở TT&TT",
-        "so_leadership" => "Lãnh đạo Sở TT&TT",
+        "so_on_duty" => "Trực ứng cứu của Sở",
+        "so_leadership" => "Lãnh đạo Sở",
         _ => "Liên hệ",
     }
 }
