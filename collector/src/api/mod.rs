@@ -67,6 +67,8 @@ pub struct AppState {
     pub retention: crate::config::RetentionConfig,
     /// Periodic report settings.
     pub reports: Arc<crate::reports::Settings>,
+    /// Who issues the documents, by date.
+    pub organisation: Arc<crate::organisation::Organisations>,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call
