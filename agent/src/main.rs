@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 
 /// Monitoring agent for an agency's IT (cán bộ chuyên trách CNTT).
 ///
-/// Sends heartbeats with the state of this machine to the provincial collector (Sở TT&TT), keeping
-/// everything on disk while the WAN is down. First steps:
+/// Sends heartbeats with the state of this machine to the provincial collector (run by the Sở,
+/// the provincial IT authority), keeping everything on disk while the WAN is down. First steps:
 ///   cntt-agent enroll --server https://collector.example:8443 --ca ca.pem --token cntt_enroll_...
 ///   cntt-agent run
 #[derive(Debug, Parser)]
@@ -42,7 +42,7 @@ const DEFAULT_CONFIG: &str = "/etc/cntt-agent/agent.toml";
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Join the collector with a one-time enrollment token from the Sở TT&TT.
+    /// Join the collector with a one-time enrollment token from the Sở (the provincial IT authority).
     Enroll {
         /// Collector URL, e.g. https://collector.example:8443.
         #[arg(long)]
@@ -130,7 +130,7 @@ enum ReportCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Check a report and queue it for the Sở TT&TT. It is kept on disk and sent when the
+    /// Check a report and queue it for the Sở. It is kept on disk and sent when the
     /// collector can be reached; its submission time is now, even if the WAN is down.
     /// Submitting again keeps every version.
     #[command(verbatim_doc_comment)]
@@ -378,7 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 cntt_agent::spool::drain(&config.state_dir, &mut outbox)?;
             }
             Ok(format!(
-                "Đã ghi nhận sự cố {id}.\nBáo cáo sẽ được gửi về Sở TT&TT ngay khi có kết nối; nó không bị mất khi mạng gián đoạn.\n"
+                "Đã ghi nhận sự cố {id}.\nBáo cáo sẽ được gửi về máy chủ giám sát của Sở ngay khi có kết nối; nó không bị mất khi mạng gián đoạn.\n"
             ))
         }
     }

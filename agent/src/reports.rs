@@ -175,9 +175,9 @@ pub fn write_draft(
     let text = cntt_common::report::draft(context, period);
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     let origin = match source {
-        Source::Live => "số liệu lấy trực tiếp từ máy chủ Sở TT&TT".to_owned(),
+        Source::Live => "số liệu lấy trực tiếp từ máy chủ giám sát của Sở".to_owned(),
         Source::Kept(_) => format!(
-            "không kết nối được máy chủ Sở TT&TT; số liệu theo bản lưu lúc {}",
+            "không kết nối được máy chủ giám sát của Sở; số liệu theo bản lưu lúc {}",
             cntt_common::report::time_vi(context.generated_at)
         ),
     };
@@ -288,7 +288,7 @@ pub async fn draft_command(
         Err(err) => match load_context(&config.state_dir)? {
             Some(context) => (context, Source::Kept(format!("{err:#}"))),
             None => bail!(
-                "không kết nối được máy chủ Sở TT&TT và máy này chưa lưu số liệu báo cáo nào ({err:#}); thử lại khi có mạng"
+                "không kết nối được máy chủ giám sát của Sở và máy này chưa lưu số liệu báo cáo nào ({err:#}); thử lại khi có mạng"
             ),
         },
     };
@@ -321,7 +321,7 @@ pub fn submit_command(
         crate::spool::drain(&config.state_dir, &mut outbox)?;
     }
     Ok(format!(
-        "Đã ghi nhận báo cáo {label_vi} của {} (mã {}), nộp lúc {}.\nBáo cáo sẽ được gửi về Sở TT&TT ngay khi có kết nối và được tính theo thời điểm nộp này.\n",
+        "Đã ghi nhận báo cáo {label_vi} của {} (mã {}), nộp lúc {}.\nBáo cáo sẽ được gửi về máy chủ giám sát của Sở ngay khi có kết nối và được tính theo thời điểm nộp này.\n",
         identity.unit_name,
         event.id,
         cntt_common::report::time_vi(now)

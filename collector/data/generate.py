@@ -12,7 +12,9 @@ dataset) and the old -> new commune mapping of 1 July 2025.
 vietnam-provinces 0.6.0 (GSO export of 2025-01-04) is only used to cross-check
 codes and to record, in the note column, where GSO's own spelling differs.
 The province-level departments have no statistical code; they are listed by
-hand below with local codes.
+hand below with local codes, with their 2025 mergers and successors.
+Rows come in two blocks: today's hierarchy (province 68, its departments and
+communes) first, then the history of the former province 67.
 
 The script reads only the installed packages and writes the CSV next to
 itself. It needs no network.
@@ -46,33 +48,98 @@ EXPECTED_DISTRICTS = ["660", "661", "662", "663", "664", "665", "666", "667"]
 # Province-level agencies of Đắk Nông (sở, ban, ngành) under QĐ 02/2017/QĐ-UBND.
 # They have no statistical code: these are LOCAL codes, to be replaced by the
 # official electronic identification codes (QĐ 20/2020/QĐ-TTg).
-# Validity dates are left empty on purpose (not sourced).
+# Each row: (code, name, valid_from, valid_to, successor codes, note).
+# No agency of Đắk Nông outlived the province (last day 2025-06-30); the ones
+# merged in the national restructuring of provincial departments end the day
+# before it took effect. Only the Sở TT&TT -> Sở KH&CN date (2025-03-01) is
+# sourced; the other early-2025 mergers are dated 2025-03-01 as well and say so.
+MERGER_2025_03 = "2025-03-01"
+LAST_DAY_BEFORE_2025_03 = "2025-02-28"
+ASSUMED = " (date 2025-03-01 assumed, as for Sở Thông tin và Truyền thông; not sourced for this department)"
+
+
+def new_dept(code):
+    """Local code of a department of the post-2025 Tỉnh Lâm Đồng."""
+    return f"{NEW_PROVINCE}.S.{code}"
+
+
+def continued(code, name, note=""):
+    """A Đắk Nông agency that lasted until the province ended and continues in
+    the same-named agency of the new Tỉnh Lâm Đồng."""
+    return (f"{OLD_PROVINCE}.S.{code}", name, "", MERGER_TO, new_dept(code),
+            note or f"Continued by the {name} of Tỉnh Lâm Đồng from {MERGER_FROM}")
+
+
+def merged(code, name, into, note):
+    """A Đắk Nông department merged into another one on 2025-03-01."""
+    return (f"{OLD_PROVINCE}.S.{code}", name, "", LAST_DAY_BEFORE_2025_03,
+            f"{OLD_PROVINCE}.S.{into}", note)
+
+
 DEPARTMENTS = [
-    ("67.S.VPUB", "Văn phòng Ủy ban nhân dân tỉnh", ""),
-    ("67.S.NV", "Sở Nội vụ", ""),
-    ("67.S.TP", "Sở Tư pháp", ""),
-    ("67.S.KHDT", "Sở Kế hoạch và Đầu tư",
-     "Merged into Sở Tài chính in the 2025 restructuring of provincial departments (date not recorded)"),
-    ("67.S.TC", "Sở Tài chính", ""),
-    ("67.S.CT", "Sở Công Thương", ""),
-    ("67.S.NNPTNT", "Sở Nông nghiệp và Phát triển nông thôn",
-     "Merged with Sở Tài nguyên và Môi trường into Sở Nông nghiệp và Môi trường in the 2025 restructuring (date not recorded)"),
-    ("67.S.GTVT", "Sở Giao thông vận tải",
-     "Merged into Sở Xây dựng in the 2025 restructuring of provincial departments (date not recorded)"),
-    ("67.S.XD", "Sở Xây dựng", ""),
-    ("67.S.TNMT", "Sở Tài nguyên và Môi trường",
-     "Merged with Sở Nông nghiệp và Phát triển nông thôn into Sở Nông nghiệp và Môi trường in the 2025 restructuring (date not recorded)"),
-    ("67.S.TTTT", "Sở Thông tin và Truyền thông",
-     "Provincial IT authority, runs the central collector; merged into Sở Khoa học và Công nghệ in the 2025 restructuring (date not recorded)"),
-    ("67.S.LDTBXH", "Sở Lao động - Thương binh và Xã hội",
-     "Merged into Sở Nội vụ in the 2025 restructuring, some duties moved to other departments (date not recorded)"),
-    ("67.S.VHTTDL", "Sở Văn hóa, Thể thao và Du lịch", ""),
-    ("67.S.KHCN", "Sở Khoa học và Công nghệ", ""),
-    ("67.S.GDDT", "Sở Giáo dục và Đào tạo", ""),
-    ("67.S.YT", "Sở Y tế", ""),
-    ("67.S.TTR", "Thanh tra tỉnh", ""),
-    ("67.S.BDT", "Ban Dân tộc", ""),
-    ("67.S.BQLKCN", "Ban Quản lý các khu công nghiệp",
+    continued("VPUB", "Văn phòng Ủy ban nhân dân tỉnh"),
+    continued("NV", "Sở Nội vụ",
+              "Took over Sở Lao động - Thương binh và Xã hội on 2025-03-01; continued by the Sở Nội vụ "
+              "of Tỉnh Lâm Đồng from 2025-07-01"),
+    continued("TP", "Sở Tư pháp"),
+    merged("KHDT", "Sở Kế hoạch và Đầu tư", "TC", "Merged into Sở Tài chính on 2025-03-01" + ASSUMED),
+    continued("TC", "Sở Tài chính",
+              "Took over Sở Kế hoạch và Đầu tư on 2025-03-01; continued by the Sở Tài chính of Tỉnh Lâm Đồng "
+              "from 2025-07-01"),
+    continued("CT", "Sở Công Thương"),
+    merged("NNPTNT", "Sở Nông nghiệp và Phát triển nông thôn", "NNMT",
+           "Merged with Sở Tài nguyên và Môi trường into Sở Nông nghiệp và Môi trường on 2025-03-01" + ASSUMED),
+    merged("GTVT", "Sở Giao thông vận tải", "XD", "Merged into Sở Xây dựng on 2025-03-01" + ASSUMED),
+    continued("XD", "Sở Xây dựng",
+              "Took over Sở Giao thông vận tải on 2025-03-01; continued by the Sở Xây dựng of Tỉnh Lâm Đồng "
+              "from 2025-07-01"),
+    merged("TNMT", "Sở Tài nguyên và Môi trường", "NNMT",
+           "Merged with Sở Nông nghiệp và Phát triển nông thôn into Sở Nông nghiệp và Môi trường on 2025-03-01"
+           + ASSUMED),
+    (f"{OLD_PROVINCE}.S.NNMT", "Sở Nông nghiệp và Môi trường", MERGER_2025_03, MERGER_TO, new_dept("NNMT"),
+     "Formed on 2025-03-01 from Sở Nông nghiệp và Phát triển nông thôn and Sở Tài nguyên và Môi trường"
+     + ASSUMED + "; continued by the Sở Nông nghiệp và Môi trường of Tỉnh Lâm Đồng from 2025-07-01"),
+    merged("TTTT", "Sở Thông tin và Truyền thông", "KHCN",
+           "Provincial IT authority until 2025-02-28, ran the central collector; merged into Sở Khoa học và "
+           "Công nghệ on 2025-03-01"),
+    merged("LDTBXH", "Sở Lao động - Thương binh và Xã hội", "NV",
+           "Merged into Sở Nội vụ on 2025-03-01, some duties moved to other departments" + ASSUMED),
+    continued("VHTTDL", "Sở Văn hóa, Thể thao và Du lịch"),
+    continued("KHCN", "Sở Khoa học và Công nghệ",
+              "Took over Sở Thông tin và Truyền thông on 2025-03-01 and with it the provincial IT authority; "
+              "continued by the Sở Khoa học và Công nghệ of Tỉnh Lâm Đồng from 2025-07-01"),
+    continued("GDDT", "Sở Giáo dục và Đào tạo"),
+    continued("YT", "Sở Y tế"),
+    continued("TTR", "Thanh tra tỉnh"),
+    (f"{OLD_PROVINCE}.S.BDT", "Ban Dân tộc", "", MERGER_TO, new_dept("DTTG"),
+     "Its duties passed to a Sở Dân tộc và Tôn giáo in 2025; when Đắk Nông reorganised it is not "
+     "recorded here, so it is shown until 2025-06-30 with the Sở Dân tộc và Tôn giáo of Tỉnh Lâm Đồng "
+     "as successor"),
+    continued("BQLKCN", "Ban Quản lý các khu công nghiệp",
+              "Agency under UBND tỉnh, not a specialised department (cơ quan chuyên môn); continued by the "
+              "Ban Quản lý các khu công nghiệp of Tỉnh Lâm Đồng from 2025-07-01"),
+]
+
+# Province-level agencies of the post-2025 Tỉnh Lâm Đồng that took over those of
+# Đắk Nông, valid from the merger. Local codes like the ones above. Only the
+# successors of former Đắk Nông agencies are listed, not every agency of the
+# new province.
+NEW_DEPARTMENTS = [
+    ("VPUB", "Văn phòng Ủy ban nhân dân tỉnh", ""),
+    ("NV", "Sở Nội vụ", ""),
+    ("TP", "Sở Tư pháp", ""),
+    ("TC", "Sở Tài chính", ""),
+    ("CT", "Sở Công Thương", ""),
+    ("NNMT", "Sở Nông nghiệp và Môi trường", ""),
+    ("XD", "Sở Xây dựng", ""),
+    ("KHCN", "Sở Khoa học và Công nghệ",
+     "Provincial IT authority (cơ quan chuyên môn về công nghệ thông tin), runs the central collector"),
+    ("VHTTDL", "Sở Văn hóa, Thể thao và Du lịch", ""),
+    ("GDDT", "Sở Giáo dục và Đào tạo", ""),
+    ("YT", "Sở Y tế", ""),
+    ("DTTG", "Sở Dân tộc và Tôn giáo", "Successor of the Ban Dân tộc of the former Đắk Nông"),
+    ("TTR", "Thanh tra tỉnh", ""),
+    ("BQLKCN", "Ban Quản lý các khu công nghiệp",
      "Agency under UBND tỉnh, not a specialised department (cơ quan chuyên môn)"),
 ]
 
@@ -207,15 +274,28 @@ def main():
         g = gso_names.get(code)
         return "" if g == name else f"GSO list spells it {g}"
 
+    # Today's hierarchy first: the province 68, its departments and communes.
     rows = []
+    rows.append([NEW_PROVINCE, "Tỉnh Lâm Đồng", "province", "", MERGER_FROM, "", "",
+                 "Province formed on 2025-07-01 from Lâm Đồng, Đắk Nông and Bình Thuận; only its departments "
+                 "and its communes in the former Đắk Nông area are listed; code 68 also denoted the pre-merger "
+                 "Lâm Đồng, not listed"])
+    for code, name, note in NEW_DEPARTMENTS:
+        rows.append([new_dept(code), name, "department", NEW_PROVINCE, MERGER_FROM, "", "",
+                     f"Local code. {note}".strip()])
+    for code in sorted(new_units):
+        u = new_units[code]
+        note = f"Official GSO code {code} (2025 list); formed from {', '.join(sorted(u['from']))}"
+        if u.get("outside"):
+            note += f" and units outside Đắk Nông ({', '.join(u['outside'])})"
+        rows.append([new_code(code), u["name"], "commune", NEW_PROVINCE, MERGER_FROM, "", "", note])
+
+    # Then the history: the former Tỉnh Đắk Nông, its agencies, districts and communes.
     rows.append([OLD_PROVINCE, "Tỉnh Đắk Nông", "province", "", "2004-01-01", MERGER_TO, NEW_PROVINCE,
                  "Established by Nghị quyết 22/2003/QH11; merged into Tỉnh Lâm Đồng on 2025-07-01"])
-    rows.append([NEW_PROVINCE, "Tỉnh Lâm Đồng", "province", "", MERGER_FROM, "", "",
-                 "Province formed on 2025-07-01 from Lâm Đồng, Đắk Nông and Bình Thuận; only its communes "
-                 "in the former Đắk Nông area are listed; code 68 also denoted the pre-merger Lâm Đồng, not listed"])
-    for code, name, note in DEPARTMENTS:
-        rows.append([code, name, "department", OLD_PROVINCE, "", "", "",
-                     ("Local code. " + note).strip()])
+    for code, name, valid_from, valid_to, successors, note in DEPARTMENTS:
+        rows.append([code, name, "department", OLD_PROVINCE, valid_from, valid_to, successors,
+                     f"Local code. {note}".strip()])
 
     for dcode in sorted(districts):
         d = districts[dcode]
@@ -229,13 +309,6 @@ def main():
             rows.append([c["code"], c["name"], "commune", dcode, "", MERGER_TO,
                          new_code(mapping[c["code"]]), gso_note(c["code"], c["name"])])
 
-    for code in sorted(new_units):
-        u = new_units[code]
-        note = f"Official GSO code {code} (2025 list); formed from {', '.join(sorted(u['from']))}"
-        if u.get("outside"):
-            note += f" and units outside Đắk Nông ({', '.join(u['outside'])})"
-        rows.append([new_code(code), u["name"], "commune", NEW_PROVINCE, MERGER_FROM, "", "", note])
-
     # Self-check before writing.
     codes = [r[0] for r in rows]
     if len(codes) != len(set(codes)):
@@ -247,6 +320,20 @@ def main():
         for s in filter(None, r[6].split(";")):
             if s not in known:
                 fail(f"{r[0]}: unknown successor {s}")
+    # Nothing of the old province outlives it, and every unit that ended has
+    # successors that start the day after.
+    by_code = {r[0]: r for r in rows}
+    for r in rows:
+        if r[3] == OLD_PROVINCE and not (r[5] and r[5] <= MERGER_TO):
+            fail(f"{r[0]}: a unit of {OLD_PROVINCE} must end by {MERGER_TO}")
+        if r[5] and not r[6]:
+            fail(f"{r[0]}: ends on {r[5]} without a successor")
+        for s in filter(None, r[6].split(";")):
+            start = by_code[s][4]
+            if start and start > r[5]:
+                day_after = {MERGER_TO: MERGER_FROM, LAST_DAY_BEFORE_2025_03: MERGER_2025_03}.get(r[5])
+                if start != day_after:
+                    fail(f"{r[0]}: successor {s} starts {start}, not the day after {r[5]}")
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)

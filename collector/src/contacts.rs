@@ -2,7 +2,7 @@
 //!
 //! Header, exactly: `unit_code,name,role,position,phone,email,webhook`, optionally followed by
 //! `digest` (`yes` to receive a daily summary of the incidents the contact may see). `role` is one of
-//! `leadership`, `it_officer`, `so_on_duty`, `so_leadership`; `email` and `webhook` (a webhook
+//! `leadership`, `it_officer`, `so_on_duty`, `so_leadership`, `police`; `email` and `webhook` (a webhook
 //! name from `[notify]`) may be empty, but not both. A file with any bad row is refused whole, with
 //! every problem listed by line, like the units file.
 

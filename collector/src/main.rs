@@ -21,7 +21,7 @@ use cntt_collector::{admin, build, tls};
 ///   cntt-collector tls init --dir /etc/cntt-collector/tls --host collector.example
 ///   cntt-collector units import collector/data/dak-nong-units.csv
 ///   cntt-collector api-token create --role admin --name "Sở TT&TT"
-///   cntt-collector enroll-token create --unit 67.S.TTTT --uses 5 --ttl 7d
+///   cntt-collector enroll-token create --unit 68.S.KHCN --uses 5 --ttl 7d
 ///   cntt-collector contacts import contacts.csv && cntt-collector notify test --contact 1
 ///   cntt-collector serve
 #[derive(Debug, Parser)]
@@ -217,7 +217,7 @@ enum UnitsCommand {
 enum EnrollTokenCommand {
     /// Create a token for one unit; prints it once.
     Create {
-        /// Code of the unit the agents belong to, e.g. 67.S.TTTT or 663.
+        /// Code of the unit the agents belong to, e.g. 68.S.KHCN or 68.24670.
         #[arg(long)]
         unit: String,
         /// How many agents may enroll with it.
@@ -292,7 +292,7 @@ enum AuditCommand {
 #[derive(Debug, Subcommand)]
 enum ContactsCommand {
     /// Create or update contacts from a CSV file (header: unit_code,name,role,position,phone,email,
-    /// webhook; role: leadership, it_officer, so_on_duty or so_leadership). A file with any bad row
+    /// webhook; role: leadership, it_officer, so_on_duty, so_leadership or police). A file with any bad row
     /// is refused whole.
     Import {
         /// The CSV file.
@@ -305,7 +305,7 @@ enum ContactsCommand {
 #[derive(Debug, Subcommand)]
 enum NotifyCommand {
     /// Replace the routing rules from a CSV file (header: unit_code,kinds,min_severity,role,after;
-    /// e.g. `663,wan;lan,high,leadership,0s` or `,*,medium,so_on_duty,30m`). Without rules the
+    /// e.g. `68.24670,wan;lan,high,leadership,0s` or `,*,medium,so_on_duty,30m`). Without rules the
     /// defaults apply (see collector.example.toml).
     #[command(name = "rules-import")]
     RulesImport {

@@ -10,9 +10,14 @@
 //!
 //! The standard (Điều 4.1): a degree in IT, university level or above for departments, districts
 //! and public service units, college level or above for communes; English at level B or
-//! equivalent. [`gaps`] says, in Vietnamese, what an officer lacks; [`unit_gaps`] what a unit
-//! lacks (no officer, or none qualified). Điều 14.1 (the assignment decision is sent to the Sở) is
-//! shown beside it, not counted as a qualification.
+//! equivalent, which is bậc 2 (A2) of the six-level framework of Thông tư 01/2014/TT-BGDĐT. The
+//! levels officers write (old scale A/B/C, framework A1–C2) are mapped to the framework by the data
+//! file `collector/data/english-levels.csv` (see the README beside it), not by code.
+//! [`gaps`] says, in Vietnamese, what an officer lacks; [`unit_gaps`] what a unit lacks (no
+//! officer, or none qualified). Neither ever starts with, changes or repeats an officer's name, so
+//! callers may print the name beside the text and adjust the text's first letter (issue 12).
+//! Điều 14.1 (the assignment decision is sent to the Sở) is shown beside it, not counted as a
+//! qualification.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -32,8 +37,24 @@ pub const DEGREE_LEVELS: [&str; 6] = [
     "doctorate",
 ];
 
-/// English levels that meet "level B or equivalent".
-const ENGLISH_B_OR_ABOVE: [&str; 6] = ["B", "B1", "B2", "C", "C1", "C2"];
+/// The English levels officers write, mapped to the six-level framework; see the README in
+/// `collector/data/`.
+const ENGLISH_LEVELS: &str = include_str!("../data/english-levels.csv");
+
+/// "Trình độ B hoặc tương đương" of Điều 4.1: bậc 2 (A2) of the six-level framework.
+const ENGLISH_REQUIRED_LEVEL: u8 = 2;
+
+/// The framework level (1 to 6) of an English level as written, e.g. 2 for "B" or "a2"; `None`
+/// when the level is not in `english-levels.csv`.
+pub fn english_framework_level(written: &str) -> Option<u8> {
+    let written = written.trim().to_uppercase();
+    ENGLISH_LEVELS.lines().skip(1).find_map(|line| {
+        let mut fields = line.split(',');
+        let level = fields.next()?;
+        let framework = fields.next()?.parse().ok()?;
+        (level == written).then_some(framework)
+    })
+}
 
 const REQUIRED_COLUMNS: [&str; 4] = ["unit_code", "full_name", "degree_level", "it_degree"];
 const OPTIONAL_COLUMNS: [&str; 11] = [
@@ -243,32 +264,52 @@ pub fn gaps(unit_kind: &str, officer: &OfficerRecord) -> Vec<String> {
             degree_vi(required)
         ));
     }
-    if officer.english_level.is_empty() {
-        gaps.push("chưa có chứng chỉ tiếng Anh trình độ B".to_owned());
-    } else if !ENGLISH_B_OR_ABOVE.contains(&officer.english_level.as_str()) {
-        gaps.push(format!(
-            "tiếng Anh trình độ {} chưa đạt trình độ B",
-            officer.english_level
-        ));
+    let english = officer.english_level.trim();
+    match english_framework_level(english) {
+        _ if english.is_empty() => gaps
+            .push("chưa có chứng chỉ tiếng Anh trình độ B (bậc 2/A2) hoặc tương đương".to_owned()),
+        Some(level) if level >= ENGLISH_REQUIRED_LEVEL => {}
+        Some(level) => gaps.push(format!(
+            "tiếng Anh trình độ {english} (bậc {level}) chưa đạt trình độ B (bậc 2/A2) hoặc \
+             tương đương"
+        )),
+        None => gaps.push(format!(
+            "tiếng Anh trình độ {english} chưa quy đổi được sang khung năng lực ngoại ngữ 6 bậc \
+             (Thông tư 01/2014/TT-BGDĐT), cần kiểm tra lại"
+        )),
     }
     gaps
 }
 
 /// Why a unit of `unit_kind` has no qualified officer among `officers` (those active on the day
 /// asked), or `None` when it has one.
+///
+/// The text starts with a lower-case word and never with a name, so a caller may print the
+/// officer's name before it ("Sở Y tế (cán bộ: Lê Minh Châu): tiếng Anh …") and change its first
+/// letter. With one officer it does not name them (the caller shows who); with several it names
+/// each, as written, after the opening words.
 pub fn unit_gaps(unit_kind: &str, officers: &[&OfficerRecord]) -> Option<String> {
-    if officers.is_empty() {
-        return Some("chưa có cán bộ chuyên trách CNTT".to_owned());
-    }
     let mut reasons = Vec::new();
     for officer in officers {
         let gaps = gaps(unit_kind, officer);
         if gaps.is_empty() {
             return None;
         }
-        reasons.push(format!("{}: {}", officer.full_name, gaps.join(", ")));
+        reasons.push((officer.full_name.as_str(), gaps.join(", ")));
     }
-    Some(reasons.join("; "))
+    match reasons.as_slice() {
+        [] => Some("chưa có cán bộ chuyên trách CNTT".to_owned()),
+        [(_, gaps)] => Some(gaps.clone()),
+        several => Some(format!(
+            "cả {} cán bộ đều chưa đạt chuẩn: {}",
+            several.len(),
+            several
+                .iter()
+                .map(|(name, gaps)| format!("{name} – {gaps}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -277,15 +318,20 @@ mod tests {
 
     const HEAD: &str = "unit_code,full_name,position,email,degree_level,degree_field,it_degree,english_level,certificates,decision_number,decision_date,active_from,active_to\n";
 
-    #[test]
-    fn the_standard_depends_on_the_unit_level() {
-        let officer = |level: &str, it: bool, english: &str| OfficerRecord {
-            full_name: "Trần Thị Bình".into(),
+    fn officer(name: &str, level: &str, it: bool, english: &str) -> OfficerRecord {
+        OfficerRecord {
+            full_name: name.into(),
             degree_level: level.into(),
             it_degree: it,
             english_level: english.into(),
             ..OfficerRecord::default()
-        };
+        }
+    }
+
+    #[test]
+    fn the_standard_depends_on_the_unit_level() {
+        let officer =
+            |level: &str, it: bool, english: &str| officer("Trần Thị Bình", level, it, english);
         assert!(gaps("department", &officer("university", true, "B")).is_empty());
         assert!(gaps("commune", &officer("college", true, "B1")).is_empty());
         assert_eq!(
@@ -293,10 +339,10 @@ mod tests {
             ["trình độ cao đẳng dưới chuẩn đại học trở lên đối với sở, ngành, cấp huyện"]
         );
         assert_eq!(
-            gaps("commune", &officer("master", false, "A2")),
+            gaps("commune", &officer("master", false, "A1")),
             [
                 "bằng cấp không thuộc chuyên ngành CNTT hoặc Tin học",
-                "tiếng Anh trình độ A2 chưa đạt trình độ B"
+                "tiếng Anh trình độ A1 (bậc 1) chưa đạt trình độ B (bậc 2/A2) hoặc tương đương"
             ]
         );
         assert_eq!(
@@ -306,9 +352,73 @@ mod tests {
         let good = officer("college", true, "B");
         let weak = officer("intermediate", true, "B");
         assert_eq!(unit_gaps("commune", &[&weak, &good]), None);
-        assert!(unit_gaps("commune", &[&weak])
-            .unwrap()
-            .starts_with("Trần Thị Bình: trình độ trung cấp"));
+        assert_eq!(
+            unit_gaps("commune", &[&weak]).unwrap(),
+            "trình độ trung cấp dưới chuẩn cao đẳng trở lên đối với cấp xã"
+        );
+    }
+
+    /// Issue 12: "trình độ B" is bậc 2 (A2) and meets Điều 4.1; A and A1 do not.
+    #[test]
+    fn english_levels_are_read_on_the_six_level_framework() {
+        let check = |english: &str, expected: Option<&str>| {
+            let found = gaps(
+                "department",
+                &officer("Lê Minh Châu", "university", true, english),
+            );
+            assert_eq!(found.first().map(String::as_str), expected, "{english:?}");
+        };
+        for accepted in ["B", "b", " B ", "A2", "a2", "C", "B1", "B2", "C1", "C2"] {
+            check(accepted, None);
+        }
+        let below = |level: &str, step: u8| {
+            format!(
+                "tiếng Anh trình độ {level} (bậc {step}) chưa đạt trình độ B (bậc 2/A2) hoặc \
+                 tương đương"
+            )
+        };
+        check("A", Some(&below("A", 1)));
+        check("A1", Some(&below("A1", 1)));
+        check(
+            "",
+            Some("chưa có chứng chỉ tiếng Anh trình độ B (bậc 2/A2) hoặc tương đương"),
+        );
+        check(
+            "IELTS 6.0",
+            Some(
+                "tiếng Anh trình độ IELTS 6.0 chưa quy đổi được sang khung năng lực ngoại ngữ 6 \
+                 bậc (Thông tư 01/2014/TT-BGDĐT), cần kiểm tra lại",
+            ),
+        );
+        assert_eq!(english_framework_level("C"), Some(3));
+    }
+
+    /// Issue 12: a report printed "(cán bộ: Lê Minh Châu): lê Minh Châu: …". The reason never
+    /// starts with or repeats a name, and names are kept as written.
+    #[test]
+    fn unit_gaps_never_lower_case_or_repeat_a_name() {
+        let chau = officer("Lê Minh Châu", "university", true, "A");
+        let y_bih = officer("Y Bih Niê", "college", true, "B");
+        let check = |officers: &[&OfficerRecord], expected: &str| {
+            let reason = unit_gaps("department", officers).unwrap();
+            assert_eq!(reason, expected);
+            assert!(reason.starts_with(char::is_lowercase), "{reason}");
+            for officer in officers {
+                let name = officer.full_name.as_str();
+                assert!(reason.matches(name).count() <= 1, "{reason}");
+                assert!(!reason.contains(&name.to_lowercase()), "{reason}");
+            }
+        };
+        check(
+            &[&chau],
+            "tiếng Anh trình độ A (bậc 1) chưa đạt trình độ B (bậc 2/A2) hoặc tương đương",
+        );
+        check(
+            &[&chau, &y_bih],
+            "cả 2 cán bộ đều chưa đạt chuẩn: Lê Minh Châu – tiếng Anh trình độ A (bậc 1) chưa đạt \
+             trình độ B (bậc 2/A2) hoặc tương đương; Y Bih Niê – trình độ cao đẳng dưới chuẩn đại \
+             học trở lên đối với sở, ngành, cấp huyện",
+        );
     }
 
     #[test]

@@ -400,7 +400,7 @@ impl Scheme {
                 month: DueMonth::Last,
             },
             shift: Shift::Earlier,
-            source: "Quy chế làm việc của Sở TT&TT, Điều 17.3".to_owned(),
+            source: "Quy chế làm việc của Sở, Điều 17.3".to_owned(),
         })
         .collect()
     }
@@ -885,7 +885,7 @@ mod tests {
              08/02/2024 nghỉ Tết Nguyên đán → lùi về thứ Tư 07/02/2024; số liệu chốt đến hết ngày \
              05/02/2024, trước hạn nộp ít nhất 1 ngày làm việc như Nghị định 09/2019/NĐ-CP yêu cầu \
              (không chốt theo ngày 14 của Nghị định vì hạn nộp đến trước ngày đó) (Quy chế làm \
-             việc của Sở TT&TT, Điều 17.3)"
+             việc của Sở, Điều 17.3)"
         );
         // Windows follow one another: January's ended the day before its due date's eve.
         assert_eq!(tet.data_from, date!(2024 - 01 - 09));

@@ -119,6 +119,43 @@ fn check(record: &UnitRecord) -> Result<(), String> {
     Ok(())
 }
 
+/// Type words that open a territorial unit's name, longest first so "Thành phố" wins over
+/// shorter prefixes.
+const TYPE_WORDS: [&str; 9] = [
+    "Thành phố",
+    "Thị trấn",
+    "Thị xã",
+    "Đặc khu",
+    "Phường",
+    "Huyện",
+    "Quận",
+    "Tỉnh",
+    "Xã",
+];
+
+/// The name of the body that reports for a unit: the people's committee of a territory ("UBND xã
+/// Đắk Mil" for the commune "Xã Đắk Mil", "UBND thành phố Gia Nghĩa", "UBND tỉnh Lâm Đồng"); an
+/// agency (`department`) is its own body and keeps its name.
+///
+/// Unit names in the data name territories with their type word first (see
+/// `collector/data/README.md`); a name already naming the committee, or without a known type
+/// word, is prefixed with "UBND" only where that is missing.
+pub fn body_name(kind: &str, name: &str) -> String {
+    let territory = matches!(kind, "province" | "district" | "commune");
+    let name = name.trim();
+    if !territory || name.starts_with("UBND ") || name.starts_with("Ủy ban nhân dân") {
+        return name.to_owned();
+    }
+    for word in TYPE_WORDS {
+        if let Some(rest) = name.strip_prefix(word) {
+            if rest.starts_with(' ') {
+                return format!("UBND {}{rest}", word.to_lowercase());
+            }
+        }
+    }
+    format!("UBND {name}")
+}
+
 /// What `units list` prints.
 #[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
@@ -314,14 +351,90 @@ mod tests {
     }
 
     #[test]
-    fn shipped_dataset_parses() {
+    fn shipped_dataset_starts_from_today_and_keeps_history_with_successors() {
         let records = parse_csv(include_bytes!("../data/dak-nong-units.csv")).unwrap();
+        let by_code: BTreeMap<&str, &UnitRecord> =
+            records.iter().map(|r| (r.code.as_str(), r)).collect();
+        let valid_on = |r: &UnitRecord, day: &str| {
+            r.valid_from.as_deref().is_none_or(|from| from <= day)
+                && r.valid_to.as_deref().is_none_or(|to| day <= to)
+        };
+        // Today's hierarchy comes first: the province, its departments, its communes.
+        assert_eq!(records[0].code, "68");
+        let today: Vec<&UnitRecord> = records
+            .iter()
+            .filter(|r| valid_on(r, "2026-12-04"))
+            .collect();
+        assert!(today
+            .iter()
+            .all(|r| r.code == "68" || r.parent_code.as_deref() == Some("68")));
+        let n_departments = today.iter().filter(|r| r.kind == "department").count();
+        let n_communes = today.iter().filter(|r| r.kind == "commune").count();
+        assert_eq!((n_departments, n_communes), (14, 28));
+        assert_eq!(by_code["68.S.KHCN"].name, "Sở Khoa học và Công nghệ");
+        // The history: 8 district-level units, the departments merged in 2025, nothing of the
+        // former province after 2025-06-30, and every unit that ended has known successors.
         let districts = records
             .iter()
             .filter(|r| r.kind == "district" && r.parent_code.as_deref() == Some("67"))
             .count();
-        assert_eq!(districts, 8, "Đắk Nông has 8 district-level units");
-        assert!(records.iter().any(|r| r.code == "67.S.TTTT"));
+        assert_eq!(districts, 8);
+        let tttt = by_code["67.S.TTTT"];
+        assert_eq!(
+            (tttt.valid_to.as_deref(), tttt.successor_codes.as_str()),
+            (Some("2025-02-28"), "67.S.KHCN")
+        );
+        assert_eq!(by_code["67.S.KHCN"].successor_codes, "68.S.KHCN");
+        assert_eq!(by_code["67.S.TNMT"].successor_codes, "67.S.NNMT");
+        for record in &records {
+            if record.code == "67" || record.parent_code.as_deref() == Some("67") {
+                assert!(
+                    record
+                        .valid_to
+                        .as_deref()
+                        .is_some_and(|to| to <= "2025-06-30"),
+                    "{} outlives the former province",
+                    record.code
+                );
+            }
+            if record.valid_to.is_some() {
+                assert!(!record.successor_codes.is_empty(), "{}", record.code);
+            }
+            for successor in record.successor_codes.split(';').filter(|s| !s.is_empty()) {
+                assert!(by_code.contains_key(successor), "{successor}");
+            }
+        }
+    }
+
+    #[test]
+    fn body_names_name_the_committee_of_a_territory() {
+        let check = |kind: &str, name: &str, expected: &str| {
+            assert_eq!(body_name(kind, name), expected, "{kind} {name}");
+        };
+        check("commune", "Xã Đắk Mil", "UBND xã Đắk Mil");
+        check("commune", "Phường Nghĩa Đức", "UBND phường Nghĩa Đức");
+        check("commune", "Thị trấn Đắk Mil", "UBND thị trấn Đắk Mil");
+        check("commune", "Đặc khu Phú Quốc", "UBND đặc khu Phú Quốc");
+        check("district", "Huyện Cư Jút", "UBND huyện Cư Jút");
+        check(
+            "district",
+            "Thành phố Gia Nghĩa",
+            "UBND thành phố Gia Nghĩa",
+        );
+        check("district", "Thị xã Gia Nghĩa", "UBND thị xã Gia Nghĩa");
+        check("province", "Tỉnh Lâm Đồng", "UBND tỉnh Lâm Đồng");
+        check("province", "Thành phố Hà Nội", "UBND thành phố Hà Nội");
+        check(
+            "department",
+            "Sở Khoa học và Công nghệ",
+            "Sở Khoa học và Công nghệ",
+        );
+        check("department", "Thanh tra tỉnh", "Thanh tra tỉnh");
+        // Already the committee, or no type word: "UBND" once, never twice.
+        check("commune", "UBND xã Đắk Mil", "UBND xã Đắk Mil");
+        check("commune", "Đắk Mil", "UBND Đắk Mil");
+        // A type word only counts as a whole word.
+        check("commune", "Xãđặc", "UBND Xãđặc");
     }
 
     #[test]

@@ -79,13 +79,13 @@ fn units_import_and_list_the_shipped_dataset() {
     let output = collector(&["--config", &config, "units", "import", dataset]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("128 created"),
+        stdout(&output).contains("143 created"),
         "{}",
         stdout(&output)
     );
     let again = collector(&["--config", &config, "units", "import", dataset]);
     assert!(
-        stdout(&again).contains("0 created, 0 updated, 128 unchanged"),
+        stdout(&again).contains("0 created, 0 updated, 143 unchanged"),
         "{}",
         stdout(&again)
     );
@@ -100,8 +100,33 @@ fn units_import_and_list_the_shipped_dataset() {
         .count();
     assert_eq!(districts, 8, "{tree}");
     assert!(
-        tree.contains("67.S.TTTT  Sở Thông tin và Truyền thông  [department]"),
+        tree.contains("67.S.TTTT  Sở Thông tin và Truyền thông  [department]  ? → 2025-02-28"),
         "{tree}"
+    );
+
+    // Today's hierarchy: the province 68, its departments and communes, nothing of 67.
+    let today = stdout(&collector(&[
+        "--config",
+        &config,
+        "units",
+        "list",
+        "--at",
+        "2026-12-04",
+        "--depth",
+        "1",
+    ]));
+    assert!(
+        today.starts_with("68  Tỉnh Lâm Đồng  [province]  2025-07-01 → nay"),
+        "{today}"
+    );
+    assert!(
+        today.contains("68.S.KHCN  Sở Khoa học và Công nghệ  [department]  2025-07-01 → nay"),
+        "{today}"
+    );
+    assert_eq!(today.lines().count(), 1 + 14 + 28, "{today}");
+    assert!(
+        !today.contains("67.S.") && !today.contains("Tỉnh Đắk Nông"),
+        "{today}"
     );
 
     // A bad file is refused whole, with line numbers, and changes nothing.
@@ -400,7 +425,7 @@ fn officers_are_imported_and_checked_against_article_4() {
     assert!(output.status.success(), "{}", stderr(&output));
     let check = stdout(&run(&["officers", "check", "--at", "2026-11-23"]));
     assert!(check.contains("ngày 23/11/2026: 1 / 3 đơn vị"), "{check}");
-    assert!(check.contains("663  Huyện Đắk Mil: Trần Thị Bình: trình độ cao đẳng dưới chuẩn đại học trở lên đối với sở, ngành, cấp huyện"), "{check}");
+    assert!(check.contains("663  Huyện Đắk Mil (cán bộ: Trần Thị Bình): trình độ cao đẳng dưới chuẩn đại học trở lên đối với sở, ngành, cấp huyện"), "{check}");
     assert!(
         check.contains("Chưa gửi quyết định phân công về Sở (Điều 14.1): Trần Thị Bình"),
         "{check}"

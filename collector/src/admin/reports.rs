@@ -105,7 +105,16 @@ pub async fn officers_check(
         reporting
     );
     for (unit, reason) in &gaps {
-        let _ = writeln!(out, "{}  {}: {reason}", unit.code, unit.name);
+        // The reason never names the officer when there is one; name them here, as written.
+        let names: Vec<&str> = reports::active_officers(&officers, unit.id, &date.to_string())
+            .iter()
+            .map(|officer| officer.full_name.as_str())
+            .collect();
+        let who = match names.as_slice() {
+            [name] => format!(" (cán bộ: {name})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "{}  {}{who}: {reason}", unit.code, unit.name);
     }
     let missing_decision: Vec<&str> = officers
         .iter()

@@ -99,7 +99,8 @@ pub(super) async fn enroll_create(
                 remote_addr: address,
                 details: serde_json::json!({ "reason": code }),
             };
-            let message = format!("{refusal}; ask the Sở TT&TT for a new enrollment token");
+            let issuer = &state.organisation.current(now).short_name;
+            let message = format!("{refusal}; ask the {issuer} for a new enrollment token");
             Err(state
                 .refuse("enroll", entry, ApiError::unauthorized(code, message))
                 .await)

@@ -850,9 +850,9 @@ mod tests {
         let xml = part(&bytes, "word/document.xml");
         let text = plain_text(&xml);
         for expected in [
-            "UBND TỈNH ĐẮK NÔNG\nSỞ KHOA HỌC VÀ CÔNG NGHỆ\n",
+            "UBND TỈNH LÂM ĐỒNG\nSỞ KHOA HỌC VÀ CÔNG NGHỆ\n",
             "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n",
-            "Số: ……/BC-SKHCN\nĐắk Nông, ngày 15 tháng 12 năm 2026\n",
+            "Số: ……/BC-SKHCN\nLâm Đồng, ngày 15 tháng 12 năm 2026\n",
             "BÁO CÁO\nTổng hợp tình hình ứng dụng CNTT quý IV năm 2026\n",
             "Kính gửi: Ủy ban nhân dân tỉnh.\n",
             "I. TÌNH HÌNH THỰC HIỆN CHẾ ĐỘ BÁO CÁO ĐỊNH KỲ\n",

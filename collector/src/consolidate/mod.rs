@@ -243,12 +243,7 @@ pub fn example() -> Consolidated {
             (Some(0.9991), Some(0.9978), Some(35.0)),
         ),
         example_row(
-            (
-                "67.S.KHCN",
-                "Sở Khoa học và Công nghệ",
-                "department",
-                departments,
-            ),
+            ("67.S.TC", "Sở Tài chính", "department", departments),
             (
                 SubmissionState::OnTime,
                 Some(datetime!(2026-12-08 16:40 +7)),
@@ -366,6 +361,8 @@ pub fn example() -> Consolidated {
         .map(|name| example_tally(name, rows.iter().filter(|row| row.district == name)))
         .collect();
     let province = example_tally("Toàn tỉnh", rows.iter());
+    let organisations = crate::organisation::Organisations::shipped();
+    let organisation = organisations.at(date!(2026 - 12 - 15));
     Consolidated {
         period: "2026-Q4".to_owned(),
         period_vi: "quý IV năm 2026".to_owned(),
@@ -375,15 +372,15 @@ pub fn example() -> Consolidated {
         due: date!(2026 - 12 - 10),
         generated_at: datetime!(2026-12-15 01:30 UTC),
         header: DocumentHeader {
-            parent_agency: "UBND TỈNH ĐẮK NÔNG".to_owned(),
-            agency: "SỞ KHOA HỌC VÀ CÔNG NGHỆ".to_owned(),
-            number: "……/BC-SKHCN".to_owned(),
-            place: "Đắk Nông".to_owned(),
+            parent_agency: organisation.header_parent(),
+            agency: organisation.header_agency(),
+            number: format!("……/BC-{}", organisation.symbol),
+            place: organisation.place.clone(),
             date: date!(2026 - 12 - 15),
             addressee: "Ủy ban nhân dân tỉnh".to_owned(),
             recipients: vec![
                 "Như trên;".to_owned(),
-                "Bộ Khoa học và Công nghệ (để b/c);".to_owned(),
+                "Thường trực UBND tỉnh (để b/c);".to_owned(),
                 "Lãnh đạo Sở;".to_owned(),
                 "Các sở, ban, ngành; UBND các huyện, thành phố;".to_owned(),
                 "Lưu: VT, CNTT.".to_owned(),

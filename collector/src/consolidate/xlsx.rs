@@ -486,7 +486,7 @@ mod tests {
         assert!(units.contains(r#"state="frozen""#), "frozen panes");
         assert!(units.contains(r#"topLeftCell="D5""#), "{units}");
         assert!(units.contains("<autoFilter"), "sortable");
-        // Sở KHCN's WAN availability, as a number, not text.
+        // Sở Tài chính's WAN availability, as a number, not text.
         assert!(units.contains("<v>0.9969</v>"), "{units}");
         let styles = part(&bytes, "xl/styles.xml");
         assert!(styles.contains(r#"formatCode="0.00%""#), "{styles}");

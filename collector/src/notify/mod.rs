@@ -1,5 +1,5 @@
-//! Notices to leadership and the Sở TT&TT (issue 5): what to tell whom and when, written to the
-//! database first and then delivered by email or webhook.
+//! Notices to leadership and the Sở (the provincial IT authority; issue 5): what to tell whom and
+//! when, written to the database first and then delivered by email or webhook.
 //!
 //! - `render` writes the notices' words (formal Vietnamese, Thông tư 20/2017 fields);
 //! - `rules` decides who is told of an incident and when (contacts and rules are data);
@@ -185,7 +185,7 @@ fn check_email(email: EmailConfig, base: &Path) -> anyhow::Result<Email> {
     }
     if !email.from.contains('@') {
         bail!(
-            "notify.email.from {:?} is not an address like \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"",
+            "notify.email.from {:?} is not an address like \"Giám sát CNTT <giamsat@example.gov.vn>\"",
             email.from
         );
     }

@@ -8,11 +8,17 @@
 //! - An incident is announced only when it is not folded under another (`parent_id`), is still
 //!   open, and has lasted the grace period since the collector learnt of it: a flap is never
 //!   announced, and a grouped outage is announced once, by its top incident.
+//! - A security incident is the exception: QĐ 02/2017 Điều 12.2 asks for a prompt report of any
+//!   breach of information security, so once the grace period has passed it is announced even
+//!   when it was already resolved or closed (a defacement removed in 20 minutes is still a
+//!   defacement); the opening, resolution and closing notices then follow each other in order.
 //! - A rule matches an incident when the incident's unit is the rule's unit or below it (no unit:
 //!   every unit), its kind is listed (or the rule lists none), and its severity is at least the
 //!   rule's. Its role says who: `leadership` and `it_officer` are the contacts of that role of the
 //!   incident's unit, or of the nearest unit above that has some; `so_on_duty` and
-//!   `so_leadership` are every such contact of the Sở TT&TT, wherever they are filed.
+//!   `so_leadership` are every such contact of the provincial IT authority (the Sở), and `police`
+//!   every contact of the provincial police (Công an tỉnh, which oversees information security
+//!   since 2025), wherever they are filed.
 //! - A rule with no delay gives the opening notice; one with a delay an escalation once the
 //!   incident has been open that long (from its start).
 //! - Every `reminder_every` of the incident's life, those already told get a reminder (only the
@@ -27,9 +33,24 @@ use super::render::NoticeKind;
 
 /// Default rules, used while none are stored: the unit's IT officer is told of everything, its
 /// leadership of high and critical incidents, the Sở's on-duty officer after 30 minutes and the
-/// Sở's leadership after 4 hours.
+/// Sở's leadership after 4 hours; security incidents reach the Sở's on-duty officer at once (after
+/// the grace period only), and the police contacts, where any are filed, when high or critical.
 pub fn defaults() -> Vec<Rule> {
     vec![
+        Rule {
+            unit_id: None,
+            kinds: vec!["security".into()],
+            min_severity: 0,
+            role: "so_on_duty".into(),
+            after_ms: 0,
+        },
+        Rule {
+            unit_id: None,
+            kinds: vec!["security".into()],
+            min_severity: severity_rank("high"),
+            role: "police".into(),
+            after_ms: 0,
+        },
         Rule {
             unit_id: None,
             kinds: Vec::new(),
@@ -62,7 +83,19 @@ pub fn defaults() -> Vec<Rule> {
 }
 
 /// The roles a contact may have.
-pub const ROLES: &[&str] = &["leadership", "it_officer", "so_on_duty", "so_leadership"];
+pub const ROLES: &[&str] = &[
+    "leadership",
+    "it_officer",
+    "so_on_duty",
+    "so_leadership",
+    "police",
+];
+
+/// Whether contacts of `role` are reached wherever they are filed (the Sở's and the police's),
+/// rather than by the incident's unit and the units above it.
+pub fn province_wide(role: &str) -> bool {
+    role.starts_with("so_") || role == "police"
+}
 
 /// Orders severities: low 0 … critical 3.
 pub fn severity_rank(severity: &str) -> u8 {
@@ -160,8 +193,15 @@ pub fn plan(
         } else {
             0
         };
-    if open && !subject.folded && now >= subject.created_at + grace {
+    let past_grace = now >= subject.created_at + grace;
+    // A security incident is reported even when it ended within the grace period (Điều 12.2):
+    // once, by the opening rules, and only if nobody was told while it was open.
+    let late_security = !open && subject.kind == "security" && told.is_empty();
+    if !subject.folded && past_grace && (open || late_security) {
         for rule in rules.iter().filter(|rule| matches(rule, subject)) {
+            if !open && rule.after_ms != 0 {
+                continue;
+            }
             let due = rule.after_ms == 0 || now >= subject.started_at + rule.after_ms;
             if !due {
                 continue;
@@ -193,7 +233,12 @@ pub fn plan(
         }
     }
     if !open {
-        for (contact, channel) in &told {
+        let told_now: BTreeSet<(i64, String)> = wanted
+            .iter()
+            .map(|(contact, channel, _, _)| (*contact, channel.clone()))
+            .chain(told)
+            .collect();
+        for (contact, channel) in &told_now {
             wanted.insert((*contact, channel.clone(), NoticeKind::Resolution, 0));
             if subject.state == "closed" {
                 wanted.insert((*contact, channel.clone(), NoticeKind::Closing, 0));
@@ -212,7 +257,7 @@ fn matches(rule: &Rule, subject: &Subject) -> bool {
 
 fn recipients<'a>(role: &str, subject: &Subject, contacts: &'a [Contact]) -> Vec<&'a Contact> {
     let of_role = contacts.iter().filter(|contact| contact.role == role);
-    if role.starts_with("so_") {
+    if province_wide(role) {
         return of_role.collect();
     }
     for unit in &subject.unit_chain {
@@ -443,5 +488,71 @@ mod tests {
         assert!(closing
             .iter()
             .all(|(_, _, kind, _)| *kind == NoticeKind::Closing));
+    }
+
+    #[test]
+    fn a_security_incident_reaches_the_so_and_police_at_once_even_when_already_closed() {
+        let mut all = contacts();
+        all.push(Contact {
+            id: 6,
+            unit_id: 7,
+            role: "police".into(),
+            channels: vec!["email".into()],
+        });
+        let security = |severity: &str, state: &str| Subject {
+            kind: "security".into(),
+            ..subject(severity, state)
+        };
+        let plan_at = |subject: &Subject, existing: &BTreeSet<NoticeKey>, now: i64| {
+            plan(subject, &defaults(), &all, existing, TIMING, now)
+        };
+        // Open past the grace period: the officer, leadership, the Sở's on-duty officer on both
+        // channels and the police, all at once rather than after 30 minutes.
+        let opening = plan_at(&security("critical", "open"), &BTreeSet::new(), 2 * MIN);
+        let who: Vec<(i64, NoticeKind)> = opening.iter().map(|(c, _, k, _)| (*c, *k)).collect();
+        assert_eq!(
+            who,
+            vec![
+                (1, NoticeKind::Opening),
+                (2, NoticeKind::Opening),
+                (3, NoticeKind::Opening),
+                (3, NoticeKind::Opening),
+                (6, NoticeKind::Opening),
+            ]
+        );
+        // A medium one does not go to the police.
+        let medium = plan_at(&security("medium", "open"), &BTreeSet::new(), 2 * MIN);
+        assert!(medium.iter().all(|(c, _, _, _)| *c != 6), "{medium:?}");
+        // Before the grace period, nothing.
+        assert!(plan_at(&security("critical", "closed"), &BTreeSet::new(), MIN).is_empty());
+        // Closed within the grace period: announced after it, each contact hearing opening,
+        // resolution and closing in that order, and nothing more afterwards.
+        let late = plan_at(&security("critical", "closed"), &BTreeSet::new(), 2 * MIN);
+        let officer: Vec<NoticeKind> = late
+            .iter()
+            .filter(|(c, _, _, _)| *c == 3)
+            .map(|(_, _, k, _)| *k)
+            .collect();
+        assert_eq!(
+            officer,
+            [
+                NoticeKind::Opening,
+                NoticeKind::Resolution,
+                NoticeKind::Closing,
+                NoticeKind::Opening,
+                NoticeKind::Resolution,
+                NoticeKind::Closing,
+            ]
+        );
+        let existing: BTreeSet<NoticeKey> = late.into_iter().collect();
+        assert!(plan_at(&security("critical", "closed"), &existing, 300 * MIN).is_empty());
+        // No escalation of a closed incident, however late.
+        assert!(
+            plan_at(&security("critical", "closed"), &BTreeSet::new(), 300 * MIN)
+                .iter()
+                .all(|(_, _, kind, _)| *kind != NoticeKind::Escalation)
+        );
+        // Other kinds keep the flap rule.
+        assert!(run(&subject("critical", "closed"), &BTreeSet::new(), 2 * MIN).is_empty());
     }
 }

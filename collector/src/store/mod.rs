@@ -162,12 +162,25 @@ impl Store {
     /// in order, instead of all polling SQLite's one write lock side by side: under load that
     /// polling starved some uploads for seconds, long enough to make a reporting agent look
     /// silent. PostgreSQL locks rows and needs no queue.
+    ///
+    /// On SQLite the transaction also takes the database's write lock at once, before its first
+    /// read, as `BEGIN IMMEDIATE` would: a transaction that reads first and writes later fails
+    /// with `SQLITE_BUSY_SNAPSHOT` ("database is locked", code 517) if a write outside the queue
+    /// (a notice claim, an audit entry) commits in between, and SQLite cannot wait that one out.
+    /// Closing an incident while the notifier claimed notices failed that way (issue 12).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let gate = match self.backend {
             Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            // A write that changes nothing still takes the write lock, waiting (busy_timeout)
+            // for another process's writer if there is one.
+            sqlx::query("UPDATE job_locks SET at = at WHERE 0 = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(WriteTx { tx, _gate: gate })
     }
 

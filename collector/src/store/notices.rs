@@ -27,6 +27,9 @@ use super::{millis, Store};
 use crate::notify::render::{self, Facts, NoticeKind, Person};
 use crate::notify::rules::{self, Contact, NoticeKey, Subject, Timing};
 
+/// How far back a security incident that ended before anyone was told is still announced.
+const LATE_SECURITY_WINDOW_MS: i64 = 7 * 86_400_000;
+
 /// A contact as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct StoredContact {
@@ -297,13 +300,19 @@ impl Store {
                     i.parent_id, i.scope, i.cause, i.resolution, i.lessons
              FROM incidents i JOIN units u ON u.id = i.unit_id
              WHERE (i.parent_id IS NULL AND i.state IN ('open', 'acknowledged') AND i.created_at <= $1)
+                OR (i.parent_id IS NULL AND i.kind = 'security' AND i.created_at <= $1 AND i.created_at > $2
+                    AND NOT EXISTS (SELECT 1 FROM notices s WHERE s.incident_id = i.id))
                 OR i.id IN (SELECT n.incident_id FROM notices n WHERE n.kind IN ('opening', 'escalation')
                             AND NOT EXISTS (SELECT 1 FROM notices c WHERE c.incident_id = n.incident_id AND c.kind = 'closing'))
              ORDER BY i.created_at, i.id";
         let grace_line = now - settings.timing.grace_ms;
+        // Security incidents that ended before anyone was told are still reported (Điều 12.2),
+        // but only recent ones: an upgrade does not announce years of history.
+        let security_line = now - LATE_SECURITY_WINDOW_MS;
         let precheck: Vec<(String,)> =
             sqlx::query_as(&format!("SELECT id FROM ({candidates_sql}) c LIMIT 1"))
                 .bind(grace_line)
+                .bind(security_line)
                 .fetch_all(&self.pool)
                 .await
                 .context("looking for incidents to announce")?;
@@ -322,6 +331,7 @@ impl Store {
             .context("taking the notify lock")?;
         let candidates = sqlx::query_as::<_, Candidate>(candidates_sql)
             .bind(grace_line)
+            .bind(security_line)
             .fetch_all(&mut *tx)
             .await
             .context("reading incidents to announce")?;
@@ -374,6 +384,7 @@ impl Store {
             })
             .collect();
         let mut written = 0;
+        let mut written_in_round = 0usize;
         for incident in candidates {
             let mut chain = vec![incident.unit_id];
             while let Some(Some(up)) = parent_of.get(chain.last().expect("starts non-empty")) {
@@ -459,6 +470,7 @@ impl Store {
                 open_for_ms: now - incident.started_at,
             };
             for (contact_id, channel, kind, step) in new {
+                written_in_round += 1;
                 let Some(contact) = stored_contacts.iter().find(|c| c.id == contact_id) else {
                     continue;
                 };
@@ -470,7 +482,7 @@ impl Store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11)
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(ordered_notice_id(now, written_in_round))
                 .bind(&incident.id)
                 .bind(contact_id)
                 .bind(&channel)
@@ -903,13 +915,25 @@ fn channels_of(contact: &StoredContact, set_up: &BTreeSet<String>) -> Vec<String
     channels
 }
 
+/// The id of the `index`-th notice written in one planning round at `now` (Unix ms): ordered
+/// like (`now`, `index`) as text, so notices written together (say, a resolution and a closing
+/// planned in one round) are claimed and sent in the order they were planned, which the claim's
+/// `ORDER BY created_at, id` relies on. The low 64 bits are random.
+fn ordered_notice_id(now: i64, index: usize) -> String {
+    let high = (u128::from(now.max(0).unsigned_abs()) & ((1 << 48) - 1)) << 80;
+    let middle = (u128::try_from(index).unwrap_or(u128::MAX) & 0xffff) << 64;
+    let low = uuid::Uuid::new_v4().as_u128() & u128::from(u64::MAX);
+    uuid::Uuid::from_u128(high | middle | low).to_string()
+}
+
 /// A role as people say it.
 fn role_text(role: &str) -> &'static str {
     match role {
         "leadership" => "Lãnh đạo đơn vị",
         "it_officer" => "Cán bộ chuyên trách CNTT",
-        "so_on_duty" => "Trực ứng cứu Sở TT&TT",
-        "so_leadership" => "Lãnh đạo Sở TT&TT",
+        "so_on_duty" => "Trực ứng cứu sự cố của Sở",
+        "so_leadership" => "Lãnh đạo Sở",
+        "police" => "Công an tỉnh",
         _ => "Liên hệ",
     }
 }

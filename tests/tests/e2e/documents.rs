@@ -118,12 +118,12 @@ fn docx_opens_in_libreoffice_as_a_decree_30_report() {
     let text = stdout_of("pdftotext", &["-enc", "UTF-8", pdf.to_str().unwrap(), "-"]);
     let squashed_text = squashed(&text);
     for expected in [
-        "UBND TỈNH ĐẮK NÔNG",
+        "UBND TỈNH LÂM ĐỒNG",
         "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         "Độc lập - Tự do - Hạnh phúc",
         "Số: ……/BC-SKHCN",
-        "Đắk Nông, ngày 15 tháng 12 năm 2026",
+        "Lâm Đồng, ngày 15 tháng 12 năm 2026",
         "BÁO CÁO",
         "Tổng hợp tình hình ứng dụng CNTT quý IV năm 2026",
         "Kính gửi: Ủy ban nhân dân tỉnh.",
@@ -219,7 +219,7 @@ fn xlsx_reads_back_with_one_row_per_unit_and_numbers_as_numbers() {
         codes,
         [
             "67.S.VPUB",
-            "67.S.KHCN",
+            "67.S.TC",
             "67.S.YT",
             "67.S.GDDT",
             "660",
@@ -259,7 +259,7 @@ fn xlsx_reads_back_with_one_row_per_unit_and_numbers_as_numbers() {
     }
     assert_eq!(report.rows[6].state, SubmissionState::NotRequired);
 
-    // Sở Khoa học và Công nghệ: WAN availability a number (99,69%), submission time a date-time
+    // Sở Tài chính: WAN availability a number (99,69%), submission time a date-time
     // in Vietnam time, incidents by kind.
     let khcn = data[1];
     assert_eq!(khcn[column("Khả dụng WAN (%)")], Data::Float(0.9969));

@@ -101,11 +101,14 @@ async fn collector_with(
     cntt_collector::admin::contacts_import(&collector.store, &contacts)
         .await
         .expect("importing contacts");
-    let rules = collector.dir.path().join("rules.csv");
-    std::fs::write(&rules, setup.rules).unwrap();
-    cntt_collector::admin::notify_rules_import(&collector.store, &rules)
-        .await
-        .expect("importing rules");
+    // Empty rules: none imported, so the default rules apply.
+    if !setup.rules.is_empty() {
+        let rules = collector.dir.path().join("rules.csv");
+        std::fs::write(&rules, setup.rules).unwrap();
+        cntt_collector::admin::notify_rules_import(&collector.store, &rules)
+            .await
+            .expect("importing rules");
+    }
     (collector, secrets)
 }
 
@@ -722,4 +725,210 @@ async fn reminders_repeat_while_open_and_notices_held_by_a_dead_smtp_server_arri
         "in the order they were written: {openings:#?}"
     );
     collector.stop().await;
+}
+
+/// Issue 12, item 5: over 22 incidents of several kinds, each recipient hears of each incident in
+/// order (opening, then resolution, then closing), including when the resolution and the closing
+/// are planned in one round; and with the default routing rules, a critical security incident
+/// reaches the Sở's on-duty officer once the grace period has passed, not 30 minutes later, even
+/// when it was closed within the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_incident_s_notices_arrive_in_order_and_security_reaches_the_so_at_once() {
+    let db = test_db(Db::Sqlite).await;
+    let smtp = smtp_sink().await;
+    let webhook = WebhookReceiver::start().await;
+    // No rules imported: the defaults apply.
+    let setup = Setup {
+        grace: "2s",
+        reminder_every: "0s",
+        alarm_after: "10m",
+        rules: "",
+    };
+    let (collector, _secrets) = collector_with(&db, &smtp, &webhook, &setup, "").await;
+    let admin = collector.api_token(Role::Admin, None).await;
+    let file = |kind: &'static str, severity: &'static str, title: String| {
+        let collector = &collector;
+        let admin = admin.clone();
+        async move {
+            let response = collector
+                .client()
+                .post(format!("{}/api/v1/incidents", collector.base_url))
+                .bearer_auth(&admin)
+                .json(&json!({"unit": "24700", "kind": kind, "severity": severity, "title": title}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+            let filed: Value = response.json().await.unwrap();
+            (
+                filed["id"].as_str().unwrap().to_owned(),
+                filed["number"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let end = |id: String| {
+        let collector = &collector;
+        let admin = admin.clone();
+        async move {
+            act(
+                collector,
+                &admin,
+                &id,
+                "resolve",
+                json!({"resolution": "Đã xử lý"}),
+            )
+            .await;
+            act(collector, &admin, &id, "close", json!({"cause": "Nguyên nhân đã rõ", "resolution": "Đã xử lý", "lessons": "Rà soát định kỳ"})).await;
+        }
+    };
+
+    // A critical defacement, still open: the Sở's on-duty officer hears of it right after the
+    // grace period (2 s), by email and by the webhook.
+    let filed_at = std::time::Instant::now();
+    let (defacement, defacement_number) = file(
+        "security",
+        "critical",
+        "Giao diện cổng thông tin bị thay đổi".to_owned(),
+    )
+    .await;
+    let on_duty = "truc@stttt.daknong.gov.vn";
+    eventually(
+        WAIT,
+        "the defacement's notice to the Sở's on-duty officer",
+        || {
+            let told = smtp.messages().iter().any(|mail| {
+                mail.rcpt_tos == [on_duty]
+                    && mail.subject.as_deref().is_some_and(|subject| {
+                        subject.contains(&format!("Sự cố {defacement_number}:"))
+                    })
+            });
+            async move { told.then_some(()) }
+        },
+    )
+    .await;
+    let reached_after = filed_at.elapsed();
+    assert!(
+        reached_after >= Duration::from_secs(2) && reached_after < Duration::from_secs(10),
+        "the Sở's on-duty officer was told {reached_after:?} after filing"
+    );
+
+    // A security incident closed within the grace period is still reported once it has passed:
+    // opening, resolution and closing, in that order, to the Sở too.
+    let (quick, quick_number) = file(
+        "security",
+        "high",
+        "Mã độc trên máy trạm kế toán, đã cô lập".to_owned(),
+    )
+    .await;
+    end(quick.clone()).await;
+
+    // Twenty more incidents of several kinds, each open past the grace period, then resolved and
+    // closed at once (so both notices are often planned in one round).
+    let kinds = ["wan", "server", "lan", "security", "internet"];
+    let mut open = Vec::new();
+    for index in 0..20 {
+        let kind = kinds[index % kinds.len()];
+        let severity = if index % 2 == 0 { "high" } else { "critical" };
+        open.push(file(kind, severity, format!("Sự cố thử số {index}")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    end(defacement.clone()).await;
+    for (id, _) in &open {
+        end(id.clone()).await;
+    }
+
+    // Every incident ends with a closing notice to each person told of it; wait for them all.
+    let numbers: Vec<String> = std::iter::once(defacement_number.clone())
+        .chain(std::iter::once(quick_number.clone()))
+        .chain(open.iter().map(|(_, number)| number.clone()))
+        .collect();
+    let complete = |mails: &[e2e::mail::ReceivedMail]| {
+        numbers.iter().all(|number| {
+            let of: Vec<_> = mails
+                .iter()
+                .filter(|mail| {
+                    mail.subject.as_deref().is_some_and(|s| {
+                        s.contains(&format!("{number}:")) || s.contains(&format!("{number} "))
+                    })
+                })
+                .collect();
+            let openings = of
+                .iter()
+                .filter(|mail| {
+                    mail.subject
+                        .as_deref()
+                        .is_some_and(|s| s.contains(&format!("Sự cố {number}:")))
+                })
+                .count();
+            let closings = of
+                .iter()
+                .filter(|mail| {
+                    mail.subject
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with("[TBSC] Kết thúc"))
+                })
+                .count();
+            openings > 0 && closings == openings
+        })
+    };
+    eventually(
+        Duration::from_secs(60),
+        "every incident's closing notices",
+        || {
+            let done = complete(&smtp.messages());
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mails = smtp.messages();
+
+    // For each recipient and incident, the kinds arrive in the order of the lifecycle, each once.
+    let stage = |subject: &str| -> u8 {
+        if subject.contains("Kết thúc xử lý") {
+            3
+        } else if subject.contains("Đã khắc phục") {
+            2
+        } else {
+            1
+        }
+    };
+    let mut checked = 0;
+    for number in &numbers {
+        let mut by_recipient: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+        for mail in &mails {
+            let subject = mail.subject.as_deref().unwrap_or_default();
+            if !(subject.contains(&format!("{number}:")) || subject.contains(&format!("{number} ")))
+            {
+                continue;
+            }
+            for to in &mail.rcpt_tos {
+                by_recipient
+                    .entry(to.clone())
+                    .or_default()
+                    .push(stage(subject));
+            }
+        }
+        assert!(!by_recipient.is_empty(), "nobody heard of {number}");
+        for (to, stages) in by_recipient {
+            assert_eq!(
+                stages,
+                [1, 2, 3],
+                "{number} to {to}: opening, resolution, closing"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 44, "only {checked} recipient sequences checked");
+    // Both security incidents and the critical ones reached the Sở's on-duty officer.
+    for number in [&defacement_number, &quick_number] {
+        assert!(
+            mails.iter().any(|mail| mail.rcpt_tos == [on_duty]
+                && mail
+                    .subject
+                    .as_deref()
+                    .is_some_and(|s| s.contains(&format!("Sự cố {number}:")))),
+            "{number} reached the Sở's on-duty officer"
+        );
+    }
 }

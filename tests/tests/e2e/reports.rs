@@ -214,7 +214,7 @@ both_databases! {
         let message = cntt_agent::reports::draft_command(&officer.config, &current.label, None, &draft_path, false)
             .await
             .unwrap();
-        assert!(message.contains("không kết nối được máy chủ Sở TT&TT; số liệu theo bản lưu"), "{message}");
+        assert!(message.contains("không kết nối được máy chủ giám sát của Sở; số liệu theo bản lưu"), "{message}");
         let draft = std::fs::read_to_string(&draft_path).unwrap();
         // Prefilled from the incidents stored for the data window, and only the commune's.
         let (from, to) = current.window();
