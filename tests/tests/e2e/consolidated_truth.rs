@@ -654,3 +654,112 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     collector.stop().await;
     db.drop_database().await;
 }
+
+/// Enrolls with `token` through the API: the status and the body.
+async fn enroll_with(
+    collector: &TestCollector,
+    token: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let request = cntt_common::wire::EnrollRequest {
+        version: PROTOCOL_VERSION,
+        token: Secret::new(token),
+        hostname: "may-cu".into(),
+        agent_version: "0.1.0".into(),
+    };
+    let response = collector
+        .client()
+        .post(format!("{}/api/v1/enroll", collector.base_url))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_unit_is_warned_about_by_default_and_refused_when_configured() {
+    // By default: accepted, and the answer (printed by `cntt-agent enroll`) names the successor.
+    let db = test_db(Db::Sqlite).await;
+    let collector = spawn_collector(&db).await;
+    collector.import_units(UNITS).await;
+    let token = collector
+        .enroll_token("663", 2, std::time::Duration::from_secs(600))
+        .await;
+    let (status, body) = enroll_with(&collector, &token).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let warning = body["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("unit 663 (Huyện Đắk Mil) ended on 2025-06-30")
+            && warning.contains("successor 68.24700 (Xã Đắk Mil)"),
+        "{warning}"
+    );
+    let agent = cntt_agent::identity::enroll(
+        &collector.base_url,
+        &Secret::new(token),
+        &collector.ca_pem,
+        tempfile::tempdir().unwrap().path(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(agent.enroll_warning.unwrap().contains("68.24700"));
+    // A unit valid today enrolls without a word.
+    let token = collector
+        .enroll_token("68.24701", 1, std::time::Duration::from_secs(600))
+        .await;
+    let (status, body) = enroll_with(&collector, &token).await;
+    assert_eq!(
+        (status, body.get("warning")),
+        (reqwest::StatusCode::OK, None)
+    );
+    collector.stop().await;
+    db.drop_database().await;
+
+    // `[units] ended = "refuse"`: refused before the token is spent, and the agents already
+    // enrolled there cannot send data.
+    let db = test_db(Db::Sqlite).await;
+    let options = e2e::CollectorOptions {
+        extra_config: "[units]\nended = \"refuse\"\n".into(),
+        ..e2e::CollectorOptions::default()
+    };
+    let collector = e2e::spawn_collector_with(&db, &options).await;
+    collector.import_units(UNITS).await;
+    let token = collector
+        .enroll_token("663", 1, std::time::Duration::from_secs(600))
+        .await;
+    let (status, body) = enroll_with(&collector, &token).await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "unit_ended");
+    assert!(
+        body["message"].as_str().unwrap().contains("68.24700"),
+        "{body}"
+    );
+    assert_eq!(
+        collector.store.enroll_tokens_list().await.unwrap()[0].uses,
+        0
+    );
+    let mut old = enroll_at(&collector, "663", datetime!(2025-06-01 00:00 +7)).await;
+    let batch = Batch {
+        version: PROTOCOL_VERSION,
+        agent_version: "0.1.0".into(),
+        sent_at: OffsetDateTime::now_utc(),
+        events: probes(&[TargetKind::Wan])
+            .into_iter()
+            .map(|(at, payload)| {
+                old.seq += 1;
+                Event::new(old.seq, at, &payload)
+            })
+            .collect(),
+    };
+    let response = collector
+        .client()
+        .post(format!("{}/api/v1/ingest", collector.base_url))
+        .bearer_auth(old.credential.expose())
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    collector.stop().await;
+    db.drop_database().await;
+}
