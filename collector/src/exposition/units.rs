@@ -218,6 +218,15 @@ impl UnitMetrics {
         let mut known: HashMap<i64, i64> = HashMap::new();
         let mut reporting: HashMap<i64, i64> = HashMap::new();
         let mut hosts: HashMap<i64, HostUsage> = HashMap::new();
+        // Time before a unit's first agent was enrolled was not watched: it is not observed
+        // (issue 12: no figure without a measurement).
+        let mut first_enrolled: HashMap<i64, i64> = HashMap::new();
+        for agent in snapshot.agents {
+            let first = first_enrolled
+                .entry(agent.unit_id)
+                .or_insert(agent.enrolled_at);
+            *first = (*first).min(agent.enrolled_at);
+        }
         for agent in snapshot.agents.iter().filter(|a| a.revoked_at.is_none()) {
             *known.entry(agent.unit_id).or_default() += 1;
             let counted = reporting.entry(agent.unit_id).or_default();
@@ -286,7 +295,10 @@ impl UnitMetrics {
                 text.as_deref()
                     .and_then(|text| time::Date::parse(text, &date).ok())
             };
-            let span = UnitSpan::from_days(unit.id, day(&unit.valid_from), day(&unit.valid_to));
+            let mut span = UnitSpan::from_days(unit.id, day(&unit.valid_from), day(&unit.valid_to));
+            if let Some(first) = first_enrolled.get(&unit.id) {
+                span.valid_from = Some(span.valid_from.map_or(*first, |from| from.max(*first)));
+            }
             for (window_label, length) in WINDOWS {
                 let window = Window {
                     start: now_ms - length.whole_milliseconds() as i64,
