@@ -223,9 +223,17 @@ pub async fn report_status(
         show_date(period.due)
     );
     for row in &rows {
+        // An ended unit's report counts for the unit answering for it, and both lines say so.
+        let mut note = String::new();
+        if let Some(code) = &row.counted_for {
+            let _ = write!(note, "; đã kết thúc, tính cho {code}");
+        }
+        if !row.includes.is_empty() {
+            let _ = write!(note, "; gồm báo cáo của {}", row.includes.join(", "));
+        }
         let _ = writeln!(
             out,
-            "{}  {}  {}{}",
+            "{}  {}  {}{}{note}",
             row.unit_code,
             row.unit_name,
             row.standing.vi(),
