@@ -221,15 +221,19 @@ impl UnitMetrics {
         // Time before a unit's first agent was enrolled was not watched: it is not observed
         // (issue 12: no figure without a measurement).
         let mut first_enrolled: HashMap<i64, i64> = HashMap::new();
+        // Agents and availability of a unit that has ended count for the unit answering for
+        // it today (`reports::attribution`), so nothing leaves the dashboards when units merge.
+        let attributed = crate::reports::attribution(snapshot.units, &today);
+        let answer = |unit_id: i64| attributed.get(&unit_id).copied().unwrap_or(unit_id);
         for agent in snapshot.agents {
             let first = first_enrolled
-                .entry(agent.unit_id)
+                .entry(answer(agent.unit_id))
                 .or_insert(agent.enrolled_at);
             *first = (*first).min(agent.enrolled_at);
         }
         for agent in snapshot.agents.iter().filter(|a| a.revoked_at.is_none()) {
-            *known.entry(agent.unit_id).or_default() += 1;
-            let counted = reporting.entry(agent.unit_id).or_default();
+            *known.entry(answer(agent.unit_id)).or_default() += 1;
+            let counted = reporting.entry(answer(agent.unit_id)).or_default();
             if snapshot.silence.reporting(agent, now_ms) {
                 *counted += 1;
             }
@@ -238,7 +242,7 @@ impl UnitMetrics {
                 .as_deref()
                 .and_then(|text| serde_json::from_str::<HostSnapshot>(text).ok());
             if let Some(host) = parsed {
-                hosts.entry(agent.unit_id).or_default().add(&host);
+                hosts.entry(answer(agent.unit_id)).or_default().add(&host);
             }
         }
         let mut unreachable: HashMap<i64, bool> = HashMap::new();
@@ -257,14 +261,17 @@ impl UnitMetrics {
                 since.set(started);
             }
             if UNREACHABLE_KINDS.contains(&open.kind.as_str()) {
-                unreachable.insert(open.unit_id, true);
+                unreachable.insert(answer(open.unit_id), true);
             }
         }
         let service: Vec<Outage> = snapshot
             .outages
             .iter()
             .filter(|outage| SERVICE_KINDS.contains(&outage.kind.as_str()))
-            .cloned()
+            .map(|outage| Outage {
+                unit_id: answer(outage.unit_id),
+                ..outage.clone()
+            })
             .collect();
         let date = time::macros::format_description!("[year]-[month]-[day]");
         for unit in snapshot.units {

@@ -435,6 +435,29 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     assert_eq!(standing("68.24701")["district_name"], "Khối xã, phường");
     assert_eq!(list["province"]["tally"]["required"], 5);
 
+    // The metrics count the dissolved unit's machines for its successor, not under its old code.
+    let metrics = collector
+        .client()
+        .get(format!("{}/metrics", collector.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let agents_of = |code: &str| {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with("cntt_collector_unit_agents{")
+                    && line.contains(&format!("unit=\"{code}\""))
+            })
+            .map(|line| line.rsplit(' ').next().unwrap().to_owned())
+    };
+    assert_eq!(agents_of("68.24700").as_deref(), Some("2"), "{metrics}");
+    assert_eq!(agents_of("68.24704"), None, "{metrics}");
+
     // The officer's report as the Sở reads it: no editing source.
     let id = standing("68.24700")["latest_report"]
         .as_str()
