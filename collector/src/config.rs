@@ -38,6 +38,9 @@ pub struct CollectorConfig {
     /// Periodic reports of the IT officers: schemes, reminders, the consolidated report.
     #[serde(default)]
     pub reports: ReportsConfig,
+    /// Incident reports to leadership: forms, recipients, closing deadline.
+    #[serde(default)]
+    pub incident_reports: crate::documents::incident::Scheme,
 }
 
 /// Periodic reports (QĐ 02/2017 Điều 12.1): which schemes units follow, reminders, and the
@@ -592,6 +595,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Periodic reports, checked.
     pub reports: crate::reports::Settings,
+    /// Incident reports, checked.
+    pub incident_reports: crate::documents::incident::Scheme,
 }
 
 impl Config {
@@ -649,6 +654,7 @@ impl Config {
         };
         let notify = crate::notify::Settings::check(raw.notify, base)?;
         let reports = crate::reports::Settings::check(raw.reports, base)?;
+        let incident_reports = raw.incident_reports.check()?;
         let scrape_token_hash = match &raw.listen.scrape_token_file {
             None => None,
             Some(file) => Some(read_scrape_token(&base.join(file))?),
@@ -664,6 +670,7 @@ impl Config {
             notify,
             retention: raw.retention,
             reports,
+            incident_reports,
         })
     }
 }
