@@ -472,8 +472,7 @@ fn initial_blocks(facts: &Facts) -> Vec<Block> {
         )]),
         Block::Heading("6. Kiến nghị, đề xuất hỗ trợ".to_owned()),
         Block::ToComplete(String::new()),
-        Block::Heading("7. Thời gian báo cáo".to_owned()),
-        Block::Paragraph(time_text(facts.issued_at)),
+        Block::Paragraph(format!("Thời gian báo cáo: {}", time_text(facts.issued_at))),
     ]
 }
 
@@ -547,8 +546,7 @@ fn closing_blocks(facts: &Facts) -> Vec<Block> {
         Block::ToComplete(String::new()),
         Block::Heading("9. Tài liệu kèm theo".to_owned()),
         Block::Paragraph(BLANK.to_owned()),
-        Block::Heading("10. Thời gian báo cáo".to_owned()),
-        Block::Paragraph(time_text(facts.issued_at)),
+        Block::Paragraph(format!("Thời gian báo cáo: {}", time_text(facts.issued_at))),
     ]
 }
 

@@ -836,24 +836,24 @@ fn body_block(writer: &mut Writer, block: &Block) {
     }
 }
 
-/// Label and value, a third and two thirds of the width, 13 pt.
+/// Label and value, a third and two thirds of the width, 12 pt.
 fn fields_table(writer: &mut Writer, fields: &[(String, String)]) {
     let label_width = 3_400;
     let widths = [label_width, TEXT_WIDTH - label_width];
     writer.table_start(&widths, true, 0, CELL_PADDING);
     let cell = Layout {
         align: Align::Left,
-        before: 40,
-        after: 40,
+        before: 20,
+        after: 20,
         ..Layout::center()
     };
     for (label, value) in fields {
         writer.row_start(false);
         writer.cell_start(widths[0], "top");
-        writer.paragraph(cell, &[(label, Style::bold(SIZE_13))]);
+        writer.paragraph(cell, &[(label, Style::bold(SIZE_12))]);
         writer.cell_end();
         writer.cell_start(widths[1], "top");
-        writer.paragraph(cell, &[(value, Style::plain(SIZE_13))]);
+        writer.paragraph(cell, &[(value, Style::plain(SIZE_12))]);
         writer.cell_end();
         writer.row_end();
     }
