@@ -41,10 +41,14 @@ pub struct CollectorConfig {
     /// Incident reports to leadership: forms, recipients, closing deadline.
     #[serde(default)]
     pub incident_reports: crate::documents::incident::Scheme,
+    /// Who issues the documents, as dated entries; none means the shipped ones
+    /// (`collector/data/organisation.toml`).
+    #[serde(default)]
+    pub organisation: Vec<crate::organisation::Organisation>,
 }
 
-/// Periodic reports (QĐ 02/2017 Điều 12.1): which schemes units follow, reminders, and the
-/// consolidated report's letterhead.
+/// Periodic reports (QĐ 02/2017 Điều 12.1): which schemes units follow and reminders. The
+/// consolidated report's letterhead comes from `[[organisation]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsConfig {
@@ -66,9 +70,6 @@ pub struct ReportsConfig {
     /// Schemes added to, or replacing by name, the built-in ones.
     #[serde(default)]
     pub schemes: Vec<crate::periods::SchemeConfig>,
-    /// The consolidated report's letterhead and signature.
-    #[serde(default)]
-    pub consolidated: ConsolidatedConfig,
 }
 
 impl Default for ReportsConfig {
@@ -80,7 +81,6 @@ impl Default for ReportsConfig {
             overdue_notice: true,
             holidays_file: None,
             schemes: Vec::new(),
-            consolidated: ConsolidatedConfig::default(),
         }
     }
 }
@@ -103,81 +103,6 @@ fn default_report_reminders() -> Vec<Duration> {
 
 fn default_true() -> bool {
     true
-}
-
-/// Letterhead and signature of the consolidated report (Nghị định 30/2020 layout).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsolidatedConfig {
-    /// The governing body, e.g. `UBND TỈNH ĐẮK NÔNG`.
-    #[serde(default = "default_parent_agency")]
-    pub parent_agency: String,
-    /// The issuing agency, e.g. `SỞ KHOA HỌC VÀ CÔNG NGHỆ`.
-    #[serde(default = "default_agency")]
-    pub agency: String,
-    /// Number and symbol, the number left blank to fill in by hand.
-    #[serde(default = "default_number")]
-    pub number: String,
-    /// Place in the date line.
-    #[serde(default = "default_place")]
-    pub place: String,
-    /// "Kính gửi".
-    #[serde(default = "default_addressee")]
-    pub addressee: String,
-    /// "Nơi nhận" lines.
-    #[serde(default = "default_recipients")]
-    pub recipients: Vec<String>,
-    /// Signer's title, lines separated by `\n`.
-    #[serde(default = "default_signer_title")]
-    pub signer_title: String,
-    /// Signer's name.
-    #[serde(default)]
-    pub signer_name: String,
-}
-
-impl Default for ConsolidatedConfig {
-    fn default() -> ConsolidatedConfig {
-        ConsolidatedConfig {
-            parent_agency: default_parent_agency(),
-            agency: default_agency(),
-            number: default_number(),
-            place: default_place(),
-            addressee: default_addressee(),
-            recipients: default_recipients(),
-            signer_title: default_signer_title(),
-            signer_name: String::new(),
-        }
-    }
-}
-
-fn default_parent_agency() -> String {
-    "UBND TỈNH ĐẮK NÔNG".into()
-}
-
-fn default_agency() -> String {
-    "SỞ THÔNG TIN VÀ TRUYỀN THÔNG".into()
-}
-
-fn default_number() -> String {
-    "      /BC-STTTT".into()
-}
-
-fn default_place() -> String {
-    "Đắk Nông".into()
-}
-
-fn default_addressee() -> String {
-    "Ủy ban nhân dân tỉnh".into()
-}
-
-fn default_recipients() -> Vec<String> {
-    ["Như trên;", "Lãnh đạo Sở;", "Lưu: VT, CNTT."]
-        .map(String::from)
-        .to_vec()
-}
-
-fn default_signer_title() -> String {
-    "GIÁM ĐỐC".into()
 }
 
 /// The legal floor of the audit log's retention (12 months); the database enforces it too.
@@ -597,6 +522,8 @@ pub struct Config {
     pub reports: crate::reports::Settings,
     /// Incident reports, checked.
     pub incident_reports: crate::documents::incident::Scheme,
+    /// Who issues the documents, by date.
+    pub organisation: crate::organisation::Organisations,
 }
 
 impl Config {
@@ -653,8 +580,13 @@ impl Config {
             key: base.join(&raw.tls.key),
         };
         let notify = crate::notify::Settings::check(raw.notify, base)?;
-        let reports = crate::reports::Settings::check(raw.reports, base)?;
         let incident_reports = raw.incident_reports.check()?;
+        let organisation = if raw.organisation.is_empty() {
+            crate::organisation::Organisations::shipped()
+        } else {
+            crate::organisation::Organisations::check(raw.organisation)?
+        };
+        let reports = crate::reports::Settings::check(raw.reports, base, organisation.clone())?;
         let scrape_token_hash = match &raw.listen.scrape_token_file {
             None => None,
             Some(file) => Some(read_scrape_token(&base.join(file))?),
@@ -671,6 +603,7 @@ impl Config {
             retention: raw.retention,
             reports,
             incident_reports,
+            organisation,
         })
     }
 }
@@ -808,8 +741,8 @@ mod tests {
         assert_eq!(config.reports.reminders, reports.reminders);
         assert_eq!(config.reports.schemes, reports.schemes);
         assert_eq!(
-            config.reports.consolidated.recipients,
-            reports.consolidated.recipients
+            config.organisation,
+            crate::organisation::Organisations::shipped()
         );
         // The one setting without a value by default is shown commented out.
         assert!(

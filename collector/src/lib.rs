@@ -19,6 +19,7 @@ pub mod exposition;
 pub mod inference;
 pub mod notify;
 pub mod officers;
+pub mod organisation;
 pub mod periods;
 pub mod reports;
 pub mod retention;
@@ -60,6 +61,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         retention: config.retention.clone(),
         reports: Arc::new(config.reports.clone()),
         incident_reports: Arc::new(config.incident_reports.clone()),
+        organisation: Arc::new(config.organisation.clone()),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

@@ -31,8 +31,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::availability::{self, Outage, UnitSpan, Window};
-use crate::config::{ConsolidatedConfig, ReportsConfig};
+use crate::config::ReportsConfig;
 use crate::officers::OfficerRecord;
+use crate::organisation::Organisations;
 use crate::periods::{scheme_for, Holidays, Override, Period, Scheme};
 use crate::store::{millis, Store, StoredOfficer, StoredReport, Unit};
 
@@ -62,25 +63,34 @@ pub struct Settings {
     pub overdue_notice: bool,
     /// Days off.
     pub holidays: Holidays,
-    /// Letterhead of the consolidated report.
-    pub consolidated: ConsolidatedConfig,
+    /// Who issues the consolidated report, by date.
+    pub organisation: Organisations,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings::check(ReportsConfig::default(), Path::new("."))
-            .expect("the default report settings are valid")
+        Settings::check(
+            ReportsConfig::default(),
+            Path::new("."),
+            Organisations::shipped(),
+        )
+        .expect("the default report settings are valid")
     }
 }
 
 impl Settings {
-    /// Checks the `[reports]` section; a relative `holidays_file` is read from `base`.
+    /// Checks the `[reports]` section; a relative `holidays_file` is read from `base`;
+    /// `organisation` is the checked `[[organisation]]` list.
     ///
     /// # Errors
     ///
     /// When a scheme is invalid, a required scheme or unit kind is unknown, or the calendar file
     /// cannot be read.
-    pub fn check(raw: ReportsConfig, base: &Path) -> anyhow::Result<Settings> {
+    pub fn check(
+        raw: ReportsConfig,
+        base: &Path,
+        organisation: Organisations,
+    ) -> anyhow::Result<Settings> {
         let mut schemes = Scheme::defaults();
         for config in raw.schemes {
             let scheme = Scheme::check(config)?;
@@ -120,7 +130,7 @@ impl Settings {
             reminders,
             overdue_notice: raw.overdue_notice,
             holidays,
-            consolidated: raw.consolidated,
+            organisation,
         })
     }
 

@@ -69,6 +69,8 @@ pub struct AppState {
     pub reports: Arc<crate::reports::Settings>,
     /// Incident report scheme.
     pub incident_reports: Arc<crate::documents::incident::Scheme>,
+    /// Who issues the documents, by date.
+    pub organisation: Arc<crate::organisation::Organisations>,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

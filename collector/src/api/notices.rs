@@ -96,15 +96,9 @@ pub(super) struct ReportQuery {
     version: Option<String>,
 }
 
-/// The provincial IT authority and the province, for incident reports.
+/// The provincial IT authority and the province in force now, for incident reports.
 pub(super) fn authority(state: &AppState) -> Authority {
-    let consolidated = &state.reports.consolidated;
-    Authority {
-        name: consolidated.agency.clone(),
-        province: consolidated.place.clone(),
-        place: consolidated.place.clone(),
-        header_parent: consolidated.parent_agency.clone(),
-    }
+    Authority::of(state.organisation.current(time::OffsetDateTime::now_utc()))
 }
 
 /// Issues `form` of `incident` now (or returns it when it was issued), as `actor`.

@@ -124,7 +124,7 @@ pub async fn build(
             rate
         })
         .collect();
-    let config = &settings.consolidated;
+    let organisation = settings.organisation.at(today);
     Ok(Consolidated {
         period: period.label.clone(),
         period_vi: period.label_vi.clone(),
@@ -134,15 +134,19 @@ pub async fn build(
         due: period.due,
         generated_at: now,
         header: DocumentHeader {
-            parent_agency: config.parent_agency.clone(),
-            agency: config.agency.clone(),
-            number: config.number.clone(),
-            place: config.place.clone(),
+            parent_agency: organisation.header_parent(),
+            agency: organisation.header_agency(),
+            number: organisation.number("BC"),
+            place: organisation.place.clone(),
             date: today,
-            addressee: config.addressee.clone(),
-            recipients: config.recipients.clone(),
-            signer_title: config.signer_title.clone(),
-            signer_name: config.signer_name.clone(),
+            addressee: organisation.governing_body.clone(),
+            recipients: vec![
+                "Như trên;".to_owned(),
+                "Lãnh đạo Sở;".to_owned(),
+                organisation.archive_line(),
+            ],
+            signer_title: organisation.signer.title_lines(),
+            signer_name: organisation.signer.name.clone(),
         },
         rows,
         districts,

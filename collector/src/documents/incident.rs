@@ -137,6 +137,18 @@ pub struct Authority {
     pub header_parent: String,
 }
 
+impl Authority {
+    /// The authority as the organisation in force names it.
+    pub fn of(organisation: &crate::organisation::Organisation) -> Authority {
+        Authority {
+            name: organisation.name.clone(),
+            province: organisation.province.clone(),
+            place: organisation.place.clone(),
+            header_parent: organisation.header_parent(),
+        }
+    }
+}
+
 /// A person named in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Person {

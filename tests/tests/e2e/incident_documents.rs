@@ -150,7 +150,10 @@ async fn incident_reports_are_signable_documents_frozen_when_issued() {
     );
     // The provincial IT authority and the place of the date line, as the collector is configured.
     let config = Config::load(&collector.config_path).unwrap();
-    let authority = &config.reports.consolidated;
+    let authority = config
+        .organisation
+        .current(OffsetDateTime::now_utc())
+        .clone();
     let officer = collector.api_token(Role::Officer, Some("663")).await;
     let viewer = collector.api_token(Role::Viewer, None).await;
     let now = OffsetDateTime::now_utc();
@@ -349,8 +352,8 @@ async fn incident_reports_are_signable_documents_frozen_when_issued() {
         "Độc lập - Tự do - Hạnh phúc",
         &format!("{}, ngày", authority.place),
         "Kính gửi:",
-        &format!("- {}", authority.agency),
-        &format!("- Công an {}.", authority.place),
+        &format!("- {} {};", authority.name, authority.province),
+        &format!("- Công an {}.", authority.province),
         "Tên cơ quan, tổ chức báo cáo|UBND thị trấn Đắk Mil",
         "Số 1 đường Lê Duẩn, thị trấn Đắk Mil",
         "0261 3 741 234",
