@@ -219,3 +219,92 @@ impl Issuer<'_> {
         })
     }
 }
+
+/// How long after the deadline the reminder may still be written (a collector that was down
+/// catches up; older incidents are left alone).
+const REMINDER_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// Runs in the notifier's loop: issues the initial report of every incident whose opening notice
+/// was written, and writes once (by a dedup key) a reminder to the unit's IT officer when the
+/// closing report of an ended incident is due within `scheme.closing_reminder_days` and not
+/// issued. Returns how many reminders were written.
+///
+/// # Errors
+///
+/// On a database error.
+pub async fn plan_notices(
+    store: &Store,
+    scheme: &Scheme,
+    authority: &Authority,
+    prefix: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<usize> {
+    let issuer = Issuer {
+        store,
+        scheme,
+        authority,
+    };
+    for id in store.incidents_told_without_initial_report().await? {
+        if let Some(incident) = store.incident(&id).await? {
+            issuer
+                .issue(&incident, Form::Initial, "system", "", false, now)
+                .await?;
+        }
+    }
+    let now_ms = crate::store::millis(now);
+    let due_after = i64::from(scheme.closing_due_days) * 86_400_000;
+    let remind_before = i64::from(scheme.closing_reminder_days) * 86_400_000;
+    // Ended so that now is between (due - remind_before) and (due + window).
+    let since = now_ms - due_after - REMINDER_WINDOW_MS;
+    let until = now_ms - due_after + remind_before + 1;
+    let mut written = 0;
+    let mut contacts = None;
+    for id in store
+        .incidents_awaiting_closing_report(since, until)
+        .await?
+    {
+        let Some(incident) = store.incident(&id).await? else {
+            continue;
+        };
+        let Some(ended_at) = incident.ended_at else {
+            continue;
+        };
+        if contacts.is_none() {
+            contacts = Some(store.contacts_list().await?);
+        }
+        let due = scheme.closing_due(ended_at);
+        for contact in contacts
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|contact| contact.unit_id == incident.unit_id && contact.role == "it_officer")
+        {
+            let Some(email) = &contact.email else {
+                continue;
+            };
+            let number = incident.number.clone().unwrap_or_default();
+            let rendered = crate::notify::render::render_closing_report_reminder(
+                &contact.name,
+                &number,
+                &incident.title,
+                &incident.unit_name,
+                ended_at,
+                due,
+                prefix,
+            );
+            let key = format!("closing-report-reminder:{}:{email}", incident.id);
+            written += store
+                .incident_notice_keyed(
+                    &key,
+                    &incident.id,
+                    contact.id,
+                    email,
+                    "closing_report_reminder",
+                    &rendered,
+                    now_ms,
+                )
+                .await?;
+        }
+    }
+    Ok(written)
+}

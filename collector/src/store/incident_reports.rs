@@ -353,4 +353,91 @@ impl Store {
             facts,
         })
     }
+
+    /// Incidents with an opening notice and no initial report yet: their initial report is
+    /// issued when the notice goes out.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incidents_told_without_initial_report(&self) -> anyhow::Result<Vec<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT n.incident_id FROM notices n
+             WHERE n.kind = 'opening' AND n.incident_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM incident_reports r
+                               WHERE r.incident_id = n.incident_id AND r.form = 'initial')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("finding incidents told without an initial report")?;
+        Ok(ids)
+    }
+
+    /// Incidents people are told about that ended (service restored) in `[since, until)` and
+    /// have no closing report yet.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn incidents_awaiting_closing_report(
+        &self,
+        since: i64,
+        until: i64,
+    ) -> anyhow::Result<Vec<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT i.id FROM incidents i
+             WHERE i.parent_id IS NULL AND i.ended_at IS NOT NULL AND i.ended_at >= $1 AND i.ended_at < $2
+               AND NOT EXISTS (SELECT 1 FROM incident_reports r
+                               WHERE r.incident_id = i.id AND r.form = 'closing')
+             ORDER BY i.ended_at",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await
+        .context("finding incidents awaiting a closing report")?;
+        Ok(ids)
+    }
+
+    /// Writes a notice about an incident once: a second call with the same `key` writes nothing.
+    /// Returns how many were written (0 or 1).
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one row's columns, each named at the call"
+    )]
+    pub async fn incident_notice_keyed(
+        &self,
+        key: &str,
+        incident_id: &str,
+        contact_id: i64,
+        email: &str,
+        kind: &str,
+        rendered: &crate::notify::render::Rendered,
+        now: i64,
+    ) -> anyhow::Result<usize> {
+        let res = sqlx::query(
+            "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
+                                  body_html, state, attempts, next_attempt_at, created_at, dedup_key)
+             VALUES ($1, $2, $3, 'email', $4, $5, 0, $6, $7, $8, 'pending', 0, $9, $9, $10)
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(incident_id)
+        .bind(contact_id)
+        .bind(email)
+        .bind(kind)
+        .bind(&rendered.subject)
+        .bind(&rendered.text)
+        .bind(&rendered.html)
+        .bind(now)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("writing notice {key}"))?;
+        Ok(usize::try_from(res.rows_affected()).unwrap_or_default())
+    }
 }

@@ -277,6 +277,40 @@ async fn incident_reports_are_signable_documents_frozen_when_issued() {
         due.starts_with(&rfc3339(restored + time::Duration::days(5))[..16]),
         "{due}"
     );
+    // The unit's IT officer is reminded once, near the deadline, while the closing report is
+    // not issued.
+    let scheme = cntt_collector::documents::incident::Scheme::default();
+    let issuer_authority = cntt_collector::documents::incident::Authority::of(&authority);
+    let plan = |at: OffsetDateTime| {
+        let (scheme, issuer_authority) = (scheme.clone(), issuer_authority.clone());
+        async move {
+            cntt_collector::documents::issue::plan_notices(
+                store,
+                &scheme,
+                &issuer_authority,
+                "",
+                at,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(plan(now).await, 0, "not yet");
+    assert_eq!(plan(now + time::Duration::days(4)).await, 1);
+    assert_eq!(plan(now + time::Duration::days(4)).await, 0, "written once");
+    let reminders = store.notices_list(Some(&wan_id), None, 10).await.unwrap();
+    let reminder = reminders
+        .iter()
+        .find(|notice| notice.kind == "closing_report_reminder")
+        .unwrap();
+    assert_eq!(reminder.address, "an.nv@dakmil.gov.vn");
+    assert!(
+        reminder
+            .body_text
+            .contains(&time_text(millis(restored + time::Duration::days(5)))),
+        "{}",
+        reminder.body_text
+    );
     let wan_closed = json_of(
         &collector,
         &officer,
@@ -302,6 +336,11 @@ async fn incident_reports_are_signable_documents_frozen_when_issued() {
     let closed_at =
         OffsetDateTime::parse(&closed_at, &time::format_description::well_known::Rfc3339).unwrap();
 
+    assert_eq!(
+        plan(now + time::Duration::days(4)).await,
+        0,
+        "no reminder once the closing report is issued"
+    );
     // The initial reports read after closing are the ones issued before, byte for byte.
     assert_eq!(
         report(
