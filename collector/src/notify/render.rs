@@ -219,10 +219,13 @@ fn rows(kind: NoticeKind, facts: &Facts) -> Vec<(&'static str, String)> {
     rows.push(("Cách phát hiện", discovery_text(&facts.source).to_owned()));
     if let Some(ended_at) = facts.ended_at {
         rows.push(("Thời điểm kết thúc", time_of(ended_at)));
-        rows.push((
-            "Thời gian gián đoạn",
-            duration_text(ended_at - facts.started_at),
-        ));
+        // A duration only for what interrupts a service: a defacement has no "interruption".
+        if crate::documents::incident::INTERRUPTING_KINDS.contains(&facts.kind.as_str()) {
+            rows.push((
+                "Thời gian gián đoạn",
+                duration_text(ended_at - facts.started_at),
+            ));
+        }
     } else if matches!(kind, NoticeKind::Escalation | NoticeKind::Reminder) {
         rows.push(("Đã kéo dài", duration_text(facts.open_for_ms)));
     }
