@@ -234,6 +234,9 @@ pub struct Facts {
     pub told: Vec<String>,
     /// The machine that saw it (agent's host name).
     pub hostname: Option<String>,
+    /// The agent's failing target (its name in the agent's config), for detected incidents.
+    #[serde(default)]
+    pub target: Option<String>,
     /// Closing report: the initial report.
     pub initial: Option<Reference>,
     /// Closing report: what happened.
@@ -468,6 +471,9 @@ fn initial_blocks(facts: &Facts) -> Vec<Block> {
     if let Some(hostname) = &facts.hostname {
         technical.push(field("Máy ghi nhận sự cố", hostname.clone()));
     }
+    if let Some(target) = &facts.target {
+        technical.push(field("Đối tượng giám sát bị lỗi", target.clone()));
+    }
     vec![
         Block::Heading("1. Thông tin về tổ chức, cá nhân báo cáo sự cố".to_owned()),
         Block::Fields(organisation_fields(facts)),
@@ -686,6 +692,7 @@ pub(crate) mod tests {
             discovery: "monitoring".to_owned(),
             told: Vec::new(),
             hostname: Some("dakmil-pc01".to_owned()),
+            target: None,
             initial: None,
             cause: String::new(),
             resolution: "Nhà mạng thay thiết bị lúc 10:20".to_owned(),
@@ -711,6 +718,15 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(expected), "{expected:?} in\n{text}");
         }
+        let mut detected = wan_facts(Form::Initial);
+        detected.systems_named.clear();
+        detected.target = Some("so-wan".to_owned());
+        let text = nd30::text(&document(&detected));
+        assert!(text.contains("Tên hệ thống thông tin: ……\n"), "{text}");
+        assert!(
+            text.contains("Đối tượng giám sát bị lỗi: so-wan\n"),
+            "{text}"
+        );
         let mut security = wan_facts(Form::Initial);
         security.kind = "security".to_owned();
         security.interrupts = false;

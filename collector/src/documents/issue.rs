@@ -176,10 +176,12 @@ impl Issuer<'_> {
                 break;
             }
         }
-        let mut systems_named = named;
-        if systems_named.is_empty() {
-            systems_named.extend(incident.target.clone());
-        }
+        // What a person named; a detected incident's target is a config name, not a system, and
+        // is shown apart.
+        let systems_named: Vec<String> = named
+            .into_iter()
+            .filter(|name| system.as_ref().is_none_or(|found| &found.code != name))
+            .collect();
         Ok(Facts {
             form,
             number: String::new(),
@@ -212,6 +214,7 @@ impl Issuer<'_> {
             discovery: discovery(incident),
             told,
             hostname: incident.hostname.clone(),
+            target: incident.target.clone(),
             initial: None,
             cause: incident.cause.clone(),
             resolution: incident.resolution.clone(),
