@@ -179,11 +179,16 @@ pub(super) async fn incidents_report(
     .await?;
     let mut issued = state.store.incident_reports(&incident.id, form).await?;
     if issued.is_empty() {
-        if form == Form::Closing {
+        // A closed incident without its closing report was closed before reports were issued
+        // (an upgrade): it is issued now, as closing would have.
+        if form == Form::Closing && incident.state != "closed" {
             return Err(ApiError::Conflict(format!(
                 "the closing report is issued when the incident is closed; this one is {}",
                 incident.state
             )));
+        }
+        if form == Form::Closing {
+            issue(&state, &incident, Form::Initial, "system", "", false).await?;
         }
         issued.push(issue(&state, &incident, form, "system", "", false).await?);
     }
