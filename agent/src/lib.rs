@@ -89,6 +89,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
             interval,
             timeout,
             gateway: true,
+            system: None,
         }),
         (Some(_), IcmpMode::Unavailable { reason }) => {
             tracing::warn!(%reason, "not checking the default gateway: ICMP is unavailable");
@@ -118,6 +119,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
             interval,
             timeout,
             gateway: false,
+            system: None,
         });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if bare.parse::<std::net::IpAddr>().is_err() {
@@ -131,6 +133,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
                 interval,
                 timeout,
                 gateway: false,
+                system: None,
             });
         }
     }

@@ -472,6 +472,75 @@ pub async fn contacts_import(store: &Store, path: &Path) -> anyhow::Result<Strin
     Ok(format!("imported {n} contacts from {}\n", path.display()))
 }
 
+/// `systems import FILE`: creates or updates information systems, all or nothing; audited.
+///
+/// # Errors
+///
+/// When the file is bad, a unit is unknown, or on a database error.
+pub async fn systems_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let systems = crate::systems::read_systems(path)?;
+    let n = store
+        .info_systems_import(&systems, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "system.import",
+        &path.display().to_string(),
+        serde_json::json!({ "systems": n }),
+    )
+    .await?;
+    Ok(format!("imported {n} systems from {}\n", path.display()))
+}
+
+/// `systems profiles FILE`: creates or updates units' reporting profiles; audited.
+///
+/// # Errors
+///
+/// When the file is bad, a unit is unknown, or on a database error.
+pub async fn profiles_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let profiles = crate::systems::read_profiles(path)?;
+    let n = store
+        .unit_profiles_import(&profiles, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "unit_profile.import",
+        &path.display().to_string(),
+        serde_json::json!({ "profiles": n }),
+    )
+    .await?;
+    Ok(format!(
+        "imported {n} unit profiles from {}\n",
+        path.display()
+    ))
+}
+
+/// `systems list`.
+///
+/// # Errors
+///
+/// On a database error.
+pub async fn systems_list(store: &Store) -> anyhow::Result<String> {
+    let systems = store.info_systems_list().await?;
+    if systems.is_empty() {
+        return Ok(
+            "no systems yet; import some with `cntt-collector systems import FILE`\n".into(),
+        );
+    }
+    let mut out = format!(
+        "{:<12} {:<20} {:<6} {:<40} {}\n",
+        "UNIT", "CODE", "LEVEL", "NAME", "DOMAINS"
+    );
+    for system in systems {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<20} {:<6} {:<40} {}",
+            system.unit_code, system.code, system.security_level, system.name, system.domains
+        );
+    }
+    Ok(out)
+}
+
 /// `contacts list`.
 ///
 /// # Errors

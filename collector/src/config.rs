@@ -38,6 +38,9 @@ pub struct CollectorConfig {
     /// Periodic reports of the IT officers: schemes, reminders, the consolidated report.
     #[serde(default)]
     pub reports: ReportsConfig,
+    /// Incident reports to leadership: forms, recipients, closing deadline.
+    #[serde(default)]
+    pub incident_reports: crate::documents::incident::Scheme,
     /// Who issues the documents, as dated entries; none means the shipped ones
     /// (`collector/data/organisation.toml`).
     #[serde(default)]
@@ -517,6 +520,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Periodic reports, checked.
     pub reports: crate::reports::Settings,
+    /// Incident reports, checked.
+    pub incident_reports: crate::documents::incident::Scheme,
     /// Who issues the documents, by date.
     pub organisation: crate::organisation::Organisations,
 }
@@ -575,6 +580,7 @@ impl Config {
             key: base.join(&raw.tls.key),
         };
         let notify = crate::notify::Settings::check(raw.notify, base)?;
+        let incident_reports = raw.incident_reports.check()?;
         let organisation = if raw.organisation.is_empty() {
             crate::organisation::Organisations::shipped()
         } else {
@@ -596,6 +602,7 @@ impl Config {
             notify,
             retention: raw.retention,
             reports,
+            incident_reports,
             organisation,
         })
     }

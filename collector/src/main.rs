@@ -71,6 +71,9 @@ enum Command {
     /// People notices go to: leadership, IT officers, the Sở TT&TT's on-duty officers and leaders.
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Units' information systems (named in incident reports) and reporting profiles.
+    #[command(subcommand)]
+    Systems(SystemsCommand),
     /// Notices to leadership by email and webhook.
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -290,6 +293,26 @@ enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SystemsCommand {
+    /// Create or update information systems from a CSV file (header: unit_code,code,name,
+    /// security_level,purpose,operator,governing_body,connection_provider,security_provider,os,
+    /// services,public_addresses,domains; security_level 1 to 5). A file with any bad row is
+    /// refused whole.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Create or update units' reporting profiles from a CSV file (header: unit_code,
+    /// reporting_name,governing_body,address,phone,email,symbol).
+    Profiles {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List information systems.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 enum ContactsCommand {
     /// Create or update contacts from a CSV file (header: unit_code,name,role,position,phone,email,
     /// webhook; role: leadership, it_officer, so_on_duty, so_leadership or police). A file with any bad row
@@ -433,6 +456,13 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             admin::contacts_import(&store, &file).await?
         }
         Command::Contacts(ContactsCommand::List) => admin::contacts_list(&store).await?,
+        Command::Systems(SystemsCommand::Import { file }) => {
+            admin::systems_import(&store, &file).await?
+        }
+        Command::Systems(SystemsCommand::Profiles { file }) => {
+            admin::profiles_import(&store, &file).await?
+        }
+        Command::Systems(SystemsCommand::List) => admin::systems_list(&store).await?,
         Command::Notify(NotifyCommand::RulesImport { file }) => {
             admin::notify_rules_import(&store, &file).await?
         }

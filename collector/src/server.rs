@@ -105,6 +105,10 @@ impl Server {
             self.state.notify.clone(),
             self.state.incidents.gather,
             self.state.reports.clone(),
+            (
+                self.state.incident_reports.clone(),
+                self.state.organisation.clone(),
+            ),
             self.state.metrics.clone(),
             stop_rx.clone(),
         ));

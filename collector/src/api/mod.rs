@@ -67,6 +67,8 @@ pub struct AppState {
     pub retention: crate::config::RetentionConfig,
     /// Periodic report settings.
     pub reports: Arc<crate::reports::Settings>,
+    /// Incident report scheme.
+    pub incident_reports: Arc<crate::documents::incident::Scheme>,
     /// Who issues the documents, by date.
     pub organisation: Arc<crate::organisation::Organisations>,
 }
@@ -102,6 +104,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/incidents/{id}/report",
             get(notices::incidents_report),
+        )
+        .route(
+            "/api/v1/incidents/{id}/report/reissue",
+            axum::routing::post(notices::incidents_report_reissue),
         )
         .route("/api/v1/notices", get(notices::notices_list))
         .route(

@@ -12,6 +12,7 @@
 mod agents;
 mod audit;
 mod events;
+mod incident_reports;
 mod incidents;
 mod inference;
 mod metrics;
@@ -37,6 +38,7 @@ pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
+pub use incident_reports::IssuedReport;
 pub use incidents::{
     Action, ActionRefusal, IncidentCount, IncidentFilter, ManualIncident, NewIncidentPhase,
     StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,

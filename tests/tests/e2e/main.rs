@@ -34,6 +34,7 @@ mod documents;
 mod failover;
 mod flow;
 mod harness;
+mod incident_documents;
 mod incidents_api;
 mod inference;
 mod lifecycle;
