@@ -59,6 +59,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         retention: config.retention.clone(),
         reports: Arc::new(config.reports.clone()),
         organisation: Arc::new(config.organisation.clone()),
+        guard: Arc::new(api::Guard::new(config.limits.clone())),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

@@ -34,6 +34,7 @@ mod documents;
 mod failover;
 mod flow;
 mod harness;
+mod hostile;
 mod incidents_api;
 mod inference;
 mod lifecycle;
