@@ -883,6 +883,28 @@ mod tests {
     }
 
     #[test]
+    fn bad_limits_name_the_problem() {
+        let base = "[tls]\ncert='a'\nkey='b'\n[limits]\n";
+        check_error(
+            &format!("{base}max_connections = 0"),
+            "limits.max_connections",
+        );
+        check_error(
+            &format!("{base}max_connections = 10\nmax_connections_per_address = 20"),
+            "must not exceed",
+        );
+        check_error(
+            &format!("{base}request_timeout = \"1ms\""),
+            "limits.request_timeout",
+        );
+        check_error(
+            &format!("{base}unauthenticated_burst = 0"),
+            "limits.unauthenticated_burst",
+        );
+        check_error(&format!("{base}colour = 1"), "unknown field `colour`");
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         check_error("", "missing field `tls`");
         check_error(

@@ -561,3 +561,40 @@ async fn replies_are_read_with_a_size_limit() {
     }
     collector.stop().await;
 }
+
+/// M3: the agent's default check of the collector completes the TLS handshake (an HTTPS
+/// `GET /healthz`), so it leaves no failed handshake in the audit log, while a bare TCP probe does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_default_check_is_not_a_failed_handshake() {
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let config = cntt_agent::config::Config::parse("[probes]\ndefaults = true\n").unwrap();
+    let no_icmp = cntt_agent::probe::IcmpMode::Unavailable {
+        reason: "not in tests".into(),
+    };
+    let targets = cntt_agent::effective_targets(&config, &collector.base_url, &no_icmp);
+    let check = targets
+        .iter()
+        .find(|target| target.name == "collector")
+        .expect("a default check of the collector");
+    let prober = cntt_agent::probe::Prober::new();
+    for _ in 0..5 {
+        let outcome = prober.probe(&check.check, Duration::from_secs(5)).await;
+        assert!(outcome.ok, "{outcome:?}");
+        assert_eq!(outcome.http_status, Some(200));
+    }
+    let failed = |rows: Vec<cntt_collector::store::AuditEntry>| {
+        rows.iter()
+            .filter(|row| row.action == "tls.handshake_failed")
+            .count()
+    };
+    assert_eq!(failed(audit_rows(&collector).await), 0);
+    // A bare TCP connection closed before the handshake is what a failed handshake looks like.
+    let address = collector.base_url.trim_start_matches("https://").to_owned();
+    drop(tokio::net::TcpStream::connect(address).await.unwrap());
+    e2e::eventually(super::WAIT, "the bare TCP probe audited", || async {
+        (failed(audit_rows(&collector).await) == 1).then_some(())
+    })
+    .await;
+    collector.stop().await;
+}
