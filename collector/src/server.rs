@@ -329,7 +329,6 @@ impl Connection {
     /// Counts and audits (in aggregate, per address and reason per interval) a failed handshake.
     async fn handshake_failed(&self, peer: SocketAddr, reason: &str) {
         self.state.metrics.tls_handshake_failures.inc();
-        tracing::info!(%peer, reason, "TLS handshake failed");
         let entry = NewAuditEntry {
             actor: "anonymous".into(),
             action: "tls.handshake_failed".into(),
@@ -338,6 +337,10 @@ impl Connection {
             remote_addr: Some(peer.to_string()),
             details: serde_json::json!({ "reason": reason }),
         };
-        self.state.audit_refusal(entry).await;
+        if self.state.audit_refusal(entry).await {
+            tracing::info!(%peer, reason, "TLS handshake failed");
+        } else {
+            tracing::debug!(%peer, reason, "TLS handshake failed again");
+        }
     }
 }

@@ -185,7 +185,9 @@ async fn limit_unauthenticated(
                 remote_addr: Some(peer.0.to_string()),
                 details: serde_json::json!({ "reason": "rate_limited" }),
             };
-            state.audit_refusal(entry).await;
+            if state.audit_refusal(entry).await {
+                tracing::warn!(peer = %peer.0, "unauthenticated requests over the rate limit");
+            }
             return ApiError::TooManyRequests {
                 retry_after_seconds: wait.as_secs().max(1),
             }
@@ -313,18 +315,27 @@ impl AppState {
     /// Audits a refusal of an unauthenticated client in aggregate: the first of its address,
     /// action and reason in the interval at once, the rest as a count (design note in
     /// `guard.rs`).
-    pub(crate) async fn audit_refusal(&self, entry: NewAuditEntry) {
+    ///
+    /// Returns whether this refusal was the first of its kind in the interval (callers log those
+    /// as warnings and the rest at debug level, so a flood does not flood the log either).
+    pub(crate) async fn audit_refusal(&self, entry: NewAuditEntry) -> bool {
         let (first, due) = self.guard.failures.record(entry, OffsetDateTime::now_utc());
+        let is_first = first.is_some();
         for row in due.into_iter().chain(first) {
             self.audit(row).await;
         }
+        is_first
     }
 
     /// Counts, logs and audits (in aggregate) a refused credential, and charges the client's
     /// rate limit: once it is spent the answer is 429 with `Retry-After` instead of `err`.
     async fn refuse(&self, kind: &'static str, entry: NewAuditEntry, err: ApiError) -> ApiError {
         self.metrics.auth_failures.with_label_values(&[kind]).inc();
-        tracing::warn!(action = %entry.action, actor = %entry.actor, remote = ?entry.remote_addr, reason = %err, "refused");
+        let (action, actor, remote) = (
+            entry.action.clone(),
+            entry.actor.clone(),
+            entry.remote_addr.clone(),
+        );
         // Enrollment and requests without a credential were charged before the handler ran.
         let charged = kind == "enroll"
             || entry
@@ -336,7 +347,11 @@ impl AppState {
             .remote_addr
             .as_deref()
             .and_then(|address| address.parse::<SocketAddr>().ok());
-        self.audit_refusal(entry).await;
+        if self.audit_refusal(entry).await {
+            tracing::warn!(%action, %actor, ?remote, reason = %err, "refused");
+        } else {
+            tracing::debug!(%action, %actor, ?remote, reason = %err, "refused again");
+        }
         if let (false, Some(address)) = (charged, address) {
             if let Err(wait) = self.guard.limiter.take(address.ip(), Instant::now()) {
                 return ApiError::TooManyRequests {
