@@ -598,3 +598,29 @@ async fn the_agents_default_check_is_not_a_failed_handshake() {
     .await;
     collector.stop().await;
 }
+
+/// H2: a connection that completes the handshake and then sends nothing (or nothing more after a
+/// request) is closed after `limits.header_timeout`, so idle connections cannot hold the caps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_after_the_header_timeout() {
+    let db = sqlite_db();
+    let collector = spawn_collector_with(&db, &limits("header_timeout = \"1s\"")).await;
+    let address = collector.base_url.trim_start_matches("https://").to_owned();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(&collector.ca_pem)));
+    for request in ["", "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"] {
+        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let opened = Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "an idle connection stays open");
+        let held = opened.elapsed();
+        assert!(
+            held < Duration::from_secs(4),
+            "closed after {held:?} ({request:?})"
+        );
+    }
+    collector.stop().await;
+}
