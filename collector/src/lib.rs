@@ -62,6 +62,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         reports: Arc::new(config.reports.clone()),
         incident_reports: Arc::new(config.incident_reports.clone()),
         organisation: Arc::new(config.organisation.clone()),
+        guard: Arc::new(api::Guard::new(config.limits.clone())),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

@@ -255,7 +255,7 @@ enum ApiTokenCommand {
         /// Whose token it is, e.g. a person's name.
         #[arg(long)]
         name: String,
-        /// How long it stays valid, e.g. 90d; forever when absent.
+        /// How long it stays valid, e.g. 90d; limits.api_token_ttl (a year) when absent.
         #[arg(long, value_parser = parse_duration)]
         ttl: Option<Duration>,
     },
@@ -442,7 +442,10 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             unit,
             name,
             ttl,
-        }) => admin::api_token_create(&store, role, unit.as_deref(), &name, ttl).await?,
+        }) => {
+            let ttl = ttl.unwrap_or(config.limits.api_token_ttl);
+            admin::api_token_create(&store, role, unit.as_deref(), &name, Some(ttl)).await?
+        }
         Command::ApiToken(ApiTokenCommand::List) => admin::api_tokens_list(&store).await?,
         Command::ApiToken(ApiTokenCommand::Revoke { id }) => {
             admin::api_token_revoke(&store, id).await?

@@ -35,6 +35,7 @@ mod failover;
 mod flow;
 mod harness;
 mod incident_documents;
+mod hostile;
 mod incidents_api;
 mod inference;
 mod lifecycle;
