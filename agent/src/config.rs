@@ -158,6 +158,10 @@ pub struct TargetConfig {
     /// lan: this is the agency's gateway; when it is down, every other failure is its consequence.
     #[serde(default)]
     pub gateway: bool,
+    /// Code of the information system this target checks, in the collector's register
+    /// (`cntt-collector systems list`): incident reports then name the system, not the target.
+    #[serde(default)]
+    pub system: Option<String>,
 }
 
 /// How often the agent says it is alive.
@@ -449,6 +453,10 @@ fn target_from(target: &TargetConfig, probes: &ProbesConfig) -> anyhow::Result<T
         interval,
         timeout,
         gateway: target.gateway,
+        system: target
+            .system
+            .clone()
+            .filter(|system| !system.trim().is_empty()),
     })
 }
 

@@ -54,6 +54,8 @@ pub struct TargetInfo {
     pub address: String,
     /// A LAN target that is the agency's gateway.
     pub gateway: bool,
+    /// Code of the information system it checks, in the collector's register.
+    pub system: Option<String>,
 }
 
 /// The result of one check, as the detector sees it.
@@ -575,7 +577,11 @@ impl Detector {
             started_at: open.started_at,
             ended_at,
             discovered_at: None,
-            systems_affected: Vec::new(),
+            // The registered systems the failing targets check: the collector's reports name them.
+            systems_affected: infos
+                .iter()
+                .filter_map(|info| info.system.clone())
+                .collect(),
             evidence,
             consequences: open.consequences.iter().cloned().collect(),
         }
@@ -697,6 +703,7 @@ mod tests {
             check: CheckKind::Tcp,
             address: format!("{name}:80"),
             gateway: name == "gateway",
+            system: None,
         }
     }
 

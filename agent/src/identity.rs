@@ -51,10 +51,11 @@ impl Identity {
     /// When the agent is not enrolled (with the command to run) or the file is damaged.
     pub fn load(state_dir: &Path) -> anyhow::Result<Identity> {
         let path = state_dir.join(CREDENTIAL_FILE);
+        warn_if_readable_by_others(&path);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
-                "this agent is not enrolled ({} is missing); run: cntt-agent enroll --server URL --ca CA.pem --token TOKEN",
+                "this agent is not enrolled ({} is missing); run: cntt-agent enroll --server URL --ca CA.pem (it reads the token from standard input or CNTT_ENROLL_TOKEN)",
                 path.display()
             ),
             Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
@@ -76,6 +77,54 @@ impl Identity {
         let text = serde_json::to_string_pretty(self).context("encoding credential")?;
         write_atomically(&state_dir.join(CREDENTIAL_FILE), text.as_bytes(), true)
     }
+}
+
+/// Logs a warning when a credential file may be read by other users of the machine (issue 13,
+/// L4): the agent keeps working, since refusing would stop monitoring, but says how to fix it.
+pub fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = fs::metadata(path) {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{mode:03o}"),
+                "the agent credential may be read by other users; run: chmod 600 {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The most bytes of a collector's reply the agent reads by default (acknowledgements, errors,
+/// enrollment answers).
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
+
+/// Reads a reply's body, at most `limit` bytes: a `Content-Length` above the limit is refused
+/// before reading, and a longer body (chunked, or lying about its length) is refused as soon as it
+/// passes the limit, so a hostile or broken server cannot grow the agent's memory (issue 13, L3).
+///
+/// # Errors
+///
+/// When the body is too large or cannot be read.
+pub async fn read_reply(mut response: reqwest::Response, limit: usize) -> anyhow::Result<Vec<u8>> {
+    if let Some(length) = response.content_length() {
+        if length > limit as u64 {
+            bail!("the collector's answer is {length} bytes, more than the {limit} bytes accepted");
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .context("reading the collector's answer")?
+    {
+        if body.len() + chunk.len() > limit {
+            bail!("the collector's answer is longer than the {limit} bytes accepted");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// An HTTPS client that trusts only the CA in `ca_pem`.
@@ -151,15 +200,16 @@ pub async fn enroll(
         .await
         .with_context(|| format!("reaching the collector at {url} (is the address right, and is --ca the collector's CA?)"))?;
     let status = response.status();
+    let body = read_reply(response, MAX_REPLY_BYTES)
+        .await
+        .context("reading the collector's enrollment answer")?;
     if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&body).into_owned();
         let message = serde_json::from_str::<ErrorBody>(&body).map_or(body, |error| error.message);
         bail!("the collector refused enrollment ({status}): {message}");
     }
-    let enrolled: EnrollResponse = response
-        .json()
-        .await
-        .context("reading the collector's enrollment answer")?;
+    let enrolled: EnrollResponse =
+        serde_json::from_slice(&body).context("reading the collector's enrollment answer")?;
     fs::create_dir_all(state_dir)
         .with_context(|| format!("creating state folder {}", state_dir.display()))?;
     restrict_dir(state_dir)?;

@@ -34,7 +34,7 @@ use crate::detector::{HostWatch, Thresholds};
 use crate::identity::{ca_path, pinned_client, Identity};
 use crate::monitor::Monitor;
 use crate::outbox::Outbox;
-use crate::probe::{Check, IcmpMode, Prober, Target};
+use crate::probe::{Check, HttpCheck, IcmpMode, Prober, Target};
 use crate::status::Board;
 use crate::uplink::Uplink;
 
@@ -71,8 +71,15 @@ pub fn lock_state_dir(state_dir: &std::path::Path) -> anyhow::Result<std::fs::Fi
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The targets the agent checks: those configured, or, when none are and `probes.defaults` is on,
-/// the default gateway (LAN, when ICMP can be used), the collector (WAN, TCP) and the system
-/// resolver (DNS for the collector's name, when it has one).
+/// the default gateway (LAN, when ICMP can be used), the collector (WAN: an HTTPS `GET /healthz`)
+/// and the system resolver (DNS for the collector's name, when it has one).
+///
+/// The collector check completes the TLS handshake and asks for `/healthz`, which needs no token
+/// and is never rate-limited: a bare TCP connection closed before the handshake would be audited
+/// by the collector as a failed handshake, and thousands of agents checking every minute would
+/// crowd real attacks out of its audit log (issue 13, M3). The check accepts the collector's
+/// certificate without the system's root store (the collector's CA is private and pinned for
+/// uploads); it measures reachability, and no credential is sent.
 pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<Target> {
     if !config.targets.is_empty() || !config.probes.defaults {
         return config.targets.clone();
@@ -89,6 +96,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
             interval,
             timeout,
             gateway: true,
+            system: None,
         }),
         (Some(_), IcmpMode::Unavailable { reason }) => {
             tracing::warn!(%reason, "not checking the default gateway: ICMP is unavailable");
@@ -112,12 +120,17 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
         targets.push(Target {
             name: "collector".into(),
             kind: TargetKind::Wan,
-            check: Check::Tcp {
-                address: format!("{host}:{port}"),
-            },
+            check: Check::Http(HttpCheck {
+                url: format!("https://{host}:{port}/healthz"),
+                // 503 means the collector answers but its database does not: the WAN is up.
+                expect_status: vec![200, 503],
+                body_contains: None,
+                tls_verify: false,
+            }),
             interval,
             timeout,
             gateway: false,
+            system: None,
         });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if bare.parse::<std::net::IpAddr>().is_err() {
@@ -131,6 +144,7 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
                 interval,
                 timeout,
                 gateway: false,
+                system: None,
             });
         }
     }

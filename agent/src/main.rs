@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 ///
 /// Sends heartbeats with the state of this machine to the provincial collector (run by the Sở,
 /// the provincial IT authority), keeping everything on disk while the WAN is down. First steps:
-///   cntt-agent enroll --server https://collector.example:8443 --ca ca.pem --token cntt_enroll_...
+///   cntt-agent enroll --server https://collector.example:8443 --ca ca.pem
+///   (it reads the enrollment token from standard input, or from CNTT_ENROLL_TOKEN)
 ///   cntt-agent run
 #[derive(Debug, Parser)]
 #[command(name = "cntt-agent", version, verbatim_doc_comment)]
@@ -47,9 +48,10 @@ enum Command {
         /// Collector URL, e.g. https://collector.example:8443.
         #[arg(long)]
         server: String,
-        /// Enrollment token (or set CNTT_ENROLL_TOKEN, which keeps it out of the shell history).
+        /// Enrollment token. Better left out: the agent then reads it from CNTT_ENROLL_TOKEN or
+        /// standard input, which keeps it out of `ps` and the shell history.
         #[arg(long, env = "CNTT_ENROLL_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
         /// The collector's CA certificate (ca.pem from `cntt-collector tls init`); it is pinned.
         #[arg(long)]
         ca: PathBuf,
@@ -256,6 +258,10 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             ca,
             force,
         } => {
+            let token = match token {
+                Some(token) => token,
+                None => read_token_from_stdin()?,
+            };
             let identity =
                 enroll(&server, &Secret::new(token), &ca, &config.state_dir, force).await?;
             let warning = identity
@@ -405,4 +411,26 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// Reads the enrollment token from standard input (one line), asking on standard error when it
+/// is a terminal, so the token never appears on a command line (issue 13, L4).
+fn read_token_from_stdin() -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        let mut stderr = std::io::stderr();
+        let _ = write!(stderr, "Enrollment token: ");
+        let _ = stderr.flush();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the enrollment token from standard input")?;
+    let token = line.trim().to_owned();
+    if token.is_empty() {
+        anyhow::bail!("no enrollment token: pipe it on standard input or set CNTT_ENROLL_TOKEN");
+    }
+    Ok(token)
 }

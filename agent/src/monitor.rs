@@ -43,6 +43,7 @@ pub fn target_info(target: &Target) -> TargetInfo {
         check: target.check.kind(),
         address: target.check.address(),
         gateway: target.gateway,
+        system: target.system.clone(),
     }
 }
 

@@ -205,6 +205,7 @@ mod tests {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
             gateway: true,
+            system: None,
         };
         let portal = Target {
             name: "cong-thong-tin".into(),
@@ -215,6 +216,7 @@ mod tests {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
             gateway: false,
+            system: None,
         };
         let up = Outcome {
             ok: true,

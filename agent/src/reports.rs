@@ -41,16 +41,20 @@ pub async fn fetch_context(
         .await
         .with_context(|| format!("reaching {url}"))?;
     let status = response.status();
+    // A context is a few KiB; the limit keeps a hostile answer from growing memory (issue 13, L3).
+    let body = crate::identity::read_reply(response, 4 * crate::identity::MAX_REPLY_BYTES)
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
     if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
         bail!(
             "{url} answered {status}: {}",
-            body.chars().take(300).collect::<String>()
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
         );
     }
-    response
-        .json::<ReportContext>()
-        .await
+    serde_json::from_slice::<ReportContext>(&body)
         .with_context(|| format!("reading the answer of {url}"))
 }
 

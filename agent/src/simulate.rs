@@ -206,6 +206,7 @@ fn targets() -> Vec<TargetInfo> {
         check: CheckKind::Tcp,
         address: address.to_owned(),
         gateway,
+        system: None,
     })
     .collect()
 }

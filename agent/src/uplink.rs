@@ -270,15 +270,13 @@ impl Uplink {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = match response.text().await {
-            Ok(body) => body,
-            Err(err) => {
-                return retry(format!(
-                    "reading the answer from {url}: {}",
-                    error_chain(&err)
-                ))
-            }
-        };
+        // Read with a size limit: a huge Content-Length or endless body from a hostile or broken
+        // server is refused without growing memory (issue 13, L3).
+        let body =
+            match crate::identity::read_reply(response, crate::identity::MAX_REPLY_BYTES).await {
+                Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+                Err(err) => return retry(format!("reading the answer from {url}: {err:#}")),
+            };
         if status.is_success() {
             return match serde_json::from_str::<Ack>(&body) {
                 Ok(ack) => {

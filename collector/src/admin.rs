@@ -21,12 +21,39 @@ use crate::units::{read_csv, render_tree, TreeOptions};
 
 pub mod reports;
 
-/// Who is running a command, for the audit log: `cli:<user>`.
+/// Who is running a command, for the audit log: `cli:<user>`, the name of the process's real user
+/// id (from `/proc/self/status` and `/etc/passwd`), or `cli:uid:<n>` when the id has no name.
+/// Environment variables such as `$USER` or `$SUDO_USER` are not used: anyone can set them
+/// (issue 13, L4). Under `sudo` this is `cli:root`; the system's own log names who ran sudo.
 pub fn cli_actor() -> String {
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(uid) = real_uid(&status) else {
+        return "cli:unknown".to_owned();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    match user_name(&passwd, uid) {
+        Some(name) => format!("cli:{name}"),
+        None => format!("cli:uid:{uid}"),
+    }
+}
+
+/// The real user id in the text of `/proc/self/status` (`Uid:\treal\teffective\t…`).
+fn real_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+}
+
+/// The name of `uid` in the text of `/etc/passwd` (`name:x:uid:gid:…`).
+fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let uid_field = fields.nth(1)?;
+        (uid_field.parse::<u32>().ok() == Some(uid) && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 async fn audit_ok(
@@ -133,13 +160,14 @@ pub async fn enroll_token_create(
     .await?;
     Ok(format!(
         "{}\n\nEnrollment token {id} for {} ({}): {uses} use(s), valid until {} (giờ Việt Nam).\n\
-         It is shown only once. On the agent's machine run:\n  \
-         cntt-agent enroll --server https://COLLECTOR:8443 --ca ca.pem --token {}\n",
+         It is shown only once. On the agent's machine run the command below and paste the token\n\
+         when asked (or pipe it in, or set CNTT_ENROLL_TOKEN); never put it on the command line,\n\
+         where other users see it in `ps`:\n  \
+         cntt-agent enroll --server https://COLLECTOR:8443 --ca ca.pem\n",
         secret.expose(),
         unit.code,
         unit.name,
         local_time(expires_at),
-        secret.expose(),
     ))
 }
 
@@ -223,7 +251,10 @@ pub async fn api_token_create(
         name: name.to_owned(),
         role: role.to_string(),
         unit_id: unit.as_ref().map(|unit| unit.id),
-        expires_at: ttl.map(|ttl| now + ttl),
+        // Tokens expire by default (issue 13): `limits.api_token_ttl`, a year.
+        expires_at: Some(
+            now + ttl.unwrap_or_else(|| crate::config::LimitsConfig::default().api_token_ttl),
+        ),
         created_by: cli_actor(),
     };
     let id = store.api_token_create(&token, now).await?;
@@ -239,9 +270,10 @@ pub async fn api_token_create(
     )
     .await?;
     Ok(format!(
-        "{}\n\nAPI token {id} ({role}, {scope}) for {name:?}. It is shown only once; use it as\n  \
+        "{}\n\nAPI token {id} ({role}, {scope}) for {name:?}, valid until {} (giờ Việt Nam). It is shown only once; use it as\n  \
          Authorization: Bearer <token>\n",
-        secret.expose()
+        secret.expose(),
+        local_time(token.expires_at.expect("new API tokens always expire")),
     ))
 }
 
@@ -251,7 +283,7 @@ pub async fn api_token_create(
 ///
 /// When the database fails.
 pub async fn api_tokens_list(store: &Store) -> anyhow::Result<String> {
-    let mut out = String::from("ID\tROLE\tUNIT\tNAME\tSTATE\tLAST USED\n");
+    let mut out = String::from("ID\tROLE\tUNIT\tNAME\tSTATE\tEXPIRES\tLAST USED\n");
     let now = crate::store::millis(OffsetDateTime::now_utc());
     for token in store.api_tokens_list().await? {
         let state = match (token.revoked_at, token.expires_at) {
@@ -261,11 +293,14 @@ pub async fn api_tokens_list(store: &Store) -> anyhow::Result<String> {
         };
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{state}\t{}",
+            "{}\t{}\t{}\t{}\t{state}\t{}\t{}",
             token.id,
             token.role,
             token.unit_code.as_deref().unwrap_or("-"),
             token.name,
+            token
+                .expires_at
+                .map_or_else(|| "never".to_owned(), |at| local_time(from_millis(at))),
             token
                 .last_used_at
                 .map_or_else(|| "-".to_owned(), |at| local_time(from_millis(at))),
@@ -472,6 +507,75 @@ pub async fn contacts_import(store: &Store, path: &Path) -> anyhow::Result<Strin
     Ok(format!("imported {n} contacts from {}\n", path.display()))
 }
 
+/// `systems import FILE`: creates or updates information systems, all or nothing; audited.
+///
+/// # Errors
+///
+/// When the file is bad, a unit is unknown, or on a database error.
+pub async fn systems_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let systems = crate::systems::read_systems(path)?;
+    let n = store
+        .info_systems_import(&systems, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "system.import",
+        &path.display().to_string(),
+        serde_json::json!({ "systems": n }),
+    )
+    .await?;
+    Ok(format!("imported {n} systems from {}\n", path.display()))
+}
+
+/// `systems profiles FILE`: creates or updates units' reporting profiles; audited.
+///
+/// # Errors
+///
+/// When the file is bad, a unit is unknown, or on a database error.
+pub async fn profiles_import(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let profiles = crate::systems::read_profiles(path)?;
+    let n = store
+        .unit_profiles_import(&profiles, OffsetDateTime::now_utc())
+        .await?;
+    audit_ok(
+        store,
+        "unit_profile.import",
+        &path.display().to_string(),
+        serde_json::json!({ "profiles": n }),
+    )
+    .await?;
+    Ok(format!(
+        "imported {n} unit profiles from {}\n",
+        path.display()
+    ))
+}
+
+/// `systems list`.
+///
+/// # Errors
+///
+/// On a database error.
+pub async fn systems_list(store: &Store) -> anyhow::Result<String> {
+    let systems = store.info_systems_list().await?;
+    if systems.is_empty() {
+        return Ok(
+            "no systems yet; import some with `cntt-collector systems import FILE`\n".into(),
+        );
+    }
+    let mut out = format!(
+        "{:<12} {:<20} {:<6} {:<40} {}\n",
+        "UNIT", "CODE", "LEVEL", "NAME", "DOMAINS"
+    );
+    for system in systems {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<20} {:<6} {:<40} {}",
+            system.unit_code, system.code, system.security_level, system.name, system.domains
+        );
+    }
+    Ok(out)
+}
+
 /// `contacts list`.
 ///
 /// # Errors
@@ -652,5 +756,22 @@ mod tests {
             2	closed incidents deleted, with 7 timeline entries	24/11/2021 10:00:00
         "#]]
         .assert_eq(&render_retention(now, &config, &summary, true));
+    }
+
+    #[test]
+    fn the_actor_comes_from_the_user_id_not_the_environment() {
+        let status = "Name:\tcntt-collector\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        assert_eq!(real_uid(status), Some(1000));
+        assert_eq!(real_uid("Name:\tx\n"), None);
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nnguyenvana:x:1000:1000:Nguyễn Văn A:/home/nguyenvana:/bin/bash\n";
+        assert_eq!(user_name(passwd, 1000).as_deref(), Some("nguyenvana"));
+        assert_eq!(user_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_name(passwd, 4242), None);
+        // Setting $USER changes nothing (issue 13, L4).
+        let before = cli_actor();
+        assert!(
+            before.starts_with("cli:") && before != "cli:unknown",
+            "{before}"
+        );
     }
 }

@@ -41,10 +41,17 @@ pub struct CollectorConfig {
     /// What happens to agents of units that have ended (merged, dissolved).
     #[serde(default)]
     pub units: UnitsConfig,
+    /// Incident reports to leadership: forms, recipients, closing deadline.
+    #[serde(default)]
+    pub incident_reports: crate::documents::incident::Scheme,
     /// Who issues the documents, as dated entries; none means the shipped ones
     /// (`collector/data/organisation.toml`).
     #[serde(default)]
     pub organisation: Vec<crate::organisation::Organisation>,
+    /// What a hostile network may cost the collector: connections, timeouts, unauthenticated
+    /// requests, audit rows of refusals, token lifetime (issue 13).
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `[units]`: how the collector treats agents of units no longer valid today (`valid_to` in the
@@ -520,6 +527,134 @@ fn default_max_clock_skew() -> Duration {
     Duration::from_secs(24 * 3600)
 }
 
+/// Limits against a hostile network (issue 13). Every default is in `collector.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most TCP connections open at once; more are closed at accept. `LimitNOFILE` in the shipped
+    /// systemd unit is sized to twice this.
+    #[serde(default = "default_max_connections_total")]
+    pub max_connections: usize,
+    /// Most TCP connections open at once from one client address (an agency's NAT counts once).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// Time allowed for the TLS handshake.
+    #[serde(default = "default_handshake_timeout", with = "duration_text")]
+    pub handshake_timeout: Duration,
+    /// Time allowed for a request's headers, and for an idle kept-alive connection.
+    #[serde(default = "default_header_timeout", with = "duration_text")]
+    pub header_timeout: Duration,
+    /// Time allowed for a whole request, body included, until the answer; a slower one gets 408
+    /// and its connection is closed.
+    #[serde(default = "default_request_timeout", with = "duration_text")]
+    pub request_timeout: Duration,
+    /// Unauthenticated requests (enrollment, no or a refused token) one client address may make in
+    /// a burst…
+    #[serde(default = "default_unauthenticated_burst")]
+    pub unauthenticated_burst: u32,
+    /// …and then per minute; more get 429 with `Retry-After`.
+    #[serde(default = "default_unauthenticated_per_minute")]
+    pub unauthenticated_per_minute: u32,
+    /// Refusals of unauthenticated clients are written to the audit log once per client address,
+    /// action and reason per this interval, with a count.
+    #[serde(default = "default_audit_interval", with = "duration_text")]
+    pub audit_interval: Duration,
+    /// Most client addresses with their own audit rows per interval; the rest share one row
+    /// (address `*`).
+    #[serde(default = "default_audit_addresses")]
+    pub audit_addresses: usize,
+    /// Lifetime of a new API token when `api-token create` has no `--ttl`.
+    #[serde(default = "default_api_token_ttl", with = "duration_text")]
+    pub api_token_ttl: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_connections: default_max_connections_total(),
+            max_connections_per_address: default_max_connections_per_address(),
+            handshake_timeout: default_handshake_timeout(),
+            header_timeout: default_header_timeout(),
+            request_timeout: default_request_timeout(),
+            unauthenticated_burst: default_unauthenticated_burst(),
+            unauthenticated_per_minute: default_unauthenticated_per_minute(),
+            audit_interval: default_audit_interval(),
+            audit_addresses: default_audit_addresses(),
+            api_token_ttl: default_api_token_ttl(),
+        }
+    }
+}
+
+fn default_max_connections_total() -> usize {
+    8192
+}
+
+fn default_max_connections_per_address() -> usize {
+    512
+}
+
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_unauthenticated_burst() -> u32 {
+    30
+}
+
+fn default_unauthenticated_per_minute() -> u32 {
+    60
+}
+
+fn default_audit_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_audit_addresses() -> usize {
+    200
+}
+
+fn default_api_token_ttl() -> Duration {
+    Duration::from_secs(365 * 24 * 3600)
+}
+
+/// Refuses limits that would stop the collector from serving at all.
+fn check_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
+    if limits.max_connections == 0 || limits.max_connections_per_address == 0 {
+        bail!("limits.max_connections and limits.max_connections_per_address must be at least 1");
+    }
+    if limits.max_connections_per_address > limits.max_connections {
+        bail!("limits.max_connections_per_address must not exceed limits.max_connections");
+    }
+    if limits.unauthenticated_burst == 0 || limits.unauthenticated_per_minute == 0 {
+        bail!(
+            "limits.unauthenticated_burst and limits.unauthenticated_per_minute must be at least 1"
+        );
+    }
+    for (name, value) in [
+        ("handshake_timeout", limits.handshake_timeout),
+        ("header_timeout", limits.header_timeout),
+        ("request_timeout", limits.request_timeout),
+        ("audit_interval", limits.audit_interval),
+        ("api_token_ttl", limits.api_token_ttl),
+    ] {
+        if value < Duration::from_millis(100) {
+            bail!("limits.{name} must be at least 100ms");
+        }
+    }
+    if limits.audit_addresses == 0 {
+        bail!("limits.audit_addresses must be at least 1");
+    }
+    Ok(())
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -545,8 +680,12 @@ pub struct Config {
     pub reports: crate::reports::Settings,
     /// Units that have ended.
     pub units: UnitsConfig,
+    /// Incident reports, checked.
+    pub incident_reports: crate::documents::incident::Scheme,
     /// Who issues the documents, by date.
     pub organisation: crate::organisation::Organisations,
+    /// Limits against a hostile network.
+    pub limits: LimitsConfig,
 }
 
 impl Config {
@@ -598,11 +737,13 @@ impl Config {
             bail!("incidents.unit_min_agents and incidents.uplink_min_units must be at least 1");
         }
         check_retention(&raw.retention)?;
+        check_limits(&raw.limits)?;
         let tls = TlsConfig {
             cert: base.join(&raw.tls.cert),
             key: base.join(&raw.tls.key),
         };
         let notify = crate::notify::Settings::check(raw.notify, base)?;
+        let incident_reports = raw.incident_reports.check()?;
         let organisation = if raw.organisation.is_empty() {
             crate::organisation::Organisations::shipped()
         } else {
@@ -625,13 +766,16 @@ impl Config {
             retention: raw.retention,
             reports,
             units: raw.units,
+            incident_reports,
             organisation,
+            limits: raw.limits,
         })
     }
 }
 
 /// Reads the scrape token file and returns the token's hash; the token itself is not kept.
 fn read_scrape_token(path: &Path) -> anyhow::Result<String> {
+    crate::tls::refuse_readable_by_others(path, "listen.scrape_token_file")?;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading listen.scrape_token_file {}", path.display()))?;
     let token = text.trim();
@@ -757,6 +901,7 @@ mod tests {
         assert_eq!(config.ingest.max_body_bytes, default_max_body_bytes());
         assert_eq!(config.database.url, default_database_url());
         assert_eq!(config.retention, RetentionConfig::default());
+        assert_eq!(config.limits, LimitsConfig::default());
         let reports = crate::reports::Settings::default();
         assert_eq!(config.reports.required, reports.required);
         assert_eq!(config.reports.unit_kinds, reports.unit_kinds);
@@ -771,6 +916,28 @@ mod tests {
             text.contains("\n# incidents = "),
             "example shows retention.incidents"
         );
+    }
+
+    #[test]
+    fn bad_limits_name_the_problem() {
+        let base = "[tls]\ncert='a'\nkey='b'\n[limits]\n";
+        check_error(
+            &format!("{base}max_connections = 0"),
+            "limits.max_connections",
+        );
+        check_error(
+            &format!("{base}max_connections = 10\nmax_connections_per_address = 20"),
+            "must not exceed",
+        );
+        check_error(
+            &format!("{base}request_timeout = \"1ms\""),
+            "limits.request_timeout",
+        );
+        check_error(
+            &format!("{base}unauthenticated_burst = 0"),
+            "limits.unauthenticated_burst",
+        );
+        check_error(&format!("{base}colour = 1"), "unknown field `colour`");
     }
 
     #[test]

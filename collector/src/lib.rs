@@ -13,6 +13,7 @@ pub mod config;
 pub mod consolidate;
 pub mod contacts;
 mod csv_import;
+pub mod documents;
 pub mod evaluation;
 pub mod exposition;
 pub mod inference;
@@ -24,6 +25,7 @@ pub mod reports;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod systems;
 pub mod tls;
 pub mod units;
 pub mod vi;
@@ -59,7 +61,9 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         retention: config.retention.clone(),
         reports: Arc::new(config.reports.clone()),
         units: config.units,
+        incident_reports: Arc::new(config.incident_reports.clone()),
         organisation: Arc::new(config.organisation.clone()),
+        guard: Arc::new(api::Guard::new(config.limits.clone())),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

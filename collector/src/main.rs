@@ -71,6 +71,9 @@ enum Command {
     /// People notices go to: leadership, IT officers, the Sở TT&TT's on-duty officers and leaders.
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Units' information systems (named in incident reports) and reporting profiles.
+    #[command(subcommand)]
+    Systems(SystemsCommand),
     /// Notices to leadership by email and webhook.
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -252,7 +255,7 @@ enum ApiTokenCommand {
         /// Whose token it is, e.g. a person's name.
         #[arg(long)]
         name: String,
-        /// How long it stays valid, e.g. 90d; forever when absent.
+        /// How long it stays valid, e.g. 90d; limits.api_token_ttl (a year) when absent.
         #[arg(long, value_parser = parse_duration)]
         ttl: Option<Duration>,
     },
@@ -287,6 +290,26 @@ enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemsCommand {
+    /// Create or update information systems from a CSV file (header: unit_code,code,name,
+    /// security_level,purpose,operator,governing_body,connection_provider,security_provider,os,
+    /// services,public_addresses,domains; security_level 1 to 5). A file with any bad row is
+    /// refused whole.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Create or update units' reporting profiles from a CSV file (header: unit_code,
+    /// reporting_name,governing_body,address,phone,email,symbol).
+    Profiles {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List information systems.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -419,7 +442,10 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             unit,
             name,
             ttl,
-        }) => admin::api_token_create(&store, role, unit.as_deref(), &name, ttl).await?,
+        }) => {
+            let ttl = ttl.unwrap_or(config.limits.api_token_ttl);
+            admin::api_token_create(&store, role, unit.as_deref(), &name, Some(ttl)).await?
+        }
         Command::ApiToken(ApiTokenCommand::List) => admin::api_tokens_list(&store).await?,
         Command::ApiToken(ApiTokenCommand::Revoke { id }) => {
             admin::api_token_revoke(&store, id).await?
@@ -433,6 +459,13 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             admin::contacts_import(&store, &file).await?
         }
         Command::Contacts(ContactsCommand::List) => admin::contacts_list(&store).await?,
+        Command::Systems(SystemsCommand::Import { file }) => {
+            admin::systems_import(&store, &file).await?
+        }
+        Command::Systems(SystemsCommand::Profiles { file }) => {
+            admin::profiles_import(&store, &file).await?
+        }
+        Command::Systems(SystemsCommand::List) => admin::systems_list(&store).await?,
         Command::Notify(NotifyCommand::RulesImport { file }) => {
             admin::notify_rules_import(&store, &file).await?
         }

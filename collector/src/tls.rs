@@ -44,6 +44,7 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
             tls.cert.display()
         );
     }
+    refuse_readable_by_others(&tls.key, "tls.key (the server's private key)")?;
     let key = PrivateKeyDer::from_pem_file(&tls.key)
         .with_context(|| format!("reading private key file {}", tls.key.display()))?;
     let mut config = ServerConfig::builder_with_provider(provider())
@@ -60,6 +61,28 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Refuses a secret file (private key, token) that the group or others may read or write: on a
+/// shared machine such a file is no longer a secret (issue 13, L4).
+///
+/// # Errors
+///
+/// When the file cannot be inspected, or has group or other permission bits, with the `chmod`
+/// that fixes it.
+pub fn refuse_readable_by_others(path: &Path, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata =
+        fs::metadata(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{what} {} may be read by other users (mode {mode:03o}); make it owner-only with `chmod 600 {}` and give it to the collector's user",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The files `tls init` writes.
@@ -217,6 +240,15 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "private keys are owner-only");
+            // A key others may read is refused with the fix (issue 13, L4).
+            fs::set_permissions(&files.server_key, fs::Permissions::from_mode(0o640)).unwrap();
+            let err = server_config(&TlsConfig {
+                cert: files.server_cert.clone(),
+                key: files.server_key.clone(),
+            })
+            .unwrap_err();
+            assert!(format!("{err:#}").contains("chmod 600"), "{err:#}");
+            fs::set_permissions(&files.server_key, fs::Permissions::from_mode(0o600)).unwrap();
         }
         let err = init(dir.path(), &hosts, false).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");

@@ -48,6 +48,8 @@ pub struct Target {
     pub timeout: Duration,
     /// For a LAN target: this is the agency's gateway, whose failure explains every other failure.
     pub gateway: bool,
+    /// Code of the information system it checks, in the collector's register.
+    pub system: Option<String>,
 }
 
 impl Target {

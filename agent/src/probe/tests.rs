@@ -626,6 +626,7 @@ fn targets_become_probe_results() {
             interval: Duration::from_secs(60),
             timeout: QUICK,
             gateway: false,
+            system: None,
         };
         let outcome = Outcome {
             ok: false,

@@ -56,6 +56,18 @@ pub enum ApiError {
         /// Explanation.
         message: String,
     },
+    /// Too many unauthenticated requests from this address (429, with `Retry-After`).
+    #[error("too many requests without a valid credential from this address; retry after {retry_after_seconds} s")]
+    TooManyRequests {
+        /// Whole seconds until the next request is allowed.
+        retry_after_seconds: u64,
+    },
+    /// The request was not received in time (408); its connection is closed.
+    #[error("the request was not received within {seconds} s; send it again, faster")]
+    RequestTimeout {
+        /// The limit in seconds.
+        seconds: u64,
+    },
     /// A fault of ours (500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -103,6 +115,10 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
             }
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
+            ApiError::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -122,6 +138,24 @@ impl IntoResponse for ApiError {
             error: code.to_owned(),
             message,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        match self {
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+            } => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after_seconds),
+                );
+            }
+            ApiError::RequestTimeout { .. } => {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, Caller};
 use crate::auth::{Role, Scope};
+use crate::documents::incident::{Form, DISCOVERY};
 use crate::store::{
     Action, ActionRefusal, IncidentFilter, ManualIncident, NewAuditEntry, StoredIncident,
     TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
@@ -82,6 +83,15 @@ struct IncidentView {
     parent_id: Option<String>,
     parent_number: Option<String>,
     scope: Option<String>,
+    system_code: Option<String>,
+    discovery: Option<String>,
+    /// When the closing report is due (the end plus `incident_reports.closing_due_days`); shown
+    /// with one incident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closing_report_due: Option<String>,
+    /// Issued reports (form, version, number, issued_at); shown with one incident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reports: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<Vec<TimelineView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,7 +180,25 @@ pub(super) async fn incidents_show(
             )
             .await);
     }
+    let mut reports = Vec::new();
+    for form in [Form::Initial, Form::Closing] {
+        for report in state.store.incident_reports(&incident.id, form).await? {
+            reports.push(serde_json::json!({
+                "form": form.as_str(),
+                "version": report.version,
+                "number": report.number,
+                "issued_at": rfc3339(report.issued_at),
+            }));
+        }
+    }
+    let closing_issued = reports.iter().any(|report| report["form"] == "closing");
+    let due = incident
+        .ended_at
+        .filter(|_| !closing_issued)
+        .map(|ended_at| rfc3339(state.incident_reports.closing_due(ended_at)));
     let mut view = incident_view(incident);
+    view.closing_report_due = due;
+    view.reports = Some(reports);
     let timeline = state.store.incident_timeline(&id).await?;
     view.timeline = Some(
         timeline
@@ -233,6 +261,10 @@ struct FileBody {
     discovered_at: Option<String>,
     #[serde(default)]
     systems_affected: Vec<String>,
+    /// Code of the affected system in the register.
+    system: Option<String>,
+    /// How it was discovered: `monitoring`, `logs`, `third_party` or `officer` (default).
+    discovery: Option<String>,
 }
 
 fn default_manual_kind() -> String {
@@ -335,8 +367,23 @@ pub(super) async fn incidents_create(
             )
             .await);
     }
+    let discovery = body.discovery.unwrap_or_else(|| "officer".to_owned());
+    if !DISCOVERY.iter().any(|(key, _)| *key == discovery) {
+        return Err(invalid(format!(
+            "discovery {discovery:?} is not valid; use monitoring, logs, third_party or officer"
+        )));
+    }
+    if let Some(code) = &body.system {
+        if state.store.info_system(code).await?.is_none() {
+            return Err(invalid(format!(
+                "system {code:?} is not in the register; `cntt-collector systems list` shows it"
+            )));
+        }
+    }
     let actor = caller.principal.actor();
     let manual = ManualIncident {
+        system_code: body.system,
+        discovery,
         unit_id: unit.id,
         kind: body.kind,
         severity: body.severity,
@@ -382,6 +429,8 @@ struct NoteBody {
 struct ResolveBody {
     #[serde(default)]
     resolution: String,
+    /// When service came back (RFC 3339); now by default.
+    restored_at: Option<String>,
 }
 
 /// Body of `POST /api/v1/incidents/{id}/close`: the closing report's fields.
@@ -392,6 +441,28 @@ struct CloseBody {
     cause: String,
     resolution: String,
     lessons: String,
+    /// When service came back (RFC 3339), for an incident filed by a person; the end stays as it
+    /// is without it.
+    restored_at: Option<String>,
+}
+
+/// A stated restoration time: RFC 3339, not in the future, not before the start.
+fn restored_at(value: Option<&str>, started_at: i64) -> Result<Option<i64>, ApiError> {
+    let invalid = |message: &str| ApiError::unprocessable("invalid_field", message.to_owned());
+    let Some(at) = params::time("restored_at", value).map_err(|_| {
+        invalid("restored_at is not an RFC 3339 time like 2026-11-23T10:20:00+07:00")
+    })?
+    else {
+        return Ok(None);
+    };
+    let at = crate::store::millis(at);
+    if at > crate::store::millis(time::OffsetDateTime::now_utc()) + 300_000 {
+        return Err(invalid("restored_at is in the future"));
+    }
+    if at < started_at {
+        return Err(invalid("restored_at is before the incident started"));
+    }
+    Ok(Some(at))
 }
 
 /// Longest note or closing field.
@@ -421,7 +492,9 @@ pub(super) async fn incidents_act(
     Path((id, verb)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let action = match verb.as_str() {
+    // A stated restoration time, checked against the incident's start once it is read.
+    let mut restored: Option<String> = None;
+    let mut action = match verb.as_str() {
         "acknowledge" => Action::Acknowledge,
         "notes" => {
             let body: NoteBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
@@ -429,12 +502,15 @@ pub(super) async fn incidents_act(
         }
         "resolve" => {
             let body: ResolveBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
+            restored = body.restored_at;
             Action::Resolve {
                 resolution: text_field("resolution", &body.resolution, false)?,
+                restored_at: None,
             }
         }
         "close" => {
             let body: CloseBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
+            restored = body.restored_at;
             Action::Close {
                 cause: text_field("cause", &body.cause, false)?,
                 resolution: text_field("resolution", &body.resolution, true)?,
@@ -472,16 +548,37 @@ pub(super) async fn incidents_act(
             .await);
     }
     let actor = caller.principal.actor();
-    match state
-        .store
-        .incident_act(&id, &action, &actor, time::OffsetDateTime::now_utc())
-        .await?
-    {
-        Ok(()) => {}
-        Err(ActionRefusal::NotFound) => {
-            return Err(ApiError::NotFound(format!("no incident with id {id:?}")))
+    let restored = restored_at(restored.as_deref(), incident.started_at)?;
+    if let Action::Resolve { restored_at, .. } = &mut action {
+        *restored_at = restored;
+    }
+    // Closing with a stated restoration first corrects the end, then closes.
+    let mut actions = Vec::new();
+    if let (Action::Close { .. }, Some(at)) = (&action, restored) {
+        actions.push(Action::Restore { at });
+    }
+    let closing = matches!(action, Action::Close { .. });
+    actions.push(action);
+    for action in &actions {
+        match state
+            .store
+            .incident_act(&id, action, &actor, time::OffsetDateTime::now_utc())
+            .await?
+        {
+            Ok(()) => {}
+            Err(ActionRefusal::NotFound) => {
+                return Err(ApiError::NotFound(format!("no incident with id {id:?}")))
+            }
+            Err(ActionRefusal::WrongState(why)) => return Err(ApiError::Conflict(why)),
         }
-        Err(ActionRefusal::WrongState(why)) => return Err(ApiError::Conflict(why)),
+    }
+    if closing {
+        // The initial report exists by now at the latest (with the facts of the closing moment
+        // when nobody read it before); then the closing report is issued.
+        if let Some(closed) = state.store.incident(&id).await? {
+            super::notices::issue(&state, &closed, Form::Initial, "system", "", false).await?;
+            super::notices::issue(&state, &closed, Form::Closing, "system", "", false).await?;
+        }
     }
     state
         .audit(NewAuditEntry {
@@ -548,6 +645,10 @@ fn incident_view(incident: StoredIncident) -> IncidentView {
         parent_id: incident.parent_id,
         parent_number: incident.parent_number,
         scope: incident.scope,
+        system_code: incident.system_code,
+        discovery: incident.discovery,
+        closing_report_due: None,
+        reports: None,
         timeline: None,
         children: None,
     }

@@ -5,6 +5,12 @@
 //! check input, ask [`crate::store::Store`], and answer. Every refusal of a credential or of access
 //! is written to the audit log before the 401/403 leaves.
 //!
+//! Every request passes [`guard`] first: a per-address rate limit for unauthenticated requests
+//! (429 with `Retry-After`), and refusals audited in aggregate so no flood can grow the audit log
+//! faster than a known bound (issue 13, design note in `guard.rs`). Every answer carries
+//! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`, and every error, the
+//! framework's own rejections included, is our JSON `{"error", "message"}`.
+//!
 //! JSON bodies may come gzip-compressed (`Content-Encoding: gzip`, which agents use for batches).
 //! They are inflated here, in memory and never past the route's size limit, so the limit holds for
 //! the JSON itself and a small "gzip bomb" is refused with 413 instead of filling memory.
@@ -12,6 +18,7 @@
 mod availability;
 mod enroll;
 mod error;
+pub mod guard;
 mod incidents;
 mod ingest;
 mod notices;
@@ -23,12 +30,16 @@ mod reports;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,6 +48,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 pub use error::ApiError;
+pub use guard::Guard;
 
 use crate::auth::{hash_secret, Principal, Role};
 use crate::config::IngestConfig;
@@ -69,8 +81,12 @@ pub struct AppState {
     pub reports: Arc<crate::reports::Settings>,
     /// What happens to agents of units that have ended.
     pub units: crate::config::UnitsConfig,
+    /// Incident report scheme.
+    pub incident_reports: Arc<crate::documents::incident::Scheme>,
     /// Who issues the documents, by date.
     pub organisation: Arc<crate::organisation::Organisations>,
+    /// Rate limits and the aggregated audit of refusals (issue 13); the server loop flushes it.
+    pub guard: Arc<Guard>,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call
@@ -105,6 +121,10 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/incidents/{id}/report",
             get(notices::incidents_report),
         )
+        .route(
+            "/api/v1/incidents/{id}/report/reissue",
+            axum::routing::post(notices::incidents_report_reissue),
+        )
         .route("/api/v1/notices", get(notices::notices_list))
         .route(
             "/api/v1/reports",
@@ -133,9 +153,124 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            limit_unauthenticated,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Paths anyone may read without a token and without being counted by the rate limit.
+const OPEN_PATHS: [&str; 2] = ["/healthz", "/api/v1/openapi.json"];
+
+/// Charges the client's rate limit for enrollment and for requests without a credential, and
+/// answers 429 with `Retry-After` once it is spent (issue 13, H1).
+async fn limit_unauthenticated(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let unauthenticated = path == "/api/v1/enroll"
+        || (!OPEN_PATHS.contains(&path) && !request.headers().contains_key(AUTHORIZATION));
+    let peer = request.extensions().get::<PeerAddr>().copied();
+    if let (true, Some(peer)) = (unauthenticated, peer) {
+        if let Err(wait) = state.guard.limiter.take(peer.0.ip(), Instant::now()) {
+            state
+                .metrics
+                .auth_failures
+                .with_label_values(&["rate_limited"])
+                .inc();
+            let entry = NewAuditEntry {
+                actor: "anonymous".into(),
+                action: "auth.rate_limited".into(),
+                target: path.to_owned(),
+                outcome: "denied",
+                remote_addr: Some(peer.0.to_string()),
+                details: serde_json::json!({ "reason": "rate_limited" }),
+            };
+            if state.audit_refusal(entry).await {
+                tracing::warn!(peer = %peer.0, "unauthenticated requests over the rate limit");
+            }
+            return ApiError::TooManyRequests {
+                retry_after_seconds: wait.as_secs().max(1),
+            }
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Adds the headers every answer carries: nothing is sniffed as another type, nothing is cached
+/// (answers hold unit data and may pass through shared proxies).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Turns the framework's own plain-text rejections (a query with an unknown parameter, a path
+/// that does not parse, a method not allowed) into our JSON error (issue 13, L5).
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(is_json_media_type);
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, SMALL_BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        _ => "error",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned()
+    } else {
+        text
+    };
+    let body = cntt_common::wire::ErrorBody {
+        error: code.to_owned(),
+        message,
+    };
+    let mut response = (status, Json(body)).into_response();
+    for (name, value) in &parts.headers {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// Whether a `Content-Type` is exactly JSON: `application/json`, with optional parameters such
+/// as `; charset=utf-8` (not `application/jsonx`).
+fn is_json_media_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("application/json")
 }
 
 /// Counts every response by route and status.
@@ -185,10 +320,53 @@ impl AppState {
         }
     }
 
+    /// Audits a refusal of an unauthenticated client in aggregate: the first of its address,
+    /// action and reason in the interval at once, the rest as a count (design note in
+    /// `guard.rs`).
+    ///
+    /// Returns whether this refusal was the first of its kind in the interval (callers log those
+    /// as warnings and the rest at debug level, so a flood does not flood the log either).
+    pub(crate) async fn audit_refusal(&self, entry: NewAuditEntry) -> bool {
+        let (first, due) = self.guard.failures.record(entry, OffsetDateTime::now_utc());
+        let is_first = first.is_some();
+        for row in due.into_iter().chain(first) {
+            self.audit(row).await;
+        }
+        is_first
+    }
+
+    /// Counts, logs and audits (in aggregate) a refused credential, and charges the client's
+    /// rate limit: once it is spent the answer is 429 with `Retry-After` instead of `err`.
     async fn refuse(&self, kind: &'static str, entry: NewAuditEntry, err: ApiError) -> ApiError {
         self.metrics.auth_failures.with_label_values(&[kind]).inc();
-        tracing::warn!(action = %entry.action, actor = %entry.actor, remote = ?entry.remote_addr, reason = %err, "refused");
-        self.audit(entry).await;
+        let (action, actor, remote) = (
+            entry.action.clone(),
+            entry.actor.clone(),
+            entry.remote_addr.clone(),
+        );
+        // Enrollment and requests without a credential were charged before the handler ran.
+        let charged = kind == "enroll"
+            || entry
+                .details
+                .get("reason")
+                .and_then(serde_json::Value::as_str)
+                == Some("missing");
+        let address = entry
+            .remote_addr
+            .as_deref()
+            .and_then(|address| address.parse::<SocketAddr>().ok());
+        if self.audit_refusal(entry).await {
+            tracing::warn!(%action, %actor, ?remote, reason = %err, "refused");
+        } else {
+            tracing::debug!(%action, %actor, ?remote, reason = %err, "refused again");
+        }
+        if let (false, Some(address)) = (charged, address) {
+            if let Err(wait) = self.guard.limiter.take(address.ip(), Instant::now()) {
+                return ApiError::TooManyRequests {
+                    retry_after_seconds: wait.as_secs().max(1),
+                };
+            }
+        }
         err
     }
 }
@@ -334,7 +512,7 @@ impl FromRequestParts<AppState> for Caller {
                     "expired",
                     actor,
                     "token_expired",
-                    "this API token has expired",
+                    "this API token has expired; an administrator makes a new one with cntt-collector api-token create (tokens expire after limits.api_token_ttl, a year by default)",
                 )
                 .await);
         }
@@ -401,7 +579,7 @@ async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
+        .is_some_and(is_json_media_type);
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -523,6 +701,21 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn only_json_media_types_are_json() {
+        for (value, expected) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/jsonx", false),
+            ("application/json-seq", false),
+            ("text/json", false),
+            ("", false),
+        ] {
+            assert_eq!(is_json_media_type(value), expected, "{value}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Read-only endpoints: health, metrics, the OpenAPI document, units and agents. Incidents and
 //! probe results have their own files.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
@@ -29,8 +30,9 @@ pub(super) async fn healthz_show(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text. Needs the scrape token (`listen.scrape_token_file`) or an API
-/// token, unless `listen.public_metrics` is set.
+/// `GET /metrics`: Prometheus text. Needs the scrape token (`listen.scrape_token_file`) or an admin
+/// API token, unless `listen.public_metrics` is set. The series cover every unit, so a token
+/// scoped to units (or read-only) gets 403 (issue 13, M2).
 pub(super) async fn metrics_show(
     State(state): State<AppState>,
     request: Request,
@@ -41,10 +43,19 @@ pub(super) async fn metrics_show(
             super::bearer(&parts).is_some_and(|token| crate::auth::hash_secret(token) == hash)
         });
         if !scrape_token {
-            <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            let caller = <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
                 &mut parts, &state,
             )
             .await?;
+            if caller.principal.role != crate::auth::Role::Admin {
+                return Err(caller
+                    .forbid(
+                        &state,
+                        "/metrics",
+                        "/metrics covers every unit: only the scrape token and admin API tokens may read it",
+                    )
+                    .await);
+            }
         }
     }
     state
@@ -88,8 +99,9 @@ pub(super) struct UnitsQuery {
 pub(super) async fn units_list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<UnitsQuery>,
+    query: Result<Query<UnitsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let query = params::parsed(query, "root, at")?;
     let units = state.store.units_all().await?;
     let scope = Scope::of(&caller.principal, &units);
     let root_ids = match &query.root {
@@ -169,8 +181,9 @@ struct HostSummary {
 pub(super) async fn agents_list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<AgentsQuery>,
+    query: Result<Query<AgentsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let query = params::parsed(query, "unit")?;
     let unit_ids = params::units_in_scope(&state, &caller, query.unit.as_deref()).await?;
     let now = millis(OffsetDateTime::now_utc());
     let agents: Vec<AgentView> = state

@@ -283,6 +283,13 @@ pub fn backoff(attempts: i64, first: Duration, max: Duration) -> Duration {
     first.saturating_mul(2u32.saturating_pow(exponent)).min(max)
 }
 
+/// The incident report scheme and the organisations, for the incident reports the loop issues
+/// and the closing-report reminders it writes.
+pub type IncidentReports = (
+    std::sync::Arc<crate::documents::incident::Scheme>,
+    std::sync::Arc<crate::organisation::Organisations>,
+);
+
 /// Plans and sends notices every `settings.evaluate_every` until `stop` turns true. Every
 /// collector runs it; the store's lock and claims keep each notice to one sender (see
 /// `store::notices`).
@@ -291,6 +298,7 @@ pub async fn run(
     settings: Settings,
     gather: Duration,
     reports: std::sync::Arc<crate::reports::Settings>,
+    incident_reports: IncidentReports,
     metrics: std::sync::Arc<crate::exposition::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -347,6 +355,22 @@ pub async fn run(
             Ok(written) => tracing::info!(digests = written, "daily digests written"),
             Err(err) => {
                 tracing::error!(error = %format!("{err:#}"), "writing daily digests failed")
+            }
+        }
+        let authority = crate::documents::incident::Authority::of(incident_reports.1.current(now));
+        match crate::documents::issue::plan_notices(
+            &store,
+            &incident_reports.0,
+            &authority,
+            &settings.subject_prefix,
+            now,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(written) => tracing::info!(notices = written, "closing report reminders written"),
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "planning incident reports failed")
             }
         }
         match crate::reports::plan_notices(&store, &reports, &settings.subject_prefix, now).await {

@@ -219,10 +219,13 @@ fn rows(kind: NoticeKind, facts: &Facts) -> Vec<(&'static str, String)> {
     rows.push(("Cách phát hiện", discovery_text(&facts.source).to_owned()));
     if let Some(ended_at) = facts.ended_at {
         rows.push(("Thời điểm kết thúc", time_of(ended_at)));
-        rows.push((
-            "Thời gian gián đoạn",
-            duration_text(ended_at - facts.started_at),
-        ));
+        // A duration only for what interrupts a service: a defacement has no "interruption".
+        if crate::documents::incident::INTERRUPTING_KINDS.contains(&facts.kind.as_str()) {
+            rows.push((
+                "Thời gian gián đoạn",
+                duration_text(ended_at - facts.started_at),
+            ));
+        }
     } else if matches!(kind, NoticeKind::Escalation | NoticeKind::Reminder) {
         rows.push(("Đã kéo dài", duration_text(facts.open_for_ms)));
     }
@@ -536,6 +539,43 @@ pub fn render_report_overdue(
         row.unit_name,
         row.unit_code,
         show_date(period.due)
+    );
+    let html = preformatted_html(&subject, &text);
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// A reminder to a unit's IT officer that the closing report (Biểu mẫu 04) of an incident whose
+/// response has ended is due by `due` (Unix ms) and has not been issued: it is issued when the
+/// incident is closed with its cause, resolution and lessons.
+pub fn render_closing_report_reminder(
+    name: &str,
+    incident_number: &str,
+    title: &str,
+    unit_name: &str,
+    ended_at: i64,
+    due: i64,
+    prefix: &str,
+) -> Rendered {
+    use crate::documents::incident::time_text;
+    let subject = format!(
+        "{prefix} Nhắc gửi báo cáo kết thúc sự cố {incident_number}: hạn {}",
+        time_text(due)
+    )
+    .trim_start()
+    .to_owned();
+    let text = format!(
+        "Kính gửi: {name},\n\n\
+         Sự cố {incident_number} ({title}) của {unit_name} đã được khắc phục lúc {}.\n\
+         Báo cáo kết thúc ứng phó sự cố phải được gửi chậm nhất lúc {}, nhưng đến nay sự cố chưa \
+         được đóng nên báo cáo kết thúc chưa được lập.\n\n\
+         Đề nghị đồng chí đóng sự cố (ghi nguyên nhân, biện pháp xử lý và bài học kinh nghiệm); \
+         hệ thống sẽ lập báo cáo kết thúc để thủ trưởng đơn vị ký và gửi.\n\n{FOOTER}\n",
+        time_text(ended_at),
+        time_text(due)
     );
     let html = preformatted_html(&subject, &text);
     Rendered {

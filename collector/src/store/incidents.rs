@@ -166,6 +166,12 @@ pub struct StoredIncident {
     pub parent_number: Option<String>,
     /// For incidents the collector inferred: `agent`, `unit` or `uplink`.
     pub scope: Option<String>,
+    /// The affected system's code in the register (`info_systems`).
+    pub system_code: Option<String>,
+    /// How a manual incident was discovered: `monitoring`, `logs`, `third_party`, `officer`.
+    pub discovery: Option<String>,
+    /// 1 when a person stated when service came back.
+    pub interrupted: Option<i64>,
 }
 
 /// An incident filed by a person through the API.
@@ -187,6 +193,10 @@ pub struct ManualIncident {
     pub discovered_at: OffsetDateTime,
     /// Systems affected.
     pub systems_affected: Vec<String>,
+    /// The affected system's code in the register.
+    pub system_code: Option<String>,
+    /// How it was discovered: `monitoring`, `logs`, `third_party`, `officer`.
+    pub discovery: String,
 }
 
 /// Which incidents to read.
@@ -226,7 +236,8 @@ const INCIDENT_COLUMNS: &str =
      i.severity, i.state, i.title, i.description, i.target, i.started_at, i.ended_at, i.discovered_at,
      i.systems_affected, i.evidence, i.consequences, i.first_event_at, i.last_event_seq, i.created_at,
      i.updated_at, i.number, i.acknowledged_at, i.acknowledged_by, i.closed_at, i.closed_by, i.cause,
-     i.resolution, i.lessons, i.parent_id, p.number AS parent_number, i.scope
+     i.resolution, i.lessons, i.parent_id, p.number AS parent_number, i.scope, i.system_code, i.discovery,
+     i.interrupted
      FROM incidents i JOIN units u ON u.id = i.unit_id LEFT JOIN agents a ON a.id = i.agent_id
      LEFT JOIN incidents p ON p.id = i.parent_id";
 
@@ -460,6 +471,14 @@ pub enum Action {
     Resolve {
         /// How it was resolved.
         resolution: String,
+        /// When service came back, Unix ms, as the person states it; none: now.
+        restored_at: Option<i64>,
+    },
+    /// States when service came back, for a resolved incident filed by a person (the end of
+    /// incidents the monitoring saw is the agents' evidence).
+    Restore {
+        /// When, Unix ms.
+        at: i64,
     },
     /// Closes a resolved incident with the closing report's fields.
     Close {
@@ -549,7 +568,10 @@ impl Store {
                 ("acknowledged", String::new())
             }
             Action::Note(text) => ("note", text.clone()),
-            Action::Resolve { resolution } => {
+            Action::Resolve {
+                resolution,
+                restored_at,
+            } => {
                 if source == "agent_detected" {
                     return refuse(
                         "an incident the agent detected ends when its checks pass again; add a note instead".into(),
@@ -563,17 +585,42 @@ impl Store {
                 if !matches!(state.as_str(), "open" | "acknowledged") {
                     return refuse(format!("only an open or acknowledged incident can be resolved; this one is {state}"));
                 }
+                // The end is when service came back, not when someone pressed the button.
                 sqlx::query(
-                    "UPDATE incidents SET state = 'resolved', ended_at = $1, resolution = $2, updated_at = $1
-                     WHERE id = $3",
+                    "UPDATE incidents SET state = 'resolved', ended_at = $1, resolution = $2, updated_at = $3,
+                         interrupted = $4 WHERE id = $5",
                 )
-                .bind(now)
+                .bind(restored_at.unwrap_or(now))
                 .bind(resolution)
+                .bind(now)
+                .bind(restored_at.map(|_| 1_i64))
                 .bind(id)
                 .execute(&mut *tx)
                 .await
                 .context("resolving incident")?;
                 ("resolved", resolution.clone())
+            }
+            Action::Restore { at } => {
+                if !matches!(source.as_str(), "manual" | "agent_manual") {
+                    return refuse(
+                        "the end of an incident the monitoring saw is the agents' evidence; add a note instead".into(),
+                    );
+                }
+                if state != "resolved" {
+                    return refuse(format!(
+                        "service can be stated as restored for a resolved incident; this one is {state}"
+                    ));
+                }
+                sqlx::query(
+                    "UPDATE incidents SET ended_at = $1, interrupted = 1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(at)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("stating when service came back")?;
+                ("restored", crate::documents::incident::time_text(*at))
             }
             Action::Close {
                 cause,
@@ -626,8 +673,8 @@ impl Store {
             .context("starting manual incident")?;
         sqlx::query(
             "INSERT INTO incidents (id, unit_id, kind, source, severity, state, title, description, started_at,
-                                    discovered_at, systems_affected, created_at, updated_at)
-             VALUES ($1, $2, $3, 'manual', $4, 'open', $5, $6, $7, $8, $9, $10, $10)",
+                                    discovered_at, systems_affected, created_at, updated_at, system_code, discovery)
+             VALUES ($1, $2, $3, 'manual', $4, 'open', $5, $6, $7, $8, $9, $10, $10, $11, $12)",
         )
         .bind(&id)
         .bind(incident.unit_id)
@@ -639,6 +686,8 @@ impl Store {
         .bind(millis(incident.discovered_at))
         .bind(serde_json::to_string(&incident.systems_affected).context("encoding systems")?)
         .bind(now)
+        .bind(&incident.system_code)
+        .bind(&incident.discovery)
         .execute(&mut *tx)
         .await
         .context("filing a manual incident")?;

@@ -12,6 +12,7 @@
 mod agents;
 mod audit;
 mod events;
+mod incident_reports;
 mod incidents;
 mod inference;
 mod metrics;
@@ -37,6 +38,7 @@ pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
+pub use incident_reports::IssuedReport;
 pub use incidents::{
     Action, ActionRefusal, IncidentCount, IncidentFilter, ManualIncident, NewIncidentPhase,
     StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
@@ -221,8 +223,22 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating database folder {}", parent.display()))?;
+        if !parent.exists() {
+            // The folder and the file are owner-only (issue 13, L4): SQLite gives its -wal and
+            // -shm files the mode of the database file.
+            std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+                .recursive(true)
+                .create(parent)
+                .with_context(|| format!("creating database folder {}", parent.display()))?;
+        }
+    }
+    if !Path::new(path).exists() {
+        std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().write(true).create(true),
+            0o600,
+        )
+        .open(path)
+        .with_context(|| format!("creating database file {path}"))?;
     }
     let separator = if url.contains('?') { '&' } else { '?' };
     Ok(if url.contains("mode=") {
@@ -302,6 +318,12 @@ mod tests {
         let url = format!("sqlite://{}/sub/c.db", dir.path().display());
         assert_eq!(sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
         assert!(dir.path().join("sub").is_dir());
+        let mode = |path: &Path| {
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
+                & 0o777
+        };
+        assert_eq!(mode(&dir.path().join("sub")), 0o700, "issue 13, L4");
+        assert_eq!(mode(&dir.path().join("sub/c.db")), 0o600, "issue 13, L4");
         assert!(sqlite_url("sqlite::memory:").is_err());
     }
 }

@@ -107,6 +107,7 @@ fn default_targets(config: &AgentConfig) -> Vec<Target> {
         interval,
         timeout,
         gateway,
+        system: None,
     };
     vec![
         target(

@@ -35,6 +35,8 @@ mod documents;
 mod failover;
 mod flow;
 mod harness;
+mod hostile;
+mod incident_documents;
 mod incidents_api;
 mod inference;
 mod lifecycle;

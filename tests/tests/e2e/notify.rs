@@ -314,7 +314,8 @@ async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_web
         metrics.contains("cntt_collector_notices{state=\"sent\"} 12"),
         "{metrics}"
     );
-    // The initial report as a document.
+    // The closing report as a document, referring to the initial report issued when the opening
+    // notice went out.
     let report = collector
         .client()
         .get(format!(
@@ -329,9 +330,9 @@ async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_web
         .await
         .unwrap();
     assert!(
-        report.contains(&format!(
-            "Tham chiếu báo cáo ban đầu: Báo cáo ban đầu sự cố {number}"
-        )),
+        report.contains(&format!("Sự cố {number}: "))
+            && report.contains("Số báo cáo ban đầu: 01/BC-")
+            && report.contains("BÁO CÁO KẾT THÚC"),
         "{report}"
     );
     // The Sở's leader asks for the daily digest: today's arrives at once (digest_at 00:00), once.

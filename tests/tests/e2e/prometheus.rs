@@ -215,6 +215,12 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let token_file = secrets.path().join("scrape-token");
     let token = format!("cntt_scrape_{}", uuid::Uuid::new_v4().simple());
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    // The collector refuses a token file others may read (issue 13, L4).
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let options = CollectorOptions {
         listen_extra: format!("scrape_token_file = \"{}\"", token_file.display()),
         ..CollectorOptions::default()

@@ -1,0 +1,8 @@
+//! Documents people sign: the administrative layout of Nghị định 30/2020/NĐ-CP ([`nd30`], DOCX,
+//! HTML and text from one [`nd30::Document`]) and what is written in it ([`incident`]: the
+//! initial and closing incident reports of Thông tư 20/2017/TT-BTTTT). The consolidated
+//! provincial report (`consolidate::docx`) uses the same layout.
+
+pub mod incident;
+pub mod issue;
+pub mod nd30;
