@@ -438,13 +438,18 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
                 )
                 .await),
             Some(agent) if agent.revoked_at.is_some() => {
-                let help = "this agent was revoked; ask the Sở TT&TT for a new enrollment token";
+                let issuer = &state
+                    .organisation
+                    .current(time::OffsetDateTime::now_utc())
+                    .short_name;
+                let help =
+                    format!("this agent was revoked; ask the {issuer} for a new enrollment token");
                 Err(attempt
                     .deny(
                         "revoked",
                         format!("agent:{}", agent.id),
                         "agent_revoked",
-                        help,
+                        &help,
                     )
                     .await)
             }
