@@ -97,23 +97,6 @@ pub struct UnitProfile {
     pub symbol: String,
 }
 
-/// A unit's name as a reporting body: the commune or district "Xã Đắk Mil" reports as its
-/// People's Committee "UBND xã Đắk Mil"; a department reports under its own name.
-pub fn reporting_name(unit_kind: &str, unit_name: &str) -> String {
-    let lowered_first = |name: &str| {
-        let mut chars = name.chars();
-        chars.next().map_or_else(String::new, |first| {
-            first.to_lowercase().chain(chars).collect::<String>()
-        })
-    };
-    match unit_kind {
-        "commune" | "district" if !unit_name.starts_with("UBND") => {
-            format!("UBND {}", lowered_first(unit_name))
-        }
-        _ => unit_name.to_owned(),
-    }
-}
-
 /// The agency line of a letterhead for a reporting body: `UBND xã Đắk Mil` is written out as
 /// `ỦY BAN NHÂN DÂN\nXÃ ĐẮK MIL` (Nghị định 30/2020: a People's Committee has no governing body
 /// line).
@@ -251,8 +234,6 @@ mod tests {
 
     #[test]
     fn communes_report_as_their_peoples_committee() {
-        assert_eq!(reporting_name("commune", "Xã Đắk Mil"), "UBND xã Đắk Mil");
-        assert_eq!(reporting_name("department", "Sở Y tế"), "Sở Y tế");
         assert_eq!(
             letterhead_agency("UBND xã Đắk Mil"),
             "ỦY BAN NHÂN DÂN\nXÃ ĐẮK MIL"

@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use super::incident::{Authority, Facts, Form, Person, Reference, Scheme, INTERRUPTING_KINDS};
 use crate::store::{IssuedReport, Store, StoredIncident};
-use crate::systems::{letterhead_agency, reporting_name};
+use crate::systems::letterhead_agency;
+use crate::units::body_name;
 
 /// What issuing a report needs besides the incident.
 #[derive(Debug, Clone)]
@@ -126,7 +127,7 @@ impl Issuer<'_> {
             .await?
             .unwrap_or_default();
         let reporting = if profile.reporting_name.trim().is_empty() {
-            reporting_name(&unit_kind, &incident.unit_name)
+            body_name(&unit_kind, &incident.unit_name)
         } else {
             profile.reporting_name.trim().to_owned()
         };

@@ -1,0 +1,12 @@
+//! The CSV imports of the registries (units, contacts, IT officers, notification rules): any bytes
+//! are read whole or refused whole with the problems listed, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    let _ = cntt_collector::units::parse_csv(bytes);
+    let _ = cntt_collector::contacts::parse_csv(bytes);
+    let _ = cntt_collector::officers::parse_csv(bytes);
+    let _ = cntt_collector::notify::rules::parse_rules_csv(bytes);
+});
