@@ -915,6 +915,7 @@ pub async fn plan_notices(
                             };
                             let rendered = crate::notify::render::render_report_overdue(
                                 &contact.name,
+                                &settings.organisation.at(today).name,
                                 row,
                                 &period,
                                 prefix,

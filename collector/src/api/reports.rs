@@ -177,10 +177,11 @@ pub(super) struct ShowQuery {
     format: Option<String>,
 }
 
-/// `GET /api/v1/reports/{id}[?format=markdown|text|html]`: one version's document. By default the
-/// Markdown the officer submitted (the editing source); `text` and `html` are the clean document
-/// the Sở reads: no front matter, hints or instructions, with the unit, the officer, the period
-/// and each section under its heading ([`crate::reports::rendered`]).
+/// `GET /api/v1/reports/{id}[?format=markdown|text|html|docx]`: one version's document. By
+/// default the Markdown the officer submitted (the editing source); `text`, `html` and `docx`
+/// are the clean document the Sở reads: no front matter, hints or instructions, with the unit,
+/// the officer, the period and each section under its heading ([`crate::reports::rendered`]);
+/// the DOCX in the Nghị định 30/2020 layout, issued by the unit.
 pub(super) async fn reports_show(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,7 +192,7 @@ pub(super) async fn reports_show(
     let format = params::choice(
         "format",
         query.format.as_deref(),
-        &["markdown", "text", "html"],
+        &["markdown", "text", "html", "docx"],
     )?
     .unwrap_or_else(|| "markdown".to_owned());
     let Some((report, document)) = state.store.report(&id).await? else {
@@ -215,6 +216,32 @@ pub(super) async fn reports_show(
             .into_response());
     }
     let blocks = reports::rendered(&state.store, &state.reports, &report, &document).await?;
+    if format == "docx" {
+        let unit = units
+            .iter()
+            .find(|unit| unit.id == report.unit_id)
+            .ok_or_else(|| ApiError::NotFound(format!("no unit {}", report.unit_code)))?;
+        let bytes = officer_report_docx(&state, &report, unit, &document, &blocks).await?;
+        let name = format!(
+            "bao-cao-{}-{}-{}.docx",
+            report.scheme, report.period, report.unit_code
+        );
+        return Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                        .to_owned(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
     let (content_type, body) = if format == "html" {
         (
             "text/html; charset=utf-8",
@@ -227,6 +254,52 @@ pub(super) async fn reports_show(
         )
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// The officer's report as a Nghị định 30/2020 document issued by its unit
+/// ([`crate::documents::periodic`]).
+async fn officer_report_docx(
+    state: &AppState,
+    report: &crate::store::StoredReport,
+    unit: &crate::store::Unit,
+    document: &str,
+    blocks: &[cntt_common::report::Block],
+) -> Result<Vec<u8>, ApiError> {
+    let profile = state.store.unit_profile(unit.id).await?.unwrap_or_default();
+    let body = if profile.reporting_name.trim().is_empty() {
+        crate::units::body_name(&unit.kind, &unit.name)
+    } else {
+        profile.reporting_name.trim().to_owned()
+    };
+    let submitted_at = crate::store::from_millis(report.submitted_at);
+    let authority = state.organisation.current(submitted_at);
+    // A department's letterhead names the province's People's Committee; a People's Committee
+    // has no governing body line.
+    let parent_agency = if !profile.governing_body.trim().is_empty() {
+        profile.governing_body.trim().to_owned()
+    } else if body.starts_with("UBND ") {
+        String::new()
+    } else {
+        authority.header_parent()
+    };
+    let officer = cntt_common::report::parse(document)
+        .map(|parsed| parsed.front.officer)
+        .unwrap_or_default();
+    let symbol = if profile.symbol.trim().is_empty() {
+        unit.code.clone()
+    } else {
+        profile.symbol.trim().to_owned()
+    };
+    let issue = crate::documents::periodic::Issue {
+        body,
+        symbol,
+        parent_agency,
+        officer,
+        submitted_at,
+        authority,
+    };
+    let document = crate::documents::periodic::document(blocks, &issue);
+    Ok(crate::documents::nd30::docx(&document)?)
 }
 
 /// `GET /api/v1/reports/consolidated?period=2026-Q4&format=xlsx|docx`: the Sở's consolidated

@@ -6,3 +6,4 @@
 pub mod incident;
 pub mod issue;
 pub mod nd30;
+pub mod periodic;

@@ -519,6 +519,7 @@ pub fn render_report_reminder(
 /// A notice to a unit's leadership that its periodic report is overdue.
 pub fn render_report_overdue(
     name: &str,
+    authority: &str,
     row: &crate::reports::UnitStanding,
     period: &crate::periods::Period,
     prefix: &str,
@@ -532,7 +533,7 @@ pub fn render_report_overdue(
     .to_owned();
     let text = format!(
         "Kính gửi: {name},\n\n\
-         Đến nay Sở TT&TT chưa nhận được báo cáo định kỳ {} của {} ({}), hạn nộp ngày {}.\n\
+         Đến nay {authority} chưa nhận được báo cáo định kỳ {} của {} ({}), hạn nộp ngày {}.\n\
          Đề nghị đồng chí chỉ đạo cán bộ chuyên trách CNTT của đơn vị hoàn thành và gửi báo cáo sớm.\n\n\
          Căn cứ: Điều 12.1 Quyết định 02/2017/QĐ-UBND.\n\n{FOOTER}\n",
         period.label_vi,

@@ -499,6 +499,46 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     std::fs::create_dir_all(&out).unwrap();
     let profile = tempfile::tempdir().unwrap();
 
+    // The same report as the document the Sở files (Nghị định 30/2020), opened by LibreOffice:
+    // issued by the unit answering for it, to the Sở in force and the unit's leadership, signed
+    // by its officer, without the editing source.
+    let officer_docx = collector
+        .client()
+        .get(format!(
+            "{}/api/v1/reports/{id}?format=docx",
+            collector.base_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(officer_docx.status(), reqwest::StatusCode::OK);
+    let officer_path = out.join("bao-cao-can-bo.docx");
+    std::fs::write(&officer_path, officer_docx.bytes().await.unwrap()).unwrap();
+    let officer_pdf = convert_to_pdf(&officer_path, &out, profile.path());
+    let officer_text = squashed(&stdout_of(
+        "pdftotext",
+        &[officer_pdf.to_str().unwrap(), "-"],
+    ));
+    for expected in [
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "BÁO CÁO",
+        "Kết quả công tác công nghệ thông tin quý III năm 2026",
+        "Sở Khoa học và Công nghệ tỉnh Lâm Đồng",
+        "Đơn vị: Xã Nam Dong (mã 68.24704)",
+        "9. Khó khăn, vướng mắc và đề xuất, kiến nghị",
+        "NGƯỜI BÁO CÁO",
+    ] {
+        assert!(
+            officer_text.contains(&squashed(expected)),
+            "{expected:?} in\n{officer_text}"
+        );
+    }
+    for absent in ["+++", "<!--", "cntt-agent report submit"] {
+        assert!(!officer_text.contains(absent), "{absent} in {officer_text}");
+    }
+
     // After the (extended) due date.
     let after = datetime!(2026-09-25 10:00 +7);
     let report = cntt_collector::consolidate::build(&collector.store, &settings, &period, after)
