@@ -123,7 +123,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/api/v1/incidents/{id}/report/reissue",
-            axum::routing::post(notices::incidents_report_reissue),
+            post(notices::incidents_report_reissue),
         )
         .route("/api/v1/notices", get(notices::notices_list))
         .route(
