@@ -374,6 +374,12 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 evidence: Vec::new(),
                 consequences: Vec::new(),
             };
+            if let Err(problem) = incident.check_lengths() {
+                anyhow::bail!(
+                    "{problem}: the collector would refuse it; shorten it (the title to at most {} characters, details in --description)",
+                    cntt_common::wire::MAX_INCIDENT_TITLE
+                );
+            }
             let id = incident.incident_id;
             let event = Event::new(0, now, &Payload::Incident(Box::new(incident)));
             cntt_agent::spool::submit(&config.state_dir, &event)?;

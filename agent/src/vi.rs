@@ -18,7 +18,7 @@ pub fn detected_title(kind: IncidentKind, targets: &[&TargetInfo]) -> String {
         IncidentKind::Security => "Sự cố an toàn thông tin",
         IncidentKind::Other => "Sự cố",
     };
-    match targets {
+    let title = match targets {
         [single] if kind == IncidentKind::Lan && !single.gateway => {
             format!(
                 "Thiết bị/máy chủ mạng nội bộ không phản hồi: {} ({})",
@@ -27,7 +27,15 @@ pub fn detected_title(kind: IncidentKind, targets: &[&TargetInfo]) -> String {
         }
         [single] => format!("{subject}: {} ({})", single.name, single.address),
         _ => subject.to_owned(),
+    };
+    // A long address must not make the collector refuse the incident (its title limit).
+    let limit = cntt_common::wire::MAX_INCIDENT_TITLE;
+    if title.chars().count() > limit {
+        let mut short: String = title.chars().take(limit - 1).collect();
+        short.push('…');
+        return short;
     }
+    title
 }
 
 /// How a detected incident was found.

@@ -460,9 +460,75 @@ pub struct Incident {
     pub consequences: Vec<String>,
 }
 
+/// Longest incident title, in characters: the same for incidents from agents and from the API.
+pub const MAX_INCIDENT_TITLE: usize = 200;
+/// Longest description of an incident, in characters.
+pub const MAX_INCIDENT_TEXT: usize = 10_000;
+/// Most entries in each of an incident's lists (systems, consequences, evidence).
+pub const MAX_INCIDENT_LIST: usize = 200;
+/// Longest name in those lists, and longest target, address or error of a piece of evidence.
+pub const MAX_INCIDENT_NAME: usize = 2_000;
+
 impl Incident {
     /// The `kind` of incident events.
     pub const KIND: &'static str = "incident";
+
+    /// Checks every field against the limits above, so no agent can store an incident bigger
+    /// than a person could file through the API (issue 13, L1).
+    ///
+    /// # Errors
+    ///
+    /// The first field over its limit, in English.
+    pub fn check_lengths(&self) -> Result<(), String> {
+        let over = |name: &str, text: &str, limit: usize| {
+            (text.chars().count() > limit)
+                .then(|| format!("incident {name} is longer than {limit} characters"))
+        };
+        let list = |name: &str, items: &[String]| {
+            if items.len() > MAX_INCIDENT_LIST {
+                return Some(format!(
+                    "incident {name} has more than {MAX_INCIDENT_LIST} entries"
+                ));
+            }
+            items
+                .iter()
+                .find_map(|item| over(name, item, MAX_INCIDENT_NAME))
+        };
+        let evidence = || {
+            if self.evidence.len() > MAX_INCIDENT_LIST {
+                return Some(format!(
+                    "incident evidence has more than {MAX_INCIDENT_LIST} entries"
+                ));
+            }
+            self.evidence.iter().find_map(|piece| {
+                over("evidence target", &piece.target, MAX_INCIDENT_NAME)
+                    .or_else(|| over("evidence address", &piece.address, MAX_INCIDENT_NAME))
+                    .or_else(|| {
+                        over(
+                            "evidence error",
+                            piece.error.as_deref().unwrap_or_default(),
+                            MAX_INCIDENT_NAME,
+                        )
+                    })
+            })
+        };
+        let problem = over("title", &self.title, MAX_INCIDENT_TITLE)
+            .or_else(|| over("description", &self.description, MAX_INCIDENT_TEXT))
+            .or_else(|| {
+                over(
+                    "target",
+                    self.target.as_deref().unwrap_or_default(),
+                    MAX_INCIDENT_NAME,
+                )
+            })
+            .or_else(|| list("systems_affected", &self.systems_affected))
+            .or_else(|| list("consequences", &self.consequences))
+            .or_else(evidence);
+        match problem {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The collector's answer to a stored batch.
@@ -677,5 +743,47 @@ mod tests {
             data,
         };
         assert_eq!(event.payload().unwrap(), Some(sample_heartbeat()));
+    }
+
+    #[test]
+    fn incident_fields_are_held_to_the_api_s_limits() {
+        let base = Incident {
+            incident_id: Uuid::nil(),
+            phase: IncidentPhase::Opened,
+            kind: IncidentKind::Security,
+            source: IncidentSource::Manual,
+            severity: Severity::High,
+            title: "Đ".repeat(MAX_INCIDENT_TITLE),
+            description: String::new(),
+            target: None,
+            started_at: datetime!(2026-12-04 10:00 UTC),
+            ended_at: None,
+            discovered_at: None,
+            systems_affected: vec![],
+            evidence: vec![],
+            consequences: vec![],
+        };
+        let check = |change: &dyn Fn(&mut Incident), expected: Result<(), &str>| {
+            let mut incident = base.clone();
+            change(&mut incident);
+            assert_eq!(incident.check_lengths(), expected.map_err(str::to_owned));
+        };
+        check(&|_| {}, Ok(()));
+        check(
+            &|i| i.title.push('x'),
+            Err("incident title is longer than 200 characters"),
+        );
+        check(
+            &|i| i.description = "x".repeat(MAX_INCIDENT_TEXT + 1),
+            Err("incident description is longer than 10000 characters"),
+        );
+        check(
+            &|i| i.systems_affected = vec!["x".into(); MAX_INCIDENT_LIST + 1],
+            Err("incident systems_affected has more than 200 entries"),
+        );
+        check(
+            &|i| i.target = Some("x".repeat(MAX_INCIDENT_NAME + 1)),
+            Err("incident target is longer than 2000 characters"),
+        );
     }
 }

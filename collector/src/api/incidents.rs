@@ -284,7 +284,7 @@ const MANUAL_KINDS: &[&str] = &[
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 
 /// Longest title.
-const MAX_TITLE: usize = 200;
+const MAX_TITLE: usize = cntt_common::wire::MAX_INCIDENT_TITLE;
 
 /// `POST /api/v1/incidents`: files an incident by hand; 201 with the incident and its number.
 pub(super) async fn incidents_create(

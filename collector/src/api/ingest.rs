@@ -143,10 +143,22 @@ async fn ingest(
                 probe_results.push(probe_result_row(event, &result));
                 ("ok", None)
             }
-            Ok(Some(Payload::Incident(incident))) => {
-                incident_phases.push(incident_phase_row(event, &incident));
-                ("ok", None)
-            }
+            Ok(Some(Payload::Incident(incident))) => match incident.check_lengths() {
+                Ok(()) => {
+                    incident_phases.push(incident_phase_row(event, &incident));
+                    ("ok", None)
+                }
+                // The same limits as for incidents filed through the API (issue 13, L1): the
+                // event is kept as invalid and reported back, no incident is made of it.
+                Err(reason) => {
+                    invalid.push(InvalidEvent {
+                        id: event.id,
+                        seq: event.seq,
+                        reason: reason.clone(),
+                    });
+                    ("invalid", Some(reason))
+                }
+            },
             Ok(Some(Payload::PeriodicReport(report))) => {
                 match periodic_report_row(state, caller, event, &report) {
                     Ok(row) => {
@@ -300,6 +312,12 @@ fn periodic_report_row(
         submitted_by: report.officer.clone(),
         submitted_at_agent: Some(crate::store::millis(report.submitted_at)),
         submitted_at: None,
+        // Overrides move due dates, not data windows, so the scheme alone gives the window.
+        not_before: state
+            .reports
+            .period(&report.period, Some(&report.scheme), &[])
+            .ok()
+            .map(|period| crate::store::millis(period.window().0)),
         document: report.document.clone(),
         sections: serde_json::to_string(&parsed.sections).unwrap_or_default(),
         figures: serde_json::to_string(&parsed.front.figures).unwrap_or_default(),

@@ -83,6 +83,7 @@ pub(super) async fn reports_create(
         submitted_by: report.front.officer.clone(),
         submitted_at_agent: None,
         submitted_at: Some(millis(now)),
+        not_before: None,
         document: body.document,
         sections: serde_json::to_string(&report.sections).unwrap_or_default(),
         figures: serde_json::to_string(&report.front.figures).unwrap_or_default(),

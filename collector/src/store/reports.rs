@@ -31,6 +31,9 @@ pub struct NewPeriodicReport {
     pub submitted_at_agent: Option<i64>,
     /// When, by the collector's clock when known (the API), Unix ms.
     pub submitted_at: Option<i64>,
+    /// The earliest submission time that can be true (Unix ms): the start of the period's data
+    /// window. A claimed time before it, or before the agent's enrollment, is not trusted.
+    pub not_before: Option<i64>,
     /// The document.
     pub document: String,
     /// Sections as JSON.
@@ -125,7 +128,10 @@ const REPORT_COLUMNS: &str =
      FROM periodic_reports r JOIN units u ON u.id = r.unit_id";
 
 /// Writes one report version in an open transaction. The submission time is the agent's, plus
-/// `clock_offset_ms`, and never later than `received_at`.
+/// `clock_offset_ms`, and never later than `received_at`. A submission time that cannot be true —
+/// before the period's data window opened (`not_before`) or before the submitting agent was
+/// enrolled — is not trusted: the report is then judged by its arrival (issue 13, M1; the rule is
+/// in `docs/protocol.md`).
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     unit_id: i64,
@@ -134,13 +140,22 @@ pub(super) async fn insert(
     clock_offset_ms: i64,
     received_at: i64,
 ) -> anyhow::Result<()> {
-    let submitted_at = report
-        .submitted_at
-        .or(report
-            .submitted_at_agent
-            .map(|at| at.saturating_add(clock_offset_ms)))
-        .unwrap_or(received_at)
-        .min(received_at);
+    let enrolled_at: Option<i64> = match agent_id {
+        Some(agent_id) => sqlx::query_scalar("SELECT enrolled_at FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("reading the submitting agent's enrollment")?,
+        None => None,
+    };
+    let floor = report.not_before.into_iter().chain(enrolled_at).max();
+    let claimed = report.submitted_at.or(report
+        .submitted_at_agent
+        .map(|at| at.saturating_add(clock_offset_ms)));
+    let submitted_at = match claimed {
+        Some(at) if floor.is_none_or(|floor| at >= floor) => at.min(received_at),
+        _ => received_at,
+    };
     sqlx::query(
         "INSERT INTO periodic_reports (id, unit_id, scheme, period, agent_id, submitted_by, submitted_at,
              submitted_at_agent, clock_offset_ms, received_at, document, sections, figures)

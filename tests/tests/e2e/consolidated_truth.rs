@@ -379,8 +379,10 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         "Đường truyền WAN chập chờn vào giờ cao điểm.",
     )
     .await;
-    // Xã Đắk Sắk has no agent: its officer submits through the API, on 15/09 (extended).
-    let mut dak_sak = enroll_at(&collector, "68.24703", datetime!(2026-10-01 00:00 +7)).await;
+    // Xã Đắk Sắk had no agent during the data window: its officer submits on 15/09 (extended)
+    // from an agent enrolled the day before, after the window closed (a submission time before
+    // the agent's enrollment would not be trusted, issue 13 M1).
+    let mut dak_sak = enroll_at(&collector, "68.24703", datetime!(2026-09-14 00:00 +7)).await;
     submit(
         &collector,
         &mut dak_sak,
@@ -390,7 +392,7 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
         "Không có",
     )
     .await;
-    // Its agent was enrolled after the quarter: it watched nothing of it.
+    // Its agent was enrolled after the data window: it watched nothing of it.
 
     // The compliance API counts the dissolved unit's report for its successor.
     let admin = collector
@@ -825,4 +827,82 @@ async fn an_ended_unit_is_warned_about_by_default_and_refused_when_configured() 
     assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     collector.stop().await;
     db.drop_database().await;
+}
+
+/// Issue 13, M1: an agent cannot backdate a periodic report. A submission time before the agent
+/// was enrolled, or before the period's data window opened, is not trusted and the report is
+/// judged by its arrival; a plausible time (after both, before arrival) is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backdated_report_is_judged_by_its_arrival() {
+    let db = test_db(Db::Sqlite).await;
+    let collector = spawn_collector(&db).await;
+    collector.import_units(UNITS).await;
+    let settings = Settings::default();
+    let period = settings.period("2026-Q3", Some("quarterly"), &[]).unwrap();
+    let (window_start, _) = period.window();
+    let enrolled = datetime!(2026-08-20 09:00 +7);
+    let case = |unit: &'static str, claimed: OffsetDateTime| (unit, claimed);
+    let cases = [
+        // Before the enrollment (but inside the window): not trusted.
+        case("68.24700", datetime!(2026-08-01 09:00 +7)),
+        // Before the data window opened (and before enrollment): not trusted.
+        case("68.24701", window_start - time::Duration::days(30)),
+        // After enrollment, before the due date: kept.
+        case("68.24702", datetime!(2026-09-01 09:00 +7)),
+    ];
+    let before = OffsetDateTime::now_utc();
+    for (unit, claimed) in cases {
+        let mut agent = enroll_at(&collector, unit, enrolled).await;
+        submit(&collector, &mut agent, &period, unit, claimed, "Không có.").await;
+    }
+    let after = OffsetDateTime::now_utc();
+    let stored = collector
+        .store
+        .reports_of_period("quarterly", "2026-Q3")
+        .await
+        .unwrap();
+    let at = |unit: &str| {
+        let report = stored.iter().find(|r| r.unit_code == unit).unwrap();
+        cntt_collector::store::from_millis(report.submitted_at)
+    };
+    for unit in ["68.24700", "68.24701"] {
+        assert!(
+            at(unit) >= before - time::Duration::seconds(1) && at(unit) <= after,
+            "{unit}: a backdated claim is replaced by the arrival, got {}",
+            at(unit)
+        );
+    }
+    // Kept, up to the clock offset measured on the batch (milliseconds here).
+    let kept = at("68.24702") - datetime!(2026-09-01 09:00 +7);
+    assert!(kept.abs() < time::Duration::seconds(2), "{kept}");
+    // So the backdated ones are late, the plausible one on time.
+    let standings: serde_json::Value = collector
+        .client()
+        .get(format!(
+            "{}/api/v1/reports?period=2026-Q3&scheme=quarterly",
+            collector.base_url
+        ))
+        .bearer_auth(
+            collector
+                .api_token(cntt_collector::auth::Role::Admin, None)
+                .await,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let standing = |unit: &str| {
+        standings["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["unit_code"] == unit)
+            .map(|row| row["standing"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(standing("68.24700"), "late");
+    assert_eq!(standing("68.24701"), "late");
+    assert_eq!(standing("68.24702"), "on_time");
 }

@@ -466,3 +466,81 @@ both_databases! {
         db.drop_database().await;
     }
 }
+
+/// Issue 13, L1: an agent's incident is held to the same limits as one filed through the API. A
+/// 4 MiB title (and an endless list) is reported back as invalid and makes no incident, while the
+/// rest of the batch is stored; a title of exactly the limit is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_s_oversized_incident_is_refused_like_one_from_the_api() {
+    let db = test_db(e2e::Db::Sqlite).await;
+    let collector = spawn_collector(&db).await;
+    let agent = collector.enroll_agent("663").await;
+    let t0 = now() - Duration::minutes(5);
+    let picture = Picture {
+        kind: IncidentKind::Wan,
+        severity: Severity::High,
+        started_at: t0,
+        ended_at: None,
+        n_evidence: 1,
+    };
+    let with = |seq: u64, id: Uuid, change: &dyn Fn(&mut Incident)| {
+        let event = incident_event(seq, t0, id, IncidentPhase::Opened, picture);
+        let mut incident: Incident = serde_json::from_value(event.data.clone()).unwrap();
+        change(&mut incident);
+        Event::new(seq, t0, &Payload::Incident(Box::new(incident)))
+    };
+    let (huge, long_list, at_limit) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let limit = cntt_common::wire::MAX_INCIDENT_TITLE;
+    let events = vec![
+        with(1, huge, &|incident| incident.title = "A".repeat(4 << 20)),
+        with(2, long_list, &|incident| {
+            incident.consequences = vec!["dịch vụ".into(); 100_000];
+        }),
+        with(3, at_limit, &|incident| incident.title = "Đ".repeat(limit)),
+        probe_event(4, t0, "portal", true),
+    ];
+    let ack = post(&collector, &agent, events).await;
+    let invalid: Vec<(u64, &str)> = ack
+        .invalid
+        .iter()
+        .map(|event| (event.seq, event.reason.as_str()))
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            (1, "incident title is longer than 200 characters"),
+            (2, "incident consequences has more than 200 entries"),
+        ]
+    );
+    for id in [huge, long_list] {
+        assert!(
+            collector
+                .store
+                .incident(&id.to_string())
+                .await
+                .unwrap()
+                .is_none(),
+            "no incident from an oversized event"
+        );
+    }
+    assert_eq!(
+        row(&collector, at_limit).await["title"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        limit
+    );
+    // The incident list stays small.
+    let admin = collector.api_token(Role::Admin, None).await;
+    let response = collector
+        .client()
+        .get(format!("{}/api/v1/incidents", collector.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap().len() < 64 << 10);
+    collector.stop().await;
+}
