@@ -290,6 +290,28 @@ impl TestCollector {
             .expect("importing units");
     }
 
+    /// Moves `agent`'s enrollment back to `at`, for tests of reports submitted in a past period:
+    /// the collector does not trust a submission time before the agent's enrollment (issue 13,
+    /// M1), and a real agent of a past period was enrolled then.
+    pub async fn backdate_enrollment(&self, agent: &TestAgent, at: time::OffsetDateTime) {
+        sqlx::any::install_default_drivers();
+        let config = Config::load(&self.config_path).expect("the test collector's config");
+        let mut conn = AnyConnectOptions::from_str(&config.database.url)
+            .expect("the test database url")
+            .disable_statement_logging()
+            .connect()
+            .await
+            .expect("connecting to the test database");
+        let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("a time in range");
+        sqlx::query("UPDATE agents SET enrolled_at = $1 WHERE id = $2")
+            .bind(at_ms)
+            .bind(agent.identity.agent_id.to_string())
+            .execute(&mut conn)
+            .await
+            .expect("backdating an enrollment");
+        conn.close().await.ok();
+    }
+
     /// Enrolls a new agent of `unit` in a fresh state folder and returns its config.
     pub async fn enroll_agent(&self, unit: &str) -> TestAgent {
         let token = self.enroll_token(unit, 1, Duration::from_secs(3600)).await;

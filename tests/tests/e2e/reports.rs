@@ -328,11 +328,16 @@ both_databases! {
 
         // Submitted at 10:00 yesterday during a WAN outage, arriving only now: on time.
         let commune = collector.enroll_agent("24700").await;
+        // Both agents have been enrolled since before the quarter: a submission time before an
+        // agent's enrollment would not be trusted (issue 13, M1).
+        let enrolled = previous.window().0 - time::Duration::days(1);
+        collector.backdate_enrollment(&commune, enrolled).await;
         let before = deadline - time::Duration::hours(14);
         post_report(&collector, &commune, &previous, before, OffsetDateTime::now_utc()).await;
         // The Sở's machine runs two hours fast: its clock says it submitted an hour after the
         // deadline, but the collector sees the offset on the batch and counts it an hour before.
         let so = collector.enroll_agent("67.S.TTTT").await;
+        collector.backdate_enrollment(&so, enrolled).await;
         let fast = time::Duration::hours(2);
         post_report(&collector, &so, &previous, deadline + time::Duration::hours(1), OffsetDateTime::now_utc() + fast).await;
         // The district submits through the API today: late.
@@ -529,6 +534,11 @@ async fn reminders_go_to_officers_before_the_due_date_and_overdue_notices_to_lea
     // wait a day after the deadline); the current quarter is due in two days (the 5-day reminder
     // is due, the 1-day one not yet).
     let so = collector.enroll_agent("67.S.TTTT").await;
+    // Its agent has been enrolled since before the quarter (a submission time before the
+    // enrollment would not be trusted).
+    collector
+        .backdate_enrollment(&so, previous.window().0 - time::Duration::days(1))
+        .await;
     let submitted = OffsetDateTime::now_utc() - time::Duration::days(3);
     post_report(
         &collector,
