@@ -3,7 +3,8 @@
 //! Every helper starts the real thing: [`sqlite_db`] makes a file in a temporary folder,
 //! [`postgres_db`] creates a fresh database on the PostgreSQL server that `scripts/test` keeps
 //! running (a missing server is a failure that says how to start it, never a silent skip), and
-//! [`spawn_collector`] runs `cntt_collector::build` with a freshly made CA on 127.0.0.1:0.
+//! [`spawn_collector`] runs `cntt_collector::build` with a freshly made CA on a free loopback port
+//! below the ephemeral range, so a paused collector finds its port again.
 //! Notification tests get a real SMTP server ([`mail::SmtpServer`], Python's aiosmtpd as a child
 //! process) and a real HTTP receiver ([`webhook::WebhookReceiver`]).
 
@@ -202,10 +203,8 @@ pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> Te
     );
     let config_path = dir.path().join("collector.toml");
     std::fs::write(&config_path, config_text).expect("writing test config");
-    let config = Config::load(&config_path).expect("test config is valid");
-    let (server, store) = cntt_collector::build(&config)
-        .await
-        .expect("starting collector");
+    let mut config = Config::load(&config_path).expect("test config is valid");
+    let (server, store) = build_on_a_fixed_port(&mut config).await;
     let units_path = dir.path().join("units.csv");
     std::fs::write(&units_path, TEST_UNITS_CSV).expect("writing units");
     cntt_collector::admin::units_import(&store, &units_path)
@@ -225,6 +224,36 @@ pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> Te
         stop: Some(stop),
         task: Some(task),
     }
+}
+
+/// Ports test collectors listen on: below Linux's ephemeral range (32768–60999), from which
+/// outgoing connections take their local ports. A collector that [`TestCollector::pause`]s and
+/// resumes must find its port free again; with a port of the ephemeral range, another test's
+/// outgoing connection could hold it meanwhile ("Address already in use").
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+fn address_in_use(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+            || cause.to_string().contains("Address already in use")
+    })
+}
+
+/// Builds the collector of `config` on a free port of [`TEST_PORTS`], set in `config.listen`.
+async fn build_on_a_fixed_port(config: &mut Config) -> (cntt_collector::server::Server, Store) {
+    let span = u128::from(TEST_PORTS.end - TEST_PORTS.start);
+    for _ in 0..100 {
+        let offset = u16::try_from(uuid::Uuid::new_v4().as_u128() % span).expect("below the span");
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], TEST_PORTS.start + offset));
+        match cntt_collector::build(config).await {
+            Ok(built) => return built,
+            Err(err) if address_in_use(&err) => continue,
+            Err(err) => panic!("starting collector: {err:?}"),
+        }
+    }
+    panic!("no free port for a test collector in {TEST_PORTS:?}");
 }
 
 impl TestCollector {
@@ -361,9 +390,19 @@ impl TestCollector {
             .and_then(|port| port.parse().ok())
             .expect("base url has a port");
         config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let (server, _store) = cntt_collector::build(&config)
-            .await
-            .expect("restarting collector");
+        // The port is outside the ephemeral range (see TEST_PORTS), so it is free again unless a
+        // just-closed socket lingers: retry for a while.
+        let mut attempts = 0;
+        let (server, _store) = loop {
+            match cntt_collector::build(&config).await {
+                Ok(built) => break built,
+                Err(err) if address_in_use(&err) && attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => panic!("restarting collector: {err:?}"),
+            }
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         self.task = Some(tokio::spawn(server.run(async {
             let _ = stopped.await;
