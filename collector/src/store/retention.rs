@@ -9,7 +9,7 @@
 //!   ([`RAW_EVENT_KINDS`]): incident phases, officers' reports and unknown kinds stay. Audit entries
 //!   older than `audit` go, but never one younger than 365 days by the database's clock: its
 //!   trigger refuses those (migration 0005), and the job does not ask.
-//!   Closed incidents closed longer ago than `incidents`, when set, go with their timeline; an
+//!   Closed incidents closed longer ago than `incidents`, when set, go with their timeline and issued reports; an
 //!   incident that still has children (`parent_id`) waits until they are gone, so the children
 //!   go first and nothing is left pointing at a deleted parent.
 //! - **Bounded batches.** Each step works in transactions of at most `batch_rows` rows (5,000 by
@@ -576,10 +576,15 @@ async fn delete_incidents_batch(
     if ids.is_empty() {
         return Ok((0, 0));
     }
-    let mut deleted = [0; 2];
-    for (i, table) in [("incident_timeline", "incident_id"), ("incidents", "id")]
-        .iter()
-        .enumerate()
+    // An incident's issued reports (frozen documents) go with it; they have no foreign key.
+    let mut deleted = [0; 3];
+    for (i, table) in [
+        ("incident_timeline", "incident_id"),
+        ("incidents", "id"),
+        ("incident_reports", "incident_id"),
+    ]
+    .iter()
+    .enumerate()
     {
         let sql = format!(
             "DELETE FROM {} WHERE 1 = 1{}",
