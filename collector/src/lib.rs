@@ -1,43 +1,32 @@
 //! `cntt-collector`: the central server at the Sở TT&TT.
 //!
-//! Data path: agents post batches over HTTPS ([`server`], [`api`]) → checked and stored exactly
-//! once ([`store`]) → read back by the API, the administration commands ([`admin`]) and Prometheus
-//! ([`exposition`]). `main.rs` only parses the command line; everything else is here so tests can
-//! reach it.
+//! Data path: agents post batches over HTTPS ([`http::server`], [`http::api`]) → checked and stored
+//! exactly once ([`store`]) → read back by the API, the console, the administration commands
+//! ([`admin`]) and Prometheus ([`metrics`]). `main.rs` only parses the command line; everything else
+//! is here so tests can reach it.
+//!
+//! The folders are the layers, top to bottom; each may use those below it, never those above:
+//! [`http`] and [`admin`] → [`jobs`] → [`documents`] → [`services`] → [`metrics`] → [`store`] →
+//! [`config`] → [`domain`] (pure, no I/O).
 
 pub mod admin;
-pub mod api;
-pub mod auth;
-pub mod availability;
 pub mod config;
-pub mod consolidate;
-pub mod contacts;
-mod csv_import;
 pub mod documents;
-pub mod evaluation;
-pub mod exposition;
-pub mod inference;
-pub mod notify;
-pub mod officers;
-pub mod organisation;
-pub mod periods;
-pub mod reports;
-pub mod retention;
-pub mod server;
+pub mod domain;
+pub mod http;
+pub mod jobs;
+pub mod metrics;
+pub mod services;
 pub mod store;
-pub mod systems;
-pub mod tls;
-pub mod units;
-pub mod vi;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::api::AppState;
 use crate::config::Config;
-use crate::exposition::Metrics;
-use crate::server::Server;
+use crate::http::api::AppState;
+use crate::http::server::Server;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Opens the database, loads the certificate and binds the listener: everything `serve` needs
@@ -48,7 +37,7 @@ use crate::store::Store;
 /// When the database, the certificate files or the address are unusable; the message says which.
 pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
     let store = Store::connect(&config.database).await?;
-    let tls = tls::server_config(&config.tls)
+    let tls = config::tls::server_config(&config.tls)
         .context("loading the server certificate (see [tls] in the config)")?;
     let state = AppState {
         store: store.clone(),
@@ -63,7 +52,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         units: config.units,
         incident_reports: Arc::new(config.incident_reports.clone()),
         organisation: Arc::new(config.organisation.clone()),
-        guard: Arc::new(api::Guard::new(config.limits.clone())),
+        guard: Arc::new(http::api::Guard::new(config.limits.clone())),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

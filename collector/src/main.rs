@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cntt_collector::auth::Role;
+use cntt_collector::config::tls;
 use cntt_collector::config::Config;
+use cntt_collector::domain::auth::Role;
+use cntt_collector::services::units::TreeOptions;
 use cntt_collector::store::{redact_url, Store};
-use cntt_collector::units::TreeOptions;
-use cntt_collector::{admin, build, tls};
+use cntt_collector::{admin, build};
 
 /// Central collector of the provincial IT monitoring system (Sở TT&TT).
 ///

@@ -8,6 +8,8 @@
 //! Notification tests get a real SMTP server ([`mail::SmtpServer`], Python's aiosmtpd as a child
 //! process) and a real HTTP receiver ([`webhook::WebhookReceiver`]).
 
+pub mod browser;
+pub mod console;
 pub mod mail;
 pub mod prometheus;
 pub mod targets;
@@ -18,8 +20,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use cntt_agent::config::Config as AgentConfig;
-use cntt_collector::auth::Role;
 use cntt_collector::config::Config;
+use cntt_collector::domain::auth::Role;
 use cntt_collector::store::Store;
 use sqlx::any::AnyConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
@@ -191,8 +193,8 @@ pub async fn spawn_collector_with(db: &TestDb, options: &CollectorOptions) -> Te
     let dir = tempfile::tempdir().expect("temporary folder");
     let tls_dir = dir.path().join("tls");
     let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let files =
-        cntt_collector::tls::init(&tls_dir, &hosts, false).expect("making test certificates");
+    let files = cntt_collector::config::tls::init(&tls_dir, &hosts, false)
+        .expect("making test certificates");
     let mut ingest = options.max_body_bytes.map_or_else(String::new, |limit| {
         format!("[ingest]\nmax_body_bytes = {limit}\n")
     });
@@ -242,7 +244,9 @@ fn address_in_use(err: &anyhow::Error) -> bool {
 }
 
 /// Builds the collector of `config` on a free port of [`TEST_PORTS`], set in `config.listen`.
-async fn build_on_a_fixed_port(config: &mut Config) -> (cntt_collector::server::Server, Store) {
+async fn build_on_a_fixed_port(
+    config: &mut Config,
+) -> (cntt_collector::http::server::Server, Store) {
     let span = u128::from(TEST_PORTS.end - TEST_PORTS.start);
     for _ in 0..100 {
         let offset = u16::try_from(uuid::Uuid::new_v4().as_u128() % span).expect("below the span");

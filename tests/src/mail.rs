@@ -189,8 +189,9 @@ impl SmtpServer {
             SmtpTls::None => None,
             SmtpTls::StartTls | SmtpTls::Implicit => {
                 let hosts = ["localhost".to_owned(), HOST.to_owned()];
-                let files = cntt_collector::tls::init(&dir.path().join("tls"), &hosts, false)
-                    .expect("making the SMTP sink's certificates");
+                let files =
+                    cntt_collector::config::tls::init(&dir.path().join("tls"), &hosts, false)
+                        .expect("making the SMTP sink's certificates");
                 Some(files.ca_cert)
             }
         };

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use time::OffsetDateTime;
 
 use super::{audit_ok, local_time};
-use crate::periods::{self, show_date, Override};
-use crate::reports::{self, tallies, Settings};
+use crate::domain::periods::{self, show_date, Override};
+use crate::services::reports::{self, tallies, Settings};
 use crate::store::{from_millis, Store};
 
 /// `officers import FILE.csv`.
@@ -18,7 +18,7 @@ use crate::store::{from_millis, Store};
 ///
 /// When the file is bad or names unknown units (nothing is imported), or the database fails.
 pub async fn officers_import(store: &Store, path: &Path) -> anyhow::Result<String> {
-    let records = crate::officers::read_csv(path)?;
+    let records = crate::domain::officers::read_csv(path)?;
     let n = store
         .officers_import(&records, OffsetDateTime::now_utc())
         .await?;
@@ -50,7 +50,7 @@ pub async fn officers_list(store: &Store, unit: Option<&str>) -> anyhow::Result<
             .iter()
             .find(|u| u.id == officer.unit_id)
             .map_or("", |u| u.kind.as_str());
-        let gaps = crate::officers::gaps(kind, record);
+        let gaps = crate::domain::officers::gaps(kind, record);
         let _ = writeln!(
             out,
             "{}  {}  {}  {}  {}{}  tiếng Anh {}  QĐ {} {}  {}",
@@ -281,16 +281,17 @@ pub async fn report_consolidate(
 ) -> anyhow::Result<String> {
     let period = reports::find_period(store, settings, period, scheme).await?;
     let report =
-        crate::consolidate::build(store, settings, &period, OffsetDateTime::now_utc()).await?;
+        crate::documents::consolidate::build(store, settings, &period, OffsetDateTime::now_utc())
+            .await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
     for format in ["xlsx", "docx"] {
         let bytes = if format == "xlsx" {
-            crate::consolidate::xlsx(&report)?
+            crate::documents::consolidate::xlsx(&report)?
         } else {
-            crate::consolidate::docx(&report)?
+            crate::documents::consolidate::docx(&report)?
         };
-        let path = out.join(crate::consolidate::file_name(&period, format));
+        let path = out.join(crate::documents::consolidate::file_name(&period, format));
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
@@ -313,7 +314,7 @@ pub async fn report_consolidate(
     Ok(text)
 }
 
-fn rate_text(rate: &crate::consolidate::DistrictRate) -> String {
+fn rate_text(rate: &crate::documents::consolidate::DistrictRate) -> String {
     if rate.required == 0 {
         return "—".to_owned();
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, UtcOffset};
 
 use super::nd30::{self, Block, Document, BLANK};
-use crate::systems::InfoSystem;
+use crate::services::systems::InfoSystem;
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ impl Scheme {
     }
 }
 
-/// The provincial IT authority and the province, from `crate::organisation`.
+/// The provincial IT authority and the province, from `crate::domain::organisation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Authority {
     /// `Sở Khoa học và Công nghệ`.
@@ -139,7 +139,7 @@ pub struct Authority {
 
 impl Authority {
     /// The authority as the organisation in force names it.
-    pub fn of(organisation: &crate::organisation::Organisation) -> Authority {
+    pub fn of(organisation: &crate::domain::organisation::Organisation) -> Authority {
         Authority {
             name: organisation.name.clone(),
             province: organisation.province.clone(),
@@ -263,7 +263,7 @@ pub const DISCOVERY: [(&str, &str); 4] = [
 ];
 
 fn kind_text(kind: &str) -> &'static str {
-    crate::notify::render::kind_text(kind)
+    crate::jobs::notify::render::kind_text(kind)
 }
 
 fn state_text(state: &str, form: Form) -> &'static str {
@@ -417,7 +417,7 @@ fn end_fields(facts: &Facts, fields: &mut Vec<(String, String)>) {
             if facts.interrupts {
                 fields.push(field(
                     "Thời gian gián đoạn",
-                    crate::notify::render::duration_text(ended_at - facts.started_at),
+                    crate::jobs::notify::render::duration_text(ended_at - facts.started_at),
                 ));
             }
         }
@@ -438,7 +438,7 @@ fn initial_blocks(facts: &Facts) -> Vec<Block> {
         field("Loại sự cố", kind_text(&facts.kind)),
         field(
             "Mức độ nghiêm trọng",
-            crate::notify::render::severity_text(&facts.severity),
+            crate::jobs::notify::render::severity_text(&facts.severity),
         ),
         field("Mô tả sơ bộ về sự cố", describe(facts)),
         field("Thời điểm bắt đầu", time_text(facts.started_at)),
@@ -512,7 +512,7 @@ fn closing_blocks(facts: &Facts) -> Vec<Block> {
         field("Loại sự cố", kind_text(&facts.kind)),
         field(
             "Mức độ nghiêm trọng",
-            crate::notify::render::severity_text(&facts.severity),
+            crate::jobs::notify::render::severity_text(&facts.severity),
         ),
         field("Thời điểm bắt đầu", time_text(facts.started_at)),
         field("Ngày, giờ phát hiện sự cố", time_text(facts.discovered_at)),

@@ -10,9 +10,9 @@ use anyhow::Context;
 use time::OffsetDateTime;
 
 use super::incident::{Authority, Facts, Form, Person, Reference, Scheme, INTERRUPTING_KINDS};
+use crate::services::systems::letterhead_agency;
+use crate::services::units::body_name;
 use crate::store::{IssuedReport, Store, StoredIncident};
-use crate::systems::letterhead_agency;
-use crate::units::body_name;
 
 /// What issuing a report needs besides the incident.
 #[derive(Debug, Clone)]
@@ -287,7 +287,7 @@ pub async fn plan_notices(
                 continue;
             };
             let number = incident.number.clone().unwrap_or_default();
-            let rendered = crate::notify::render::render_closing_report_reminder(
+            let rendered = crate::jobs::notify::render::render_closing_report_reminder(
                 &contact.name,
                 &number,
                 &incident.title,

@@ -3,6 +3,7 @@
 //! initial and closing incident reports of Thông tư 20/2017/TT-BTTTT). The consolidated
 //! provincial report (`consolidate::docx`) uses the same layout.
 
+pub mod consolidate;
 pub mod incident;
 pub mod issue;
 pub mod nd30;

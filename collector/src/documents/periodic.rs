@@ -9,8 +9,8 @@ use cntt_common::report::Block as ReportBlock;
 use time::OffsetDateTime;
 
 use super::nd30::{self, Block, Document, Table};
-use crate::organisation::Organisation;
-use crate::systems::letterhead_agency;
+use crate::domain::organisation::Organisation;
+use crate::services::systems::letterhead_agency;
 
 /// Who issues the report and when: everything of the document that is not its text.
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ fn table(rows: &[Vec<String>]) -> Option<Block> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::organisation::Organisations;
+    use crate::domain::organisation::Organisations;
 
     #[test]
     fn the_title_reads_as_an_abstract() {

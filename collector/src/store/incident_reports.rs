@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{millis, Store};
 use crate::documents::incident::{Facts, Form};
-use crate::systems::{InfoSystem, UnitProfile};
+use crate::services::systems::{InfoSystem, UnitProfile};
 
 /// One issued version of an incident report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,7 +416,7 @@ impl Store {
         contact_id: i64,
         email: &str,
         kind: &str,
-        rendered: &crate::notify::render::Rendered,
+        rendered: &crate::jobs::notify::render::Rendered,
         now: i64,
     ) -> anyhow::Result<usize> {
         let res = sqlx::query(

@@ -442,7 +442,7 @@ pub(super) async fn agent_reachable_again(
         now,
         "collector",
         "resolved",
-        crate::vi::AGENT_BACK,
+        crate::domain::vi::AGENT_BACK,
     )
     .await
 }
@@ -706,7 +706,7 @@ impl Store {
         &self,
         since: i64,
         until: i64,
-    ) -> anyhow::Result<Vec<crate::availability::Outage>> {
+    ) -> anyhow::Result<Vec<crate::domain::availability::Outage>> {
         let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT unit_id, kind, started_at, ended_at FROM incidents
              WHERE started_at < $1 AND (ended_at IS NULL OR ended_at > $2)",
@@ -719,7 +719,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(unit_id, kind, started_at, ended_at)| crate::availability::Outage {
+                |(unit_id, kind, started_at, ended_at)| crate::domain::availability::Outage {
                     unit_id,
                     kind,
                     started_at,

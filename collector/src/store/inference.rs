@@ -11,9 +11,9 @@
 //!    row is touched first under the condition that `last_seen_at` is still the value read, so an
 //!    ingest committing in between (which updates that row, then resolves the agent's incident)
 //!    either makes the sweep skip the agent or waits for it and then resolves what it opened;
-//! 3. the plan of [`crate::inference::plan`]: outages opened, resolved, incidents folded and released;
+//! 3. the plan of [`crate::domain::inference::plan`]: outages opened, resolved, incidents folded and released;
 //! 4. evidence: agents' WAN/LAN incidents linked to the inferred incident that covers them, and the
-//!    inferred incidents' start and end corrected by [`crate::inference::correct`].
+//!    inferred incidents' start and end corrected by [`crate::domain::inference::correct`].
 //!
 //! Each evaluation first runs the same steps without the lock and without writing, and takes the
 //! lock only when they find work, so an idle collector never blocks ingest.
@@ -30,10 +30,10 @@ use time::OffsetDateTime;
 
 use super::incidents::{assign_number, timeline};
 use super::{millis, Store};
-use crate::inference::{
+use crate::domain::inference::{
     self, AgentState, Evidence, Managed, OpenOutage, Parent, Rules, Scope, SettlingOutage,
 };
-use crate::vi;
+use crate::domain::vi;
 
 /// How far back evidence and corrections look: agents buffer at most this long a useful window.
 const LOOKBACK_MS: i64 = 7 * 24 * 3600 * 1000;

@@ -24,8 +24,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{millis, Store};
-use crate::notify::render::{self, Facts, NoticeKind, Person};
-use crate::notify::rules::{self, Contact, NoticeKey, Subject, Timing};
+use crate::jobs::notify::render::{self, Facts, NoticeKind, Person};
+use crate::jobs::notify::rules::{self, Contact, NoticeKey, Subject, Timing};
 
 /// How far back a security incident that ended before anyone was told is still announced.
 const LATE_SECURITY_WINDOW_MS: i64 = 7 * 86_400_000;
@@ -610,7 +610,7 @@ impl Store {
         at_minute: i64,
         now: OffsetDateTime,
     ) -> anyhow::Result<usize> {
-        let local = now.to_offset(crate::vi::VIETNAM);
+        let local = now.to_offset(crate::domain::vi::VIETNAM);
         if i64::from(local.hour()) * 60 + i64::from(local.minute()) < at_minute {
             return Ok(0);
         }
@@ -642,7 +642,7 @@ impl Store {
             let scope: Option<std::collections::HashSet<i64>> = if contact.role.starts_with("so_") {
                 None
             } else {
-                Some(crate::auth::subtree(contact.unit_id, &units))
+                Some(crate::domain::auth::subtree(contact.unit_id, &units))
             };
             let lines: Vec<render::DigestLine> = rows
                 .iter()

@@ -13,8 +13,8 @@ use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::{millis, Store};
-use crate::officers::OfficerRecord;
-use crate::periods::Override;
+use crate::domain::officers::OfficerRecord;
+use crate::domain::periods::Override;
 
 /// A report version to store.
 #[derive(Debug, Clone)]
@@ -456,7 +456,7 @@ impl Store {
                 Ok(Override {
                     scheme,
                     period,
-                    due: crate::periods::parse_date(&due)?,
+                    due: crate::domain::periods::parse_date(&due)?,
                     reason,
                 })
             })
@@ -482,7 +482,7 @@ impl Store {
         email: &str,
         kind: &str,
         step: i64,
-        rendered: &crate::notify::render::Rendered,
+        rendered: &crate::jobs::notify::render::Rendered,
         now: i64,
     ) -> anyhow::Result<usize> {
         let res = sqlx::query(

@@ -25,9 +25,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
-use cntt_collector::auth::{hash_secret, new_secret, SecretKind};
-use cntt_collector::periods::{Override, Period};
-use cntt_collector::reports::Settings;
+use cntt_collector::domain::auth::{hash_secret, new_secret, SecretKind};
+use cntt_collector::domain::periods::{Override, Period};
+use cntt_collector::services::reports::Settings;
 use cntt_collector::store::NewAgent;
 use cntt_common::report::{ContextPeriod, Figures, OfficerInfo, ReportContext};
 use cntt_common::wire::{
@@ -396,7 +396,7 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
 
     // The compliance API counts the dissolved unit's report for its successor.
     let admin = collector
-        .api_token(cntt_collector::auth::Role::Admin, None)
+        .api_token(cntt_collector::domain::auth::Role::Admin, None)
         .await;
     let list: serde_json::Value = collector
         .client()
@@ -543,12 +543,21 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
 
     // After the (extended) due date.
     let after = datetime!(2026-09-25 10:00 +7);
-    let report = cntt_collector::consolidate::build(&collector.store, &settings, &period, after)
-        .await
-        .unwrap();
+    let report =
+        cntt_collector::documents::consolidate::build(&collector.store, &settings, &period, after)
+            .await
+            .unwrap();
     let (docx, xlsx) = (out.join("sau-han.docx"), out.join("sau-han.xlsx"));
-    std::fs::write(&docx, cntt_collector::consolidate::docx(&report).unwrap()).unwrap();
-    std::fs::write(&xlsx, cntt_collector::consolidate::xlsx(&report).unwrap()).unwrap();
+    std::fs::write(
+        &docx,
+        cntt_collector::documents::consolidate::docx(&report).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &xlsx,
+        cntt_collector::documents::consolidate::xlsx(&report).unwrap(),
+    )
+    .unwrap();
 
     let (headings, units, rows) = sheet(&xlsx, "Đơn vị", "Mã đơn vị");
     assert!(
@@ -681,12 +690,21 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     // Before the due date nothing is judged. Xã Đắk Sắk's agent, enrolled after the quarter,
     // changes nothing: it watched none of it.
     let early = datetime!(2026-09-06 10:00 +7);
-    let report = cntt_collector::consolidate::build(&collector.store, &settings, &period, early)
-        .await
-        .unwrap();
+    let report =
+        cntt_collector::documents::consolidate::build(&collector.store, &settings, &period, early)
+            .await
+            .unwrap();
     let (docx, xlsx) = (out.join("truoc-han.docx"), out.join("truoc-han.xlsx"));
-    std::fs::write(&docx, cntt_collector::consolidate::docx(&report).unwrap()).unwrap();
-    std::fs::write(&xlsx, cntt_collector::consolidate::xlsx(&report).unwrap()).unwrap();
+    std::fs::write(
+        &docx,
+        cntt_collector::documents::consolidate::docx(&report).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &xlsx,
+        cntt_collector::documents::consolidate::xlsx(&report).unwrap(),
+    )
+    .unwrap();
     let (headings, units, _) = sheet(&xlsx, "Đơn vị", "Mã đơn vị");
     let states: Vec<String> = units
         .iter()
@@ -884,7 +902,7 @@ async fn a_backdated_report_is_judged_by_its_arrival() {
         ))
         .bearer_auth(
             collector
-                .api_token(cntt_collector::auth::Role::Admin, None)
+                .api_token(cntt_collector::domain::auth::Role::Admin, None)
                 .await,
         )
         .send()

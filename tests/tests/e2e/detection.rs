@@ -597,7 +597,7 @@ async fn stand_in_collector(
     Arrivals,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let tls = cntt_collector::tls::server_config(&cntt_collector::config::TlsConfig {
+    let tls = cntt_collector::config::tls::server_config(&cntt_collector::config::TlsConfig {
         cert: collector.dir.path().join("tls/server.pem"),
         key: collector.dir.path().join("tls/server-key.pem"),
     })

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
-use cntt_collector::consolidate::{self, Consolidated, SubmissionState};
+use cntt_collector::documents::consolidate::{self, Consolidated, SubmissionState};
 use time::macros::date;
 
 /// A cold LibreOffice start with a fresh profile takes tens of seconds on a busy machine.

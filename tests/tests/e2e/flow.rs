@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_common::wire::{Ack, Batch, Event, Heartbeat, HostSnapshot, Payload, PROTOCOL_VERSION};
 use e2e::{eventually, spawn_collector, test_db};
 use serde_json::Value;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_collector::store::AuditFilter;
 use cntt_common::wire::ErrorBody;
 use e2e::{spawn_collector, spawn_collector_with, sqlite_db, CollectorOptions, TestCollector};
@@ -22,7 +22,7 @@ fn client_tls(ca: &Path) -> rustls::ClientConfig {
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    rustls::ClientConfig::builder_with_provider(cntt_collector::tls::provider())
+    rustls::ClientConfig::builder_with_provider(cntt_collector::config::tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
@@ -339,11 +339,11 @@ async fn answers_are_json_unsniffable_and_uncached() {
 }
 
 /// L5: every path and method of the OpenAPI document is served, and every route of the router
-/// (as written in `collector/src/api/mod.rs`) is documented.
+/// (as written in `collector/src/http/api/mod.rs`) is documented.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_matches_the_router() {
     let openapi: serde_json::Value =
-        serde_json::from_str(include_str!("../../../collector/src/api/openapi.json")).unwrap();
+        serde_json::from_str(include_str!("../../../collector/src/http/api/openapi.json")).unwrap();
     let mut documented = std::collections::BTreeSet::new();
     for (path, item) in openapi["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -351,7 +351,7 @@ async fn the_openapi_document_matches_the_router() {
         }
     }
     // The router as written: `.route("PATH", get(…).post(…))`.
-    let source = include_str!("../../../collector/src/api/mod.rs");
+    let source = include_str!("../../../collector/src/http/api/mod.rs");
     let mut routed = std::collections::BTreeSet::new();
     for chunk in source.split(".route(").skip(1) {
         let path = chunk.split('"').nth(1).unwrap().to_owned();
@@ -472,7 +472,7 @@ enum Hostile {
 
 /// A hostile HTTPS server on loopback with the certificate of `collector`'s CA.
 async fn hostile_server(collector: &TestCollector, how: Hostile) -> String {
-    let tls = cntt_collector::tls::server_config(&cntt_collector::config::TlsConfig {
+    let tls = cntt_collector::config::tls::server_config(&cntt_collector::config::TlsConfig {
         cert: collector.dir.path().join("tls/server.pem"),
         key: collector.dir.path().join("tls/server-key.pem"),
     })

@@ -10,9 +10,9 @@
 
 use std::path::Path;
 
-use cntt_collector::auth::Role;
 use cntt_collector::config::Config;
 use cntt_collector::documents::incident::time_text;
+use cntt_collector::domain::auth::Role;
 use e2e::{spawn_collector, sqlite_db, TestCollector};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

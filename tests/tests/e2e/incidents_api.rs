@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_collector::store::AuditFilter;
 use cntt_common::wire::{
     Ack, CheckKind, ErrorBody, Event, Evidence, Incident, IncidentKind, IncidentPhase,

@@ -214,7 +214,7 @@ both_databases! {
         assert_eq!(unit_a_now.parent_id.as_deref(), Some(district.id.as_str()), "commune A's incident folded under the district's");
         assert!(outages(&all, "unit", "24703").is_empty() && outages(&all, "unit", "24706").is_empty(), "no commune incident for B and C: {all:#?}");
         // The API shows the same: one incident to announce.
-        let admin = collector.api_token(cntt_collector::auth::Role::Admin, None).await;
+        let admin = collector.api_token(cntt_collector::domain::auth::Role::Admin, None).await;
         let top: serde_json::Value = collector.client()
             .get(format!("{}/api/v1/incidents?state=open&top_level=true", collector.base_url))
             .bearer_auth(&admin).send().await.unwrap().json().await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_common::wire::{
     Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
 };

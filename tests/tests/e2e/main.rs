@@ -29,6 +29,7 @@ macro_rules! both_databases {
 }
 
 mod bad_input;
+mod console;
 mod consolidated_truth;
 mod detection;
 mod documents;

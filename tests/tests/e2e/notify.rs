@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_common::wire::{
     Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, Severity,
 };
@@ -235,7 +235,7 @@ async fn an_incident_is_announced_escalated_resolved_and_closed_by_email_and_web
     let body = &posted[0].body;
     assert_eq!(
         posted[0].header("x-cntt-signature"),
-        Some(cntt_collector::notify::deliver::signature(SECRET, body).as_str()),
+        Some(cntt_collector::jobs::notify::deliver::signature(SECRET, body).as_str()),
         "signed with the shared secret"
     );
     assert!(posted[0].json()["text"]

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use cntt_collector::auth::Role;
-use cntt_collector::periods::{Override, Period, Scheme};
-use cntt_collector::reports::Settings;
+use cntt_collector::domain::auth::Role;
+use cntt_collector::domain::periods::{Override, Period, Scheme};
+use cntt_collector::services::reports::Settings;
 use cntt_common::report::{ContextPeriod, Figures, ReportContext};
 use cntt_common::wire::{
     Batch, Event, Incident, IncidentKind, IncidentPhase, IncidentSource, Payload, PeriodicReport,
@@ -45,7 +45,7 @@ const OFFICERS: &str = "unit_code,full_name,position,email,degree_level,degree_f
 
 fn today() -> Date {
     OffsetDateTime::now_utc()
-        .to_offset(cntt_collector::periods::VIETNAM)
+        .to_offset(cntt_collector::domain::periods::VIETNAM)
         .date()
 }
 

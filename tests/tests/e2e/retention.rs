@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_collector::store::{
     Action, AuditFilter, BatchPayloads, BatchWrite, NewAuditEntry, NewEvent, NewIncidentPhase,
     NewProbeResult, ProbeResultFilter, ProbeRollup, RetentionPolicy, RetentionSummary, Store,

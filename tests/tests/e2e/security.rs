@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use cntt_collector::auth::Role;
+use cntt_collector::domain::auth::Role;
 use cntt_collector::store::AuditFilter;
 use cntt_common::wire::{EnrollRequest, ErrorBody, PROTOCOL_VERSION};
 use cntt_common::Secret;

@@ -33,9 +33,10 @@ fn every_rust_file_starts_with_a_module_doc() {
 
 #[test]
 fn openapi_document_parses_and_lists_every_route() {
-    let text = std::fs::read_to_string(e2e::repo_file("collector/src/api/openapi.json")).unwrap();
+    let text =
+        std::fs::read_to_string(e2e::repo_file("collector/src/http/api/openapi.json")).unwrap();
     let document: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let router = std::fs::read_to_string(e2e::repo_file("collector/src/api/mod.rs")).unwrap();
+    let router = std::fs::read_to_string(e2e::repo_file("collector/src/http/api/mod.rs")).unwrap();
     let routes: Vec<&str> = router
         .split(".route(")
         .skip(1)
@@ -400,7 +401,7 @@ fn no_user_facing_string_hard_codes_a_province_or_department() {
     assert!(
         offenders.is_empty(),
         "user-facing strings that hard-code a province or department; take the name from \
-         crate::organisation or the units data, or add a full legal citation to CITATIONS:\n{}",
+         crate::domain::organisation or the units data, or add a full legal citation to CITATIONS:\n{}",
         offenders.join("\n")
     );
 }

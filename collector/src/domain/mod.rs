@@ -1,0 +1,14 @@
+//! Domain: the pure rules of the product, with no I/O. Every layer above may use it; it uses none.
+//!
+//! Secrets and roles ([`auth`]), availability figures, reporting periods and the holiday calendar,
+//! topology-aware outage planning ([`inference`]), the officers' check, the dated organisation, the
+//! shared CSV rules and every Vietnamese sentence written into incidents ([`vi`]).
+
+pub mod auth;
+pub mod availability;
+pub(crate) mod csv_import;
+pub mod inference;
+pub mod officers;
+pub mod organisation;
+pub mod periods;
+pub mod vi;
