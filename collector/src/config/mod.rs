@@ -550,6 +550,14 @@ pub struct LimitsConfig {
     /// and its connection is closed.
     #[serde(default = "default_request_timeout", with = "duration_text")]
     pub request_timeout: Duration,
+    /// Once `body_rate_grace` has passed since a request body began, it must have arrived at
+    /// this many bytes a second on average, else 408 and the connection is closed; 0 turns the
+    /// check off.
+    #[serde(default = "default_min_body_rate")]
+    pub min_body_rate: u64,
+    /// Time a request body may take before `min_body_rate` applies.
+    #[serde(default = "default_body_rate_grace", with = "duration_text")]
+    pub body_rate_grace: Duration,
     /// Unauthenticated requests (enrollment, no or a refused token) one client address may make in
     /// a burst…
     #[serde(default = "default_unauthenticated_burst")]
@@ -578,6 +586,8 @@ impl Default for LimitsConfig {
             handshake_timeout: default_handshake_timeout(),
             header_timeout: default_header_timeout(),
             request_timeout: default_request_timeout(),
+            min_body_rate: default_min_body_rate(),
+            body_rate_grace: default_body_rate_grace(),
             unauthenticated_burst: default_unauthenticated_burst(),
             unauthenticated_per_minute: default_unauthenticated_per_minute(),
             audit_interval: default_audit_interval(),
@@ -605,6 +615,14 @@ fn default_header_timeout() -> Duration {
 
 fn default_request_timeout() -> Duration {
     Duration::from_secs(120)
+}
+
+fn default_min_body_rate() -> u64 {
+    1024
+}
+
+fn default_body_rate_grace() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_unauthenticated_burst() -> u32 {

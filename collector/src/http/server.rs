@@ -9,7 +9,9 @@
 //! from one address (more are closed at accept, before TLS, costing one file descriptor for an
 //! instant); the TLS handshake within `handshake_timeout`; request headers (and the wait of an idle
 //! kept-alive connection) within `header_timeout`; and a whole request, body included, within
-//! `request_timeout`, else 408 and the connection is closed. So a slow-body client holds a
+//! `request_timeout`, else 408 and the connection is closed; and, sooner, a body that arrives
+//! slower than `min_body_rate` bytes a second on average once `body_rate_grace` has passed since it
+//! began ([`MinRateBody`]), also 408. So a slow-body client holds a
 //! connection for a bounded time and many of them cannot starve the others; `LimitNOFILE` in the
 //! shipped unit is twice `max_connections`. Failed handshakes are audited in aggregate like every
 //! unauthenticated refusal (`api/guard.rs`), and this loop flushes the aggregate every interval.
@@ -17,7 +19,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -281,16 +286,27 @@ impl Connection {
         };
         let router = self.router.clone();
         let request_timeout = self.limits.request_timeout;
+        let (min_rate, grace) = (self.limits.min_body_rate, self.limits.body_rate_grace);
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
             let router = router.clone();
+            let too_slow = Arc::new(AtomicBool::new(false));
+            let request = request.map(|body| {
+                axum::body::Body::new(MinRateBody::new(body, min_rate, grace, too_slow.clone()))
+            });
             async move {
                 // The whole request, body included, within the limit (issue 13, H2); dropping the
                 // handler drops the unread body, so hyper closes the connection after the 408.
-                match tokio::time::timeout(request_timeout, router.oneshot(request)).await {
-                    Ok(response) => response,
-                    Err(_) => {
-                        tracing::info!(%peer, "request not received in time; closing the connection");
+                let answer = tokio::time::timeout(request_timeout, router.oneshot(request)).await;
+                let slow = too_slow.load(Ordering::Relaxed);
+                match answer {
+                    Ok(response) if !slow => response,
+                    _ => {
+                        if slow {
+                            tracing::info!(%peer, min_rate, "request body slower than the minimum rate; closing the connection");
+                        } else {
+                            tracing::info!(%peer, "request not received in time; closing the connection");
+                        }
                         let mut response =
                             axum::response::IntoResponse::into_response(ApiError::RequestTimeout {
                                 seconds: request_timeout.as_secs().max(1),
@@ -303,6 +319,10 @@ impl Connection {
                         headers.insert(
                             hyper::header::CACHE_CONTROL,
                             hyper::header::HeaderValue::from_static("no-store"),
+                        );
+                        headers.insert(
+                            hyper::header::CONNECTION,
+                            hyper::header::HeaderValue::from_static("close"),
                         );
                         Ok(response)
                     }
@@ -346,5 +366,82 @@ impl Connection {
         } else {
             tracing::debug!(%peer, reason, "TLS handshake failed again");
         }
+    }
+}
+
+/// A request body that must keep arriving: once `grace` has passed since it began, the bytes
+/// received must average at least `min_rate` a second, else reading it fails and `too_slow` is set
+/// (the server then answers 408 and closes the connection). A client that stops sending is caught
+/// too: while the body waits for data, a timer runs to the moment the average would fall below the
+/// rate. A `min_rate` of 0 turns the check off.
+struct MinRateBody {
+    inner: Incoming,
+    started: tokio::time::Instant,
+    received: u64,
+    min_rate: u64,
+    grace: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    too_slow: Arc<AtomicBool>,
+}
+
+impl MinRateBody {
+    fn new(inner: Incoming, min_rate: u64, grace: Duration, too_slow: Arc<AtomicBool>) -> Self {
+        let started = tokio::time::Instant::now();
+        MinRateBody {
+            inner,
+            started,
+            received: 0,
+            min_rate,
+            grace,
+            deadline: Box::pin(tokio::time::sleep_until(started + grace)),
+            too_slow,
+        }
+    }
+
+    /// When the average rate would drop below the minimum if nothing more arrived.
+    fn next_deadline(&self) -> tokio::time::Instant {
+        let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate.max(1) as f64);
+        self.started + earned.max(self.grace)
+    }
+}
+
+impl hyper::body::Body for MinRateBody {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                    let deadline = self.next_deadline();
+                    self.deadline.as_mut().reset(deadline);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending if self.min_rate == 0 => Poll::Pending,
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.too_slow.store(true, Ordering::Relaxed);
+                    Poll::Ready(Some(
+                        Err("request body slower than the minimum rate".into()),
+                    ))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }

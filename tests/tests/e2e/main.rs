@@ -47,6 +47,7 @@ mod reports;
 mod retention;
 mod security;
 mod simulate;
+mod slow_body;
 mod store;
 mod tidy;
 
