@@ -8,5 +8,5 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = cntt_collector::services::units::parse_csv(bytes);
     let _ = cntt_collector::services::contacts::parse_csv(bytes);
     let _ = cntt_collector::domain::officers::parse_csv(bytes);
-    let _ = cntt_collector::jobs::notify::rules::parse_rules_csv(bytes);
+    let _ = cntt_collector::domain::notice_rules::parse_rules_csv(bytes);
 });

@@ -699,7 +699,7 @@ pub async fn notify_test(
 /// When the file is bad or names an unknown unit; nothing changes then.
 pub async fn notify_rules_import(store: &Store, path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let records = crate::jobs::notify::rules::parse_rules_csv(&bytes)
+    let records = crate::domain::notice_rules::parse_rules_csv(&bytes)
         .with_context(|| format!("in {}", path.display()))?;
     let n = store
         .notify_rules_replace(&records, OffsetDateTime::now_utc())

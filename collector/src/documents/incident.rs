@@ -263,7 +263,7 @@ pub const DISCOVERY: [(&str, &str); 4] = [
 ];
 
 fn kind_text(kind: &str) -> &'static str {
-    crate::jobs::notify::render::kind_text(kind)
+    crate::documents::notice::kind_text(kind)
 }
 
 fn state_text(state: &str, form: Form) -> &'static str {
@@ -417,7 +417,7 @@ fn end_fields(facts: &Facts, fields: &mut Vec<(String, String)>) {
             if facts.interrupts {
                 fields.push(field(
                     "Thời gian gián đoạn",
-                    crate::jobs::notify::render::duration_text(ended_at - facts.started_at),
+                    crate::documents::notice::duration_text(ended_at - facts.started_at),
                 ));
             }
         }
@@ -438,7 +438,7 @@ fn initial_blocks(facts: &Facts) -> Vec<Block> {
         field("Loại sự cố", kind_text(&facts.kind)),
         field(
             "Mức độ nghiêm trọng",
-            crate::jobs::notify::render::severity_text(&facts.severity),
+            crate::documents::notice::severity_text(&facts.severity),
         ),
         field("Mô tả sơ bộ về sự cố", describe(facts)),
         field("Thời điểm bắt đầu", time_text(facts.started_at)),
@@ -512,7 +512,7 @@ fn closing_blocks(facts: &Facts) -> Vec<Block> {
         field("Loại sự cố", kind_text(&facts.kind)),
         field(
             "Mức độ nghiêm trọng",
-            crate::jobs::notify::render::severity_text(&facts.severity),
+            crate::documents::notice::severity_text(&facts.severity),
         ),
         field("Thời điểm bắt đầu", time_text(facts.started_at)),
         field("Ngày, giờ phát hiện sự cố", time_text(facts.discovered_at)),

@@ -287,7 +287,7 @@ pub async fn plan_notices(
                 continue;
             };
             let number = incident.number.clone().unwrap_or_default();
-            let rendered = crate::jobs::notify::render::render_closing_report_reminder(
+            let rendered = crate::documents::notice::render_closing_report_reminder(
                 &contact.name,
                 &number,
                 &incident.title,

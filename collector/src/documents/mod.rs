@@ -7,4 +7,5 @@ pub mod consolidate;
 pub mod incident;
 pub mod issue;
 pub mod nd30;
+pub mod notice;
 pub mod periodic;

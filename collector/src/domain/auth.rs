@@ -16,7 +16,7 @@ use std::str::FromStr;
 use cntt_common::Secret;
 use sha2::{Digest, Sha256};
 
-use crate::store::Unit;
+use crate::domain::unit::Unit;
 
 /// What a secret is for; decides its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,11 @@
 pub mod auth;
 pub mod availability;
 pub(crate) mod csv_import;
+pub mod incident;
 pub mod inference;
+pub mod notice_rules;
 pub mod officers;
 pub mod organisation;
 pub mod periods;
+pub mod unit;
 pub mod vi;

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::domain::csv_import;
-use crate::jobs::notify::rules::ROLES;
+use crate::domain::notice_rules::ROLES;
 use crate::store::ContactRecord;
 
 /// The header a contacts file must have.

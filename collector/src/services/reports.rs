@@ -885,7 +885,7 @@ pub async fn plan_notices(
                                 .collect();
                         }
                         for (contact_id, email, name) in addresses {
-                            let rendered = crate::jobs::notify::render::render_report_reminder(
+                            let rendered = crate::documents::notice::render_report_reminder(
                                 &name, row, &period, days, prefix,
                             );
                             let key = format!(
@@ -913,7 +913,7 @@ pub async fn plan_notices(
                             let Some(email) = contact.email.clone() else {
                                 continue;
                             };
-                            let rendered = crate::jobs::notify::render::render_report_overdue(
+                            let rendered = crate::documents::notice::render_report_overdue(
                                 &contact.name,
                                 &settings.organisation.at(today).name,
                                 row,

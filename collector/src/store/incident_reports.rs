@@ -416,7 +416,7 @@ impl Store {
         contact_id: i64,
         email: &str,
         kind: &str,
-        rendered: &crate::jobs::notify::render::Rendered,
+        rendered: &crate::documents::notice::Rendered,
         now: i64,
     ) -> anyhow::Result<usize> {
         let res = sqlx::query(

@@ -28,20 +28,7 @@ use time::OffsetDateTime;
 
 use super::{millis, Store};
 
-/// The kinds an incident can have, as stored (the wire's `IncidentKind` names).
-pub const INCIDENT_KINDS: &[&str] = &[
-    "lan",
-    "wan",
-    "internet",
-    "server",
-    "host",
-    "security",
-    "other",
-    "agent_unreachable",
-];
-
-/// The states an incident can be in.
-pub const INCIDENT_STATES: &[&str] = &["open", "acknowledged", "resolved", "closed"];
+pub use crate::domain::incident::{INCIDENT_KINDS, INCIDENT_STATES};
 
 /// One phase of an agent's incident to apply, converted from the wire by the ingest handler.
 #[derive(Debug, Clone)]

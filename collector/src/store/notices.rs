@@ -24,8 +24,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{millis, Store};
-use crate::jobs::notify::render::{self, Facts, NoticeKind, Person};
-use crate::jobs::notify::rules::{self, Contact, NoticeKey, Subject, Timing};
+use crate::documents::notice::{self as render, Facts, NoticeKind, Person};
+use crate::domain::notice_rules::{self as rules, Contact, NoticeKey, Subject, Timing};
 
 /// How far back a security incident that ended before anyone was told is still announced.
 const LATE_SECURITY_WINDOW_MS: i64 = 7 * 86_400_000;

@@ -482,7 +482,7 @@ impl Store {
         email: &str,
         kind: &str,
         step: i64,
-        rendered: &crate::jobs::notify::render::Rendered,
+        rendered: &crate::documents::notice::Rendered,
         now: i64,
     ) -> anyhow::Result<usize> {
         let res = sqlx::query(

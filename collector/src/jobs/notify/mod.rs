@@ -1,8 +1,8 @@
 //! Notices to leadership and the Sở (the provincial IT authority; issue 5): what to tell whom and
 //! when, written to the database first and then delivered by email or webhook.
 //!
-//! - `render` writes the notices' words (formal Vietnamese, Thông tư 20/2017 fields);
-//! - `rules` decides who is told of an incident and when (contacts and rules are data);
+//! - `documents::notice` writes the notices' words (formal Vietnamese, Thông tư 20/2017 fields);
+//! - `domain::notice_rules` decides who is told of an incident and when (contacts and rules are data);
 //! - `store::notices` keeps the notices: planned once (a unique key), claimed by one sender at a
 //!   time, retried with backoff.
 //!
@@ -10,8 +10,8 @@
 //! secrets read from their files.
 
 pub mod deliver;
-pub mod render;
-pub mod rules;
+pub use crate::documents::notice as render;
+pub use crate::domain::notice_rules as rules;
 
 use std::path::Path;
 use std::time::Duration;

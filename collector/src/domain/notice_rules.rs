@@ -29,7 +29,50 @@
 
 use std::collections::BTreeSet;
 
-use super::render::NoticeKind;
+/// Which notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NoticeKind {
+    /// The first notice, after the grace period (Biểu mẫu 03 fields).
+    Opening,
+    /// Still open after an escalation delay; told to people higher up.
+    Escalation,
+    /// Still open, to those already told.
+    Reminder,
+    /// Ended, with its duration, to everyone told of the opening.
+    Resolution,
+    /// Closed by an officer with the closing report's fields (Biểu mẫu 04).
+    Closing,
+    /// A sample an administrator sends to check the setup.
+    Test,
+}
+
+impl NoticeKind {
+    /// The name stored in `notices.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Opening => "opening",
+            NoticeKind::Escalation => "escalation",
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::Resolution => "resolution",
+            NoticeKind::Closing => "closing",
+            NoticeKind::Test => "test",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<NoticeKind> {
+        [
+            NoticeKind::Opening,
+            NoticeKind::Escalation,
+            NoticeKind::Reminder,
+            NoticeKind::Resolution,
+            NoticeKind::Closing,
+            NoticeKind::Test,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
 
 /// Default rules, used while none are stored: the unit's IT officer is told of everything, its
 /// leadership of high and critical incidents, the Sở's on-duty officer after 30 minutes and the
@@ -297,7 +340,7 @@ pub const RULES_HEADER: [&str; 5] = ["unit_code", "kinds", "min_severity", "role
 ///
 /// When the header or any row is bad; every problem is listed by line.
 pub fn parse_rules_csv(bytes: &[u8]) -> anyhow::Result<Vec<RuleRecord>> {
-    let kinds_known = crate::store::INCIDENT_KINDS;
+    let kinds_known = crate::domain::incident::INCIDENT_KINDS;
     crate::domain::csv_import::parse(
         bytes,
         |names| crate::domain::csv_import::fixed_header(names, &RULES_HEADER, None),

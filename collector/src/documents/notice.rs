@@ -13,50 +13,7 @@ use std::fmt::Write;
 
 use crate::domain::vi::time_of;
 
-/// Which notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NoticeKind {
-    /// The first notice, after the grace period (Biểu mẫu 03 fields).
-    Opening,
-    /// Still open after an escalation delay; told to people higher up.
-    Escalation,
-    /// Still open, to those already told.
-    Reminder,
-    /// Ended, with its duration, to everyone told of the opening.
-    Resolution,
-    /// Closed by an officer with the closing report's fields (Biểu mẫu 04).
-    Closing,
-    /// A sample an administrator sends to check the setup.
-    Test,
-}
-
-impl NoticeKind {
-    /// The name stored in `notices.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::Opening => "opening",
-            NoticeKind::Escalation => "escalation",
-            NoticeKind::Reminder => "reminder",
-            NoticeKind::Resolution => "resolution",
-            NoticeKind::Closing => "closing",
-            NoticeKind::Test => "test",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(text: &str) -> Option<NoticeKind> {
-        [
-            NoticeKind::Opening,
-            NoticeKind::Escalation,
-            NoticeKind::Reminder,
-            NoticeKind::Resolution,
-            NoticeKind::Closing,
-            NoticeKind::Test,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-    }
-}
+pub use crate::domain::notice_rules::NoticeKind;
 
 /// A person who reports or is told.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
