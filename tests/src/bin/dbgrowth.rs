@@ -210,6 +210,7 @@ fn one_day(config: &AgentConfig, start: OffsetDateTime, hosts: &[HostSnapshot], 
             bytes: 4096 + noise.next() % 60_000,
             dropped_routine_total: 0,
             unreadable_total: 0,
+            lost_total: 0,
             recovery_notes: Vec::new(),
         };
         let heartbeat = Heartbeat {
