@@ -74,7 +74,7 @@ pub async fn run(
         let payload = Payload::Heartbeat(Heartbeat {
             interval_seconds,
             host,
-            outbox: Some(state),
+            outbox: Some(Box::new(state)),
         });
         match record(&outbox, &wake, Class::Routine, at, &payload) {
             Ok(seq) => tracing::debug!(seq, "heartbeat recorded"),

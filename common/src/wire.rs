@@ -145,7 +145,8 @@ pub struct Heartbeat {
     pub host: HostSnapshot,
     /// The agent's local buffer, so the collector can see what an outage cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outbox: Option<OutboxState>,
+    // Boxed: it keeps `Payload` variants close in size (clippy::large_enum_variant).
+    pub outbox: Option<Box<OutboxState>>,
 }
 
 /// Counters of the agent's outbox.

@@ -216,7 +216,7 @@ fn one_day(config: &AgentConfig, start: OffsetDateTime, hosts: &[HostSnapshot], 
         let heartbeat = Heartbeat {
             interval_seconds: u32::try_from(heartbeat_every.as_secs()).unwrap_or(u32::MAX),
             host,
-            outbox: Some(outbox),
+            outbox: Some(Box::new(outbox)),
         };
         records.push((start + at, Payload::Heartbeat(heartbeat)));
         heartbeats += 1;

@@ -34,6 +34,7 @@ mod detection;
 mod documents;
 mod failover;
 mod flow;
+mod full_disk;
 mod harness;
 mod hostile;
 mod incident_documents;
