@@ -58,8 +58,8 @@
 //!   the file is truncated back to its last whole frame before the error is returned, so no half
 //!   record is ever followed by good ones.
 //! - New segment: create, write the header, `fsync` the file, `fsync` the directory.
-//! - State file, replaced on every ack, every thinning, every lost record and every open: write `state.tmp`,
-//!   `fsync` it, rename it over `state`, `fsync` the directory.
+//! - State file, replaced on every ack, every thinning, every lost record and every open: write
+//!   `state.tmp`, `fsync` it, rename it over `state`, `fsync` the directory.
 //! - Ack: the state file is made durable first, then fully acknowledged segments are deleted
 //!   (and the directory synced). A crash in between leaves acknowledged records in segments:
 //!   open skips records whose seq is at most `acked_through` and deletes such segments.
