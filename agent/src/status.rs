@@ -25,7 +25,7 @@ use crate::outbox::Stats;
 pub const STATUS_FILE: &str = "status.json";
 
 /// The smallest size `status.json` is padded to.
-const MIN_FILE_BYTES: usize = 16 << 10;
+const MIN_FILE_BYTES: usize = 8 << 10;
 
 /// The outbox's counters as the running agent has them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -937,6 +937,13 @@ impl Outbox {
             self.total_bytes -= segment.size;
             self.state.lost_total += n_lost;
             n_lost_now += n_lost;
+            if n_lost == 0 {
+                tracing::info!(
+                    path = %segment.path.display(),
+                    "outbox segment vanished; it held no undelivered record",
+                );
+                continue;
+            }
             tracing::warn!(
                 path = %segment.path.display(),
                 records_lost = n_lost,
