@@ -1,5 +1,8 @@
 //! The heartbeat task: at each interval, read the host, append a heartbeat (with the outbox's
 //! counters) to the outbox, and open or resolve host incidents (disk full, memory exhausted).
+//!
+//! The counters include every record lost before delivery (issue 13, L2): a heartbeat that cannot
+//! be written is itself counted, and the next one that can be carries the total.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,15 +44,18 @@ pub async fn run(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let stats = outbox
-            .lock()
-            .expect("outbox lock is never poisoned")
-            .stats();
+        let stats = {
+            let mut outbox = outbox.lock().expect("outbox lock is never poisoned");
+            // A segment deleted by someone else is counted before the figures are taken.
+            outbox.check_files();
+            outbox.stats()
+        };
         let state = OutboxState {
             pending: stats.records,
             bytes: stats.bytes,
             dropped_routine_total: stats.dropped_routine_total,
             unreadable_total: stats.unreadable_total,
+            lost_total: stats.lost_total,
             recovery_notes: std::mem::take(&mut recovery_notes),
         };
         let host = sampler.sample();
@@ -68,11 +74,21 @@ pub async fn run(
         let payload = Payload::Heartbeat(Heartbeat {
             interval_seconds,
             host,
-            outbox: Some(state),
+            outbox: Some(Box::new(state)),
         });
         match record(&outbox, &wake, Class::Routine, at, &payload) {
             Ok(seq) => tracing::debug!(seq, "heartbeat recorded"),
-            Err(err) => tracing::warn!(error = %err, "could not record heartbeat"),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not record heartbeat");
+                // The recovery notes go with the next heartbeat that can be written.
+                if let Payload::Heartbeat(Heartbeat {
+                    outbox: Some(state),
+                    ..
+                }) = payload
+                {
+                    recovery_notes = state.recovery_notes;
+                }
+            }
         }
     }
 }

@@ -151,7 +151,8 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
     targets
 }
 
-/// How often the status board is written and the spool looked at.
+/// How often the status board is written, the spool looked at and an unsaved outbox state (an
+/// acknowledgement on a full disk) written again.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// Runs the agent until `shutdown` completes.
@@ -286,7 +287,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     Ok(())
 }
 
-/// Every second: move officers' spooled reports into the outbox, and write the status board.
+/// Every second: move officers' spooled reports into the outbox, write again an outbox state that
+/// could not be written (issue 13, L2), and write the status board with the outbox's counters.
 async fn housekeeping(
     state_dir: std::path::PathBuf,
     outbox: uplink::SharedOutbox,
@@ -300,10 +302,16 @@ async fn housekeeping(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let moved = spool::drain(
-            &state_dir,
-            &mut outbox.lock().expect("outbox lock is never poisoned"),
-        );
+        let (moved, saved, stats) = {
+            let mut outbox = outbox.lock().expect("outbox lock is never poisoned");
+            let moved = spool::drain(&state_dir, &mut outbox);
+            let saved = outbox.save_unsaved();
+            (moved, saved, outbox.stats())
+        };
+        let disk_error = match saved {
+            Ok(_) => None,
+            Err(err) => Some(format!("{err:#}")),
+        };
         match moved {
             Ok(0) => {}
             Ok(n) => {
@@ -314,11 +322,11 @@ async fn housekeeping(
                 tracing::error!(error = %format!("{err:#}"), "could not move spooled reports into the outbox")
             }
         }
-        if let Err(err) = board
-            .lock()
-            .expect("board lock is never poisoned")
-            .save(&state_dir)
-        {
+        let mut board = board.lock().expect("board lock is never poisoned");
+        board.updated_at = Some(time::OffsetDateTime::now_utc());
+        board.outbox = Some(status::OutboxStatus::from(&stats));
+        board.disk_error = disk_error;
+        if let Err(err) = board.save(&state_dir) {
             tracing::warn!(error = %format!("{err:#}"), "could not write the status board");
         }
     }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::identity::Identity;
 use crate::outbox::Stats;
 use crate::probe::{Outcome, Prober, Target};
-use crate::status::Board;
+use crate::status::{Board, OutboxStatus};
 use crate::vi;
 
 /// Checks every target once, concurrently, and renders a table; also says whether all passed.
@@ -110,8 +110,33 @@ pub fn render_check(rows: &[(&Target, Outcome)]) -> String {
     out
 }
 
+/// How long a running agent's board stays current: it is written every second.
+const BOARD_FRESH: time::Duration = time::Duration::seconds(10);
+
 /// Renders `cntt-agent status`.
+///
+/// `stats` are read from disk; while the agent runs and its board is current, the board's outbox
+/// counters are shown instead, since they stay true when the outbox's state file cannot be
+/// written (a full disk, issue 13, L2). A running agent whose board is not current is said to be.
 pub fn status(identity: &Identity, running: bool, stats: &Stats, board: &Board) -> String {
+    status_at(identity, running, stats, board, OffsetDateTime::now_utc())
+}
+
+fn status_at(
+    identity: &Identity,
+    running: bool,
+    stats: &Stats,
+    board: &Board,
+    now: OffsetDateTime,
+) -> String {
+    let fresh = board
+        .updated_at
+        .is_some_and(|at| now - at <= BOARD_FRESH && at - now <= BOARD_FRESH);
+    let live = match &board.outbox {
+        Some(outbox) if running && fresh => Some(outbox.clone()),
+        _ => None,
+    };
+    let outbox = live.clone().unwrap_or_else(|| OutboxStatus::from(stats));
     let mut out = String::new();
     let _ = writeln!(out, "Tác tử       {}", identity.agent_id);
     let _ = writeln!(
@@ -121,11 +146,22 @@ pub fn status(identity: &Identity, running: bool, stats: &Stats, board: &Board) 
     );
     let _ = writeln!(out, "Máy chủ thu  {}", identity.server);
     let _ = writeln!(out, "Đang chạy    {}", if running { "có" } else { "không" });
+    if running && live.is_none() {
+        let updated_at = board.updated_at.map(vn_time);
+        let _ = writeln!(out, "{}", vi::status_stale(updated_at.as_deref()));
+    }
     let _ = writeln!(
         out,
         "Hàng đợi     {} bản ghi chờ gửi ({} quan trọng), {} byte; đã bỏ {} mẫu thường do vượt dung lượng",
-        stats.records, stats.critical_records, stats.bytes, stats.dropped_routine_total
+        outbox.records, outbox.critical_records, outbox.bytes, outbox.dropped_routine_total
     );
+    let _ = writeln!(out, "{}", vi::status_lost(outbox.lost_total));
+    if !outbox.state_saved {
+        let _ = writeln!(out, "{}", vi::STATUS_STATE_UNSAVED);
+    }
+    if let (Some(error), true) = (&board.disk_error, live.is_some()) {
+        let _ = writeln!(out, "{}", vi::status_disk_error(error));
+    }
     let last = board
         .last_delivery_at
         .map_or_else(|| "chưa có".to_owned(), vn_time);
@@ -240,5 +276,77 @@ mod tests {
             1/2 mục tiêu không đạt.
         "#]]
         .assert_eq(&render_check(&[(&gateway, up), (&portal, down)]));
+    }
+
+    /// `status` on a full disk (issue 13, L2): the running agent's own counters, lost records
+    /// and the unsaved acknowledgement while its board is current; a warning, and the figures on
+    /// disk, once it is not.
+    #[test]
+    fn status_tells_the_truth_on_a_full_disk() {
+        let identity = Identity {
+            agent_id: uuid::Uuid::nil(),
+            unit_code: "000.00.00.H00".into(),
+            unit_name: "Sở Thử nghiệm".into(),
+            server: "https://collector.test:8443".into(),
+            credential: cntt_common::Secret::new("x"),
+            enroll_warning: None,
+        };
+        let now = time::macros::datetime!(2026-12-04 13:00 UTC);
+        let on_disk = Stats {
+            records: 1069,
+            critical_records: 0,
+            bytes: 600_000,
+            segments: 1,
+            dropped_routine_total: 0,
+            unreadable_total: 0,
+            oldest: None,
+            next_seq: 1070,
+            acked_through: 0,
+            lost_total: 0,
+            state_saved: true,
+        };
+        let board = Board {
+            last_delivery_at: Some(now - time::Duration::seconds(3)),
+            updated_at: Some(now - time::Duration::seconds(1)),
+            outbox: Some(OutboxStatus {
+                records: 0,
+                lost_total: 2271,
+                state_saved: false,
+                ..OutboxStatus::default()
+            }),
+            disk_error: Some("writing outbox state: No space left on device (os error 28)".into()),
+            ..Board::default()
+        };
+        expect![[r#"
+            Tác tử       00000000-0000-0000-0000-000000000000
+            Đơn vị       000.00.00.H00 (Sở Thử nghiệm)
+            Máy chủ thu  https://collector.test:8443
+            Đang chạy    có
+            Hàng đợi     0 bản ghi chờ gửi (0 quan trọng), 0 byte; đã bỏ 0 mẫu thường do vượt dung lượng
+            Đã mất       2271 bản ghi (không ghi được vào ổ đĩa, ví dụ khi ổ đĩa đầy, hoặc tệp hàng đợi bị xoá)
+            Cảnh báo: chưa lưu được xác nhận gửi và bộ đếm của hàng đợi vào ổ đĩa (ổ đĩa đầy?); tác tử thử lại mỗi giây.
+            Lỗi ghi ổ đĩa            writing outbox state: No space left on device (os error 28)
+            Gửi thành công lần cuối  04/12/2026 19:59:57
+            Sự cố đang mở: không có
+        "#]]
+        .assert_eq(&status_at(&identity, true, &on_disk, &board, now));
+        expect![[r#"
+            Tác tử       00000000-0000-0000-0000-000000000000
+            Đơn vị       000.00.00.H00 (Sở Thử nghiệm)
+            Máy chủ thu  https://collector.test:8443
+            Đang chạy    có
+            Cảnh báo: tác tử đang chạy nhưng không ghi được tệp trạng thái từ 04/12/2026 19:59:59 (ổ đĩa đầy?); số liệu hàng đợi dưới đây đọc từ đĩa và có thể đã cũ.
+            Hàng đợi     1069 bản ghi chờ gửi (0 quan trọng), 600000 byte; đã bỏ 0 mẫu thường do vượt dung lượng
+            Đã mất       0 bản ghi (không ghi được vào ổ đĩa, ví dụ khi ổ đĩa đầy, hoặc tệp hàng đợi bị xoá)
+            Gửi thành công lần cuối  04/12/2026 19:59:57
+            Sự cố đang mở: không có
+        "#]]
+        .assert_eq(&status_at(
+            &identity,
+            true,
+            &on_disk,
+            &board,
+            now + time::Duration::minutes(5),
+        ));
     }
 }

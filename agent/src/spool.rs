@@ -6,15 +6,24 @@
 //! deleting each file only after the append is durable. A crash between the two re-appends the
 //! same event, whose id makes the collector store it once. A file that cannot be read is moved to
 //! `spool/bad/`, never lost.
+//!
+//! A submission that fails (a full disk) removes its file from `spool/tmp/` and says so to the
+//! officer; files left there by a crash are removed by the daemon once an hour old (issue 13, L2).
+//! A spooled event the outbox cannot take stays in `spool/new/` and is tried again: it is not
+//! counted as lost.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use cntt_common::wire::Event;
 
 use crate::outbox::{Class, Outbox};
+
+/// Age after which a file in `spool/tmp/` is a crash's leftover, not a submission in progress.
+const STALE_TMP: Duration = Duration::from_secs(3600);
 
 fn dir(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("spool").join(name)
@@ -24,7 +33,7 @@ fn dir(state_dir: &Path, name: &str) -> PathBuf {
 ///
 /// # Errors
 ///
-/// When the spool folder cannot be written.
+/// When the spool folder cannot be written; the partly written file is then removed.
 pub fn submit(state_dir: &Path, event: &Event) -> anyhow::Result<PathBuf> {
     let (tmp_dir, new_dir) = (dir(state_dir, "tmp"), dir(state_dir, "new"));
     for folder in [&tmp_dir, &new_dir] {
@@ -33,14 +42,25 @@ pub fn submit(state_dir: &Path, event: &Event) -> anyhow::Result<PathBuf> {
     // The time prefix keeps spooled events in the order they were filed.
     let name = format!("{:020}-{}.json", event.at.unix_timestamp_nanos(), event.id);
     let tmp = tmp_dir.join(&name);
-    let mut file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(&serde_json::to_vec(event).context("encoding event")?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", tmp.display()))?;
+    let bytes = serde_json::to_vec(event).context("encoding event")?;
+    let write = || -> anyhow::Result<()> {
+        let mut file =
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        file.write_all(&bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))
+    };
+    if let Err(err) = write() {
+        // On a full disk the file would stay behind empty (issue 13, L2).
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
     let target = new_dir.join(&name);
-    fs::rename(&tmp, &target)
-        .with_context(|| format!("moving {} into the spool", tmp.display()))?;
+    if let Err(err) = fs::rename(&tmp, &target) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("moving {} into the spool", tmp.display()));
+    }
     fs::File::open(&new_dir)
         .and_then(|dir| dir.sync_all())
         .with_context(|| format!("syncing {}", new_dir.display()))?;
@@ -53,6 +73,7 @@ pub fn submit(state_dir: &Path, event: &Event) -> anyhow::Result<PathBuf> {
 ///
 /// When the spool cannot be listed or the outbox refuses a record; events not moved stay spooled.
 pub fn drain(state_dir: &Path, outbox: &mut Outbox) -> anyhow::Result<usize> {
+    remove_stale_tmp(state_dir, SystemTime::now());
     let new_dir = dir(state_dir, "new");
     let mut names: Vec<PathBuf> = match fs::read_dir(&new_dir) {
         Ok(entries) => entries
@@ -76,8 +97,9 @@ pub fn drain(state_dir: &Path, outbox: &mut Outbox) -> anyhow::Result<usize> {
             tracing::error!(path = %target.display(), "set aside an unreadable spooled event");
             continue;
         };
+        // The file stays spooled if this fails, so the record is not lost: not counted as such.
         outbox
-            .append(Class::Critical, |seq| {
+            .append_uncounted(Class::Critical, |seq| {
                 serde_json::to_vec(&Event {
                     seq,
                     ..event.clone()
@@ -89,6 +111,29 @@ pub fn drain(state_dir: &Path, outbox: &mut Outbox) -> anyhow::Result<usize> {
         moved += 1;
     }
     Ok(moved)
+}
+
+/// Removes files in `spool/tmp/` last changed before `now` minus [`STALE_TMP`]: submissions cut
+/// short by a crash, never renamed into `spool/new/`. Failures are logged.
+fn remove_stale_tmp(state_dir: &Path, now: SystemTime) {
+    let tmp_dir = dir(state_dir, "tmp");
+    let Ok(entries) = fs::read_dir(&tmp_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let modified = entry.metadata().and_then(|meta| meta.modified());
+        let stale = modified.is_ok_and(|at| at + STALE_TMP < now);
+        if !stale {
+            continue;
+        }
+        let path = entry.path();
+        match fs::remove_file(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a leftover spool file"),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "could not remove a leftover spool file")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -156,5 +201,39 @@ mod tests {
             0,
             "nothing twice"
         );
+    }
+
+    /// A submission that cannot be written leaves no empty file in `spool/tmp/` (issue 13, L2),
+    /// and a leftover of a crash is removed once stale, while a fresh one (a submission in
+    /// progress) is kept.
+    #[test]
+    fn failed_submissions_and_crash_leftovers_leave_no_spool_files() {
+        let state = tempfile::tempdir().unwrap();
+        let event = event(7);
+        let name = format!("{:020}-{}.json", event.at.unix_timestamp_nanos(), event.id);
+        // A folder where the target file should go makes the rename fail after the write.
+        fs::create_dir_all(dir(state.path(), "new").join(&name).join("x")).unwrap();
+        let err = submit(state.path(), &event).unwrap_err();
+        assert!(format!("{err:#}").contains("moving"), "{err:#}");
+        let tmp_files: Vec<_> = fs::read_dir(dir(state.path(), "tmp")).unwrap().collect();
+        assert!(tmp_files.is_empty(), "{tmp_files:?}");
+
+        // A folder where the temporary file should go makes the creation fail.
+        fs::remove_dir_all(dir(state.path(), "new")).unwrap();
+        fs::create_dir_all(dir(state.path(), "tmp").join(&name)).unwrap();
+        let err = submit(state.path(), &event).unwrap_err();
+        assert!(format!("{err:#}").contains("creating"), "{err:#}");
+        fs::remove_dir(dir(state.path(), "tmp").join(&name)).unwrap();
+
+        let leftover = dir(state.path(), "tmp").join("00-crashed.json");
+        fs::write(&leftover, b"").unwrap();
+        remove_stale_tmp(state.path(), SystemTime::now());
+        assert!(
+            leftover.exists(),
+            "a fresh file may be a submission in progress"
+        );
+        remove_stale_tmp(state.path(), SystemTime::now() + STALE_TMP * 2);
+        assert!(!leftover.exists(), "a stale leftover is removed");
+        submit(state.path(), &event).expect("the spool works again");
     }
 }

@@ -14,6 +14,10 @@
 //! batch the collector declares malformed (400/422) is moved out of the way, into `rejected/` in the
 //! state folder, so one poison batch cannot block every later event; it stays on disk for an
 //! officer to inspect.
+//!
+//! An acknowledgement the outbox could not make durable (a full disk) is retried with the same
+//! backoff while nothing else is left to send, instead of idling until the next record arrives
+//! (issue 13, L2); the daemon also retries it every second (`Outbox::save_unsaved`).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -209,7 +213,11 @@ impl Uplink {
             Err(reason) => return retry(reason),
         };
         if records.is_empty() {
-            return Outcome::Empty;
+            if delivered.is_empty() {
+                return Outcome::Empty;
+            }
+            // Everything was delivered but the last acknowledgement failed: try it again now.
+            return self.advance(delivered, Outcome::Empty);
         }
         let mut events = Vec::with_capacity(records.len());
         let mut unreadable = Vec::new();
@@ -284,6 +292,12 @@ impl Uplink {
                         tracing::warn!(id = %invalid.id, seq = invalid.seq, reason = %invalid.reason, "collector kept an event it could not read");
                     }
                     delivered.extend(records.iter().map(|record| record.seq));
+                    // Shown even if the acknowledgement below cannot be saved: the collector has
+                    // the records.
+                    self.board
+                        .lock()
+                        .expect("board lock is never poisoned")
+                        .last_delivery_at = Some(OffsetDateTime::now_utc());
                     self.advance(delivered, Outcome::Delivered(records.len()))
                 }
                 Err(err) => retry(format!("unreadable acknowledgement: {err}")),
@@ -364,8 +378,11 @@ impl Uplink {
             .map(|record| String::from_utf8_lossy(&record.payload).into_owned())
             .collect();
         let document = serde_json::json!({ "what": what, "reason": reason, "records": payloads });
-        std::fs::write(&path, serde_json::to_vec_pretty(&document)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        if let Err(err) = std::fs::write(&path, serde_json::to_vec_pretty(&document)?) {
+            // On a full disk the file would stay behind, empty or cut short.
+            let _ = std::fs::remove_file(&path);
+            return Err(err).with_context(|| format!("writing {}", path.display()));
+        }
         Ok(())
     }
 }

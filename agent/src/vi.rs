@@ -115,3 +115,28 @@ pub fn incident_kind(kind: IncidentKind) -> &'static str {
         IncidentKind::Other => "khác",
     }
 }
+
+/// The `status` line counting records lost before delivery (issue 13, L2).
+pub fn status_lost(lost_total: u64) -> String {
+    format!(
+        "Đã mất       {lost_total} bản ghi (không ghi được vào ổ đĩa, ví dụ khi ổ đĩa đầy, hoặc tệp hàng đợi bị xoá)"
+    )
+}
+
+/// The `status` warning when a running agent has not written its board for a while.
+pub fn status_stale(updated_at: Option<&str>) -> String {
+    match updated_at {
+        Some(at) => format!(
+            "Cảnh báo: tác tử đang chạy nhưng không ghi được tệp trạng thái từ {at} (ổ đĩa đầy?); số liệu hàng đợi dưới đây đọc từ đĩa và có thể đã cũ."
+        ),
+        None => "Cảnh báo: tác tử đang chạy nhưng chưa ghi được tệp trạng thái (ổ đĩa đầy?); số liệu hàng đợi dưới đây đọc từ đĩa và có thể đã cũ.".to_owned(),
+    }
+}
+
+/// The `status` warning while the outbox cannot save an acknowledgement or a count.
+pub const STATUS_STATE_UNSAVED: &str = "Cảnh báo: chưa lưu được xác nhận gửi và bộ đếm của hàng đợi vào ổ đĩa (ổ đĩa đầy?); tác tử thử lại mỗi giây.";
+
+/// The `status` line naming the last failure to write the state folder.
+pub fn status_disk_error(error: &str) -> String {
+    format!("Lỗi ghi ổ đĩa            {error}")
+}

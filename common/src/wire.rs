@@ -145,7 +145,8 @@ pub struct Heartbeat {
     pub host: HostSnapshot,
     /// The agent's local buffer, so the collector can see what an outage cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outbox: Option<OutboxState>,
+    // Boxed: it keeps `Payload` variants close in size (clippy::large_enum_variant).
+    pub outbox: Option<Box<OutboxState>>,
 }
 
 /// Counters of the agent's outbox.
@@ -159,6 +160,11 @@ pub struct OutboxState {
     pub dropped_routine_total: u64,
     /// Records found damaged on disk and skipped, since the agent started.
     pub unreadable_total: u64,
+    /// Records lost before delivery, over the agent's life: appends that failed (a full disk, a
+    /// routine sample over budget) and records of an outbox segment deleted by someone else.
+    /// Absent (0) from agents older than issue 13.
+    #[serde(default)]
+    pub lost_total: u64,
     /// What the outbox found damaged and repaired when the agent started; sent once, in the first
     /// heartbeat after the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

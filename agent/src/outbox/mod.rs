@@ -47,8 +47,9 @@
 //! A new segment is started when appending would take the current one past
 //! [`OutboxConfig::segment_bytes`] (a record bigger than that gets a segment of its own).
 //!
-//! The state file is 36 bytes: the magic `CNTTOST1`, then `next_seq`, `acked_through` and
-//! `dropped_routine_total` as `u64`, then a CRC-32 of the preceding 32 bytes.
+//! The state file is 44 bytes: the magic `CNTTOST2`, then `next_seq`, `acked_through`,
+//! `dropped_routine_total` and `lost_total` as `u64`, then a CRC-32 of the preceding 40 bytes.
+//! The first version (`CNTTOST1`, 36 bytes, without `lost_total`) is still read.
 //!
 //! ## Durability
 //!
@@ -57,11 +58,16 @@
 //!   the file is truncated back to its last whole frame before the error is returned, so no half
 //!   record is ever followed by good ones.
 //! - New segment: create, write the header, `fsync` the file, `fsync` the directory.
-//! - State file, replaced on every ack, every thinning and every open: write `state.tmp`,
-//!   `fsync` it, rename it over `state`, `fsync` the directory.
+//! - State file, replaced on every ack, every thinning, every lost record and every open: write
+//!   `state.tmp`, `fsync` it, rename it over `state`, `fsync` the directory.
 //! - Ack: the state file is made durable first, then fully acknowledged segments are deleted
 //!   (and the directory synced). A crash in between leaves acknowledged records in segments:
 //!   open skips records whose seq is at most `acked_through` and deletes such segments.
+//!   When the state file cannot be written (a full disk), the acknowledged records are still
+//!   forgotten and their segments deleted, since the collector has them: that frees room, and
+//!   the state file is written again at once, at every later ack and at every
+//!   [`Outbox::save_unsaved`] (the agent calls it every second), until it succeeds. A crash
+//!   before then only sends again records still on disk, which the collector stores once.
 //! - Thinning or salvaging a segment: the new content is written and synced as `<name>.tmp`,
 //!   then renamed over the segment (and the directory synced). A crash leaves the old or the new
 //!   file; the leftover `.tmp` is deleted by the next open.
@@ -106,6 +112,19 @@
 //! may have its seq handed out again: its append never returned and no one saw it. So may the
 //! last record of the newest segment when damage to its length field makes it look cut off: a
 //! limit of telling damage from a torn write.
+//!
+//! ## Lost records
+//!
+//! A record is lost when its append fails (a full disk, an I/O error, a routine record over
+//! budget, a payload too large) or when its segment file vanishes before delivery (deleted by
+//! someone else). Every lost record is counted in `lost_total`, kept in the state file and shown
+//! in [`Stats`], so the agent reports it in its next heartbeat; a vanished segment is logged with
+//! its name and the number of records lost with it. Appends whose caller keeps the record and
+//! tries again ([`Outbox::append_uncounted`], the spool) are not counted. A vanished segment is
+//! noticed when [`Outbox::peek`] or an append finds it gone, or by [`Outbox::check_files`]; one
+//! deleted while the agent was stopped is not told apart from one thinned away.
+//! When the count cannot be written (a full disk), it is kept in memory and written with the next
+//! state file that can be; [`Stats::state_saved`] says whether the file is behind.
 //!
 //! ## Budget
 //!
@@ -279,6 +298,12 @@ pub struct Stats {
     pub next_seq: u64,
     /// Every record up to this seq has been acknowledged; 0 when none has.
     pub acked_through: u64,
+    /// Records lost before delivery (failed appends, vanished segments), over the outbox's
+    /// lifetime; see "Lost records" in the module docs.
+    pub lost_total: u64,
+    /// Whether the state file holds these counters; false while an acknowledgement or a count
+    /// could not be written (a full disk). [`Outbox::inspect`] always says true.
+    pub state_saved: bool,
 }
 
 /// Errors of the outbox.
@@ -343,8 +368,12 @@ pub struct Outbox {
     /// The last segment may extend past its `size` after a failed append whose truncation also
     /// failed; the next append truncates first.
     writer_dirty: bool,
-    /// The counters as last made durable, except `next_seq`, which is `self.next_seq`.
+    /// The current counters, except `next_seq`, which is `self.next_seq`; the state file holds
+    /// them unless `state_unsaved`.
     state: State,
+    /// The last attempt to write the state file failed; retried by later acks, thinning, counts
+    /// and [`Outbox::save_unsaved`].
+    state_unsaved: bool,
     next_seq: u64,
     total_bytes: u64,
     n_records: u64,
@@ -352,6 +381,9 @@ pub struct Outbox {
     /// Seqs of indexed records that `peek` found damaged. Cells because `peek` takes `&self`.
     unreadable: RefCell<BTreeSet<u64>>,
     unreadable_total: Cell<u64>,
+    /// Ids of segments whose file `peek` found gone; forgotten (and their records counted as
+    /// lost) by the next call taking `&mut self`. A cell because `peek` takes `&self`.
+    vanished: RefCell<BTreeSet<u64>>,
 }
 
 impl Outbox {
@@ -442,6 +474,7 @@ impl Outbox {
             next_seq,
             acked_through,
             dropped_routine_total: known.map_or(0, |state| state.dropped_routine_total),
+            lost_total: known.map_or(0, |state| state.lost_total),
         };
 
         // Finish deletions that a crash interrupted after an ack.
@@ -477,6 +510,7 @@ impl Outbox {
             writer: None,
             writer_dirty: false,
             state,
+            state_unsaved: false,
             next_seq,
             total_bytes: segments.iter().map(|segment| segment.size).sum(),
             n_records: 0,
@@ -484,6 +518,7 @@ impl Outbox {
             segments,
             unreadable: RefCell::new(BTreeSet::new()),
             unreadable_total: Cell::new(0),
+            vanished: RefCell::new(BTreeSet::new()),
         };
         for entry in outbox.segments.iter().flat_map(|segment| segment.entries()) {
             outbox.n_records += 1;
@@ -510,7 +545,8 @@ impl Outbox {
     /// - [`OutboxError::Io`] when writing or syncing fails, e.g. on a full disk; the partial
     ///   record is removed so the outbox stays readable.
     ///
-    /// The seq passed to `make` is consumed even when the append then fails.
+    /// The seq passed to `make` is consumed even when the append then fails, and the record is
+    /// counted as lost ([`Stats::lost_total`]).
     pub fn append(
         &mut self,
         class: Class,
@@ -520,12 +556,49 @@ impl Outbox {
         self.append_at(class, now, make)
     }
 
+    /// Like [`Outbox::append`], but a failure is not counted as a lost record: for a caller that
+    /// keeps the record and tries again later (the spool of officers' reports).
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::append`].
+    pub fn append_uncounted(
+        &mut self,
+        class: Class,
+        make: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<u64, OutboxError> {
+        let now = (self.clock)();
+        self.append_inner(class, now, make)
+    }
+
     fn append_at(
         &mut self,
         class: Class,
         written_at: OffsetDateTime,
         make: impl FnOnce(u64) -> Vec<u8>,
     ) -> Result<u64, OutboxError> {
+        let res = self.append_inner(class, written_at, make);
+        if let Err(err) = &res {
+            self.state.lost_total += 1;
+            tracing::warn!(
+                ?class,
+                lost_total = self.state.lost_total,
+                error = %err,
+                "record lost: it could not be written to the outbox",
+            );
+            // On a full disk this fails too; the count stays in memory and is written later.
+            let _ = self.save_state();
+        }
+        res
+    }
+
+    fn append_inner(
+        &mut self,
+        class: Class,
+        written_at: OffsetDateTime,
+        make: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<u64, OutboxError> {
+        self.forget_vanished();
         let seq = self.next_seq;
         self.next_seq = seq
             .checked_add(1)
@@ -568,6 +641,7 @@ impl Outbox {
         frame: &[u8],
     ) -> Result<(), OutboxError> {
         let frame_len = frame.len() as u64;
+        self.check_newest_segment();
         let roll = match self.segments.back() {
             None => true,
             Some(last) => {
@@ -670,9 +744,17 @@ impl Outbox {
                     continue;
                 }
                 if reader.is_none() {
-                    let file = File::open(&segment.path).map_err(|source| {
-                        OutboxError::io("opening segment", &segment.path, source)
-                    })?;
+                    let file = match File::open(&segment.path) {
+                        Ok(file) => file,
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                            // Someone deleted it: counted and logged by the next `&mut` call.
+                            self.vanished.borrow_mut().insert(segment.id);
+                            break;
+                        }
+                        Err(source) => {
+                            return Err(OutboxError::io("opening segment", &segment.path, source))
+                        }
+                    };
                     reader = Some(SegmentReader {
                         file: BufReader::with_capacity(64 << 10, file),
                         pos: 0,
@@ -717,20 +799,22 @@ impl Outbox {
     ///
     /// # Errors
     ///
-    /// [`OutboxError::Io`] when the state file cannot be written; nothing is acknowledged then.
-    /// A segment that cannot be deleted is logged and retried at the next ack or open.
+    /// [`OutboxError::Io`] when the state file cannot be written (a full disk). The records are
+    /// acknowledged in memory all the same, and their segments deleted to free room; the state
+    /// file is written again by the next ack (of any seq) or [`Outbox::save_unsaved`]. See
+    /// "Durability" in the module docs. A segment that cannot be deleted is logged and retried at
+    /// the next ack or open.
     pub fn ack(&mut self, through: u64) -> Result<(), OutboxError> {
+        self.forget_vanished();
         let through = through.min(self.next_seq - 1);
         if through <= self.state.acked_through {
-            return Ok(());
+            return match self.state_unsaved {
+                true => self.save_state(),
+                false => Ok(()),
+            };
         }
-        let state = State {
-            next_seq: self.next_seq,
-            acked_through: through,
-            ..self.state
-        };
-        state::store(&self.dir, &state)?;
-        self.state = state;
+        self.state.acked_through = through;
+        let saved = self.save_state();
 
         for segment in &mut self.segments {
             let popped = segment.pop_through(through);
@@ -774,7 +858,145 @@ impl Outbox {
                 );
             }
         }
-        Ok(())
+        match saved {
+            // Deleting delivered segments may have freed the room the state file needs.
+            Err(_) if deleted => self.save_state(),
+            saved => saved,
+        }
+    }
+
+    /// Writes the state file if the last attempt failed (an acknowledgement or a count not yet
+    /// durable); returns whether it wrote one. The agent calls it every second.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Io`] when the state file still cannot be written.
+    pub fn save_unsaved(&mut self) -> Result<bool, OutboxError> {
+        self.forget_vanished();
+        if !self.state_unsaved {
+            return Ok(false);
+        }
+        self.save_state()?;
+        tracing::info!(
+            acked_through = self.state.acked_through,
+            lost_total = self.state.lost_total,
+            "outbox state written again after a failure",
+        );
+        Ok(true)
+    }
+
+    /// Looks for segment files deleted by someone else; their unacknowledged records are counted
+    /// as lost and logged with the file's name. Returns the number of records lost now.
+    ///
+    /// The agent calls it before each heartbeat, so the count travels in the next one.
+    pub fn check_files(&mut self) -> u64 {
+        for segment in &self.segments {
+            let gone = matches!(
+                fs::symlink_metadata(&segment.path),
+                Err(err) if err.kind() == io::ErrorKind::NotFound
+            );
+            if gone {
+                self.vanished.borrow_mut().insert(segment.id);
+            }
+        }
+        self.forget_vanished()
+    }
+
+    /// Forgets the segments found gone; returns the number of unacknowledged records lost.
+    fn forget_vanished(&mut self) -> u64 {
+        let ids = std::mem::take(&mut *self.vanished.borrow_mut());
+        let mut n_lost_now = 0;
+        for id in ids {
+            let Some(index) = self.segments.iter().position(|segment| segment.id == id) else {
+                continue;
+            };
+            let segment = self
+                .segments
+                .remove(index)
+                .expect("the index was just found");
+            if index == self.segments.len() {
+                // It was the newest: the next append starts a new segment.
+                self.writer = None;
+                self.writer_dirty = false;
+            }
+            let n_lost = segment.entries().len() as u64;
+            let n_critical = segment
+                .entries()
+                .iter()
+                .filter(|entry| entry.class == Class::Critical)
+                .count() as u64;
+            if let (Some(first), Some(last)) = (segment.entries().front(), segment.entries().back())
+            {
+                let (first, last) = (first.seq, last.seq);
+                self.unreadable
+                    .borrow_mut()
+                    .retain(|seq| !(first..=last).contains(seq));
+            }
+            self.n_records -= n_lost;
+            self.n_critical -= n_critical;
+            self.total_bytes -= segment.size;
+            self.state.lost_total += n_lost;
+            n_lost_now += n_lost;
+            if n_lost == 0 {
+                tracing::info!(
+                    path = %segment.path.display(),
+                    "outbox segment vanished; it held no undelivered record",
+                );
+                continue;
+            }
+            tracing::warn!(
+                path = %segment.path.display(),
+                records_lost = n_lost,
+                critical_lost = n_critical,
+                lost_total = self.state.lost_total,
+                "outbox segment vanished before delivery; its records are lost",
+            );
+        }
+        if n_lost_now > 0 {
+            // On a full disk this fails too; the count stays in memory and is written later.
+            let _ = self.save_state();
+        }
+        n_lost_now
+    }
+
+    /// Treats the newest segment as vanished when its file is gone (deleted under the open
+    /// writer, whose appends would otherwise go to a file no one can read).
+    fn check_newest_segment(&mut self) {
+        let Some(last) = self.segments.back() else {
+            return;
+        };
+        let path_gone = matches!(
+            fs::symlink_metadata(&last.path),
+            Err(err) if err.kind() == io::ErrorKind::NotFound
+        );
+        #[cfg(unix)]
+        let unlinked = {
+            use std::os::unix::fs::MetadataExt;
+            self.writer
+                .as_ref()
+                .and_then(|file| file.metadata().ok())
+                .is_some_and(|meta| meta.nlink() == 0)
+        };
+        #[cfg(not(unix))]
+        let unlinked = false;
+        if path_gone || unlinked {
+            self.vanished.borrow_mut().insert(last.id);
+            self.forget_vanished();
+        }
+    }
+
+    /// Writes the current counters to the state file, noting whether it worked.
+    fn save_state(&mut self) -> Result<(), OutboxError> {
+        let state = State {
+            next_seq: self.next_seq,
+            ..self.state
+        };
+        let res = state::store(&self.dir, &state);
+        self.state_unsaved = res.is_err();
+        if res.is_ok() {
+            self.state = state;
+        }
+        res
     }
 
     /// Counts what the outbox in `dir` holds without changing anything: for a status command
@@ -811,6 +1033,8 @@ impl Outbox {
             oldest: None,
             next_seq: known.next_seq,
             acked_through: known.acked_through,
+            lost_total: known.lost_total,
+            state_saved: true,
         };
         let mut min_seq = 1;
         for (index, &id) in ids.iter().enumerate() {
@@ -860,6 +1084,8 @@ impl Outbox {
             oldest,
             next_seq: self.next_seq,
             acked_through: self.state.acked_through,
+            lost_total: self.state.lost_total,
+            state_saved: !self.state_unsaved,
         }
     }
 
@@ -895,6 +1121,16 @@ impl Outbox {
     /// Rewrites the segment at `index` with only its unacknowledged critical records, or deletes
     /// it if it has none; returns the number of routine records dropped.
     fn thin(&mut self, index: usize) -> Result<u64, OutboxError> {
+        let segment = &self.segments[index];
+        let gone = matches!(
+            fs::symlink_metadata(&segment.path),
+            Err(err) if err.kind() == io::ErrorKind::NotFound
+        );
+        if gone {
+            self.vanished.borrow_mut().insert(segment.id);
+            self.forget_vanished();
+            return Ok(0);
+        }
         let segment = &self.segments[index];
         let n_dropped = segment.n_routine();
         let keep: Vec<Entry> = segment
@@ -959,6 +1195,7 @@ impl Outbox {
             self.total_bytes = self.total_bytes - old_size + size;
             self.n_records -= n_lost;
             self.n_critical -= n_lost;
+            self.state.lost_total += n_lost;
         }
         self.n_records -= n_dropped;
         if n_dropped == 0 {
@@ -971,12 +1208,7 @@ impl Outbox {
             dropped_routine_total = self.state.dropped_routine_total,
             "dropped old routine records to stay within the outbox budget"
         );
-        let state = State {
-            next_seq: self.next_seq,
-            ..self.state
-        };
-        state::store(&self.dir, &state)?;
-        self.state = state;
+        self.save_state()?;
         Ok(n_dropped)
     }
 }

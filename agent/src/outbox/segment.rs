@@ -125,17 +125,20 @@ impl Segment {
     }
 
     /// Deletes the file, or sets it aside when it is tainted; returns the set-aside path.
+    /// A file already gone counts as deleted.
     ///
     /// # Errors
     ///
     /// When the file cannot be removed or moved.
     pub(super) fn remove_file(&self, dir: &Path) -> Result<Option<PathBuf>, OutboxError> {
-        if self.tainted.get() {
+        if self.tainted.get() && self.path.exists() {
             return quarantine::move_aside(dir, &self.path).map(Some);
         }
-        fs::remove_file(&self.path)
-            .map_err(|source| OutboxError::io("deleting segment", &self.path, source))?;
-        Ok(None)
+        match fs::remove_file(&self.path) {
+            Ok(()) => Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(OutboxError::io("deleting segment", &self.path, source)),
+        }
     }
 }
 

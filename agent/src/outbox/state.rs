@@ -1,7 +1,7 @@
 //! The outbox state file: the counters that must outlive the segments holding records.
 //!
 //! Segments are deleted once delivered, so the next sequence number, the acknowledgement cursor
-//! and the count of dropped records live in a small file of their own, replaced atomically
+//! and the counts of dropped and lost records live in a small file of their own, replaced atomically
 //! (write a temporary file, fsync it, rename it over the old one, fsync the directory). The byte
 //! layout is in the design note of the parent module.
 
@@ -19,8 +19,12 @@ pub(super) const STATE_FILE: &str = "state";
 /// File name the next state is written to before it is renamed over [`STATE_FILE`].
 pub(super) const STATE_TMP_FILE: &str = "state.tmp";
 
-const STATE_MAGIC: [u8; 8] = *b"CNTTOST1";
-const STATE_LEN: usize = 36;
+/// Magic of the state file written since the lost-record count (issue 13, L2).
+const STATE_MAGIC: [u8; 8] = *b"CNTTOST2";
+const STATE_LEN: usize = 44;
+/// Magic of the first version, without the lost-record count; still read.
+const STATE_MAGIC_V1: [u8; 8] = *b"CNTTOST1";
+const STATE_LEN_V1: usize = 36;
 
 /// The durable counters of an outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,9 @@ pub(super) struct State {
     pub(super) acked_through: u64,
     /// Routine records dropped to stay within budget, over the outbox's lifetime.
     pub(super) dropped_routine_total: u64,
+    /// Records that could not be written (a full disk, a failed write) or whose segment file
+    /// vanished before delivery, over the outbox's lifetime.
+    pub(super) lost_total: u64,
 }
 
 impl Default for State {
@@ -39,6 +46,7 @@ impl Default for State {
             next_seq: 1,
             acked_through: 0,
             dropped_routine_total: 0,
+            lost_total: 0,
         }
     }
 }
@@ -61,30 +69,34 @@ pub(super) fn encode(state: &State) -> [u8; STATE_LEN] {
     bytes[8..16].copy_from_slice(&state.next_seq.to_le_bytes());
     bytes[16..24].copy_from_slice(&state.acked_through.to_le_bytes());
     bytes[24..32].copy_from_slice(&state.dropped_routine_total.to_le_bytes());
-    let crc = crc32fast::hash(&bytes[..32]);
-    bytes[32..36].copy_from_slice(&crc.to_le_bytes());
+    bytes[32..40].copy_from_slice(&state.lost_total.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..40]);
+    bytes[40..44].copy_from_slice(&crc.to_le_bytes());
     bytes
 }
 
-/// Decodes a state file, or `None` when it is not one this version wrote.
+/// Decodes a state file of either version, or `None` when it is not one.
 pub(super) fn decode(bytes: &[u8]) -> Option<State> {
-    if bytes.len() != STATE_LEN || bytes[0..8] != STATE_MAGIC {
-        return None;
-    }
+    let crc_at = match (bytes.len(), bytes.get(0..8)) {
+        (STATE_LEN, Some(magic)) if magic == STATE_MAGIC => 40,
+        (STATE_LEN_V1, Some(magic)) if magic == STATE_MAGIC_V1 => 32,
+        _ => return None,
+    };
     let field = |at: usize| {
         let mut word = [0; 8];
         word.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(word)
     };
     let mut crc = [0; 4];
-    crc.copy_from_slice(&bytes[32..36]);
-    if crc32fast::hash(&bytes[..32]) != u32::from_le_bytes(crc) {
+    crc.copy_from_slice(&bytes[crc_at..crc_at + 4]);
+    if crc32fast::hash(&bytes[..crc_at]) != u32::from_le_bytes(crc) {
         return None;
     }
     let state = State {
         next_seq: field(8),
         acked_through: field(16),
         dropped_routine_total: field(24),
+        lost_total: if crc_at == 40 { field(32) } else { 0 },
     };
     let consistent =
         (1..SEQ_LIMIT).contains(&state.next_seq) && state.acked_through < state.next_seq;
@@ -109,7 +121,8 @@ pub(super) fn load(dir: &Path) -> Result<Loaded, OutboxError> {
 ///
 /// # Errors
 ///
-/// When any step fails; the previous state file is then still in place.
+/// When any step fails; the previous state file is then still in place, and the temporary file
+/// is removed (on a full disk it would stay behind empty).
 pub(super) fn store(dir: &Path, state: &State) -> Result<(), OutboxError> {
     let tmp = dir.join(STATE_TMP_FILE);
     let write = |path: &Path| -> io::Result<()> {
@@ -117,7 +130,11 @@ pub(super) fn store(dir: &Path, state: &State) -> Result<(), OutboxError> {
         file.write_all(&encode(state))?;
         file.sync_all()
     };
-    write(&tmp).map_err(|source| OutboxError::io("writing outbox state", &tmp, source))?;
+    if let Err(source) = write(&tmp) {
+        // Best effort: a leftover temporary file is also deleted by the next open.
+        let _ = fs::remove_file(&tmp);
+        return Err(OutboxError::io("writing outbox state", &tmp, source));
+    }
     let path = dir.join(STATE_FILE);
     fs::rename(&tmp, &path)
         .map_err(|source| OutboxError::io("replacing outbox state", &path, source))?;

@@ -437,22 +437,22 @@ fn segments_roll_over_and_acked_ones_are_deleted() {
               seg:1 168
               seg:5 168
               seg:9 128
-              state 36
+              state 44
             > stats
               records=11 critical=0 bytes=464 segments=3 dropped=0 unreadable=0 oldest=-0s next_seq=12 acked=0
             > ack 5
             > ls
               seg:5 168
               seg:9 128
-              state 36
+              state 44
             > ack 8
             > ls
               seg:9 128
-              state 36
+              state 44
             > ack 11
             > ls
               seg:9 128
-              state 36
+              state 44
             > stats
               records=0 critical=0 bytes=128 segments=1 dropped=0 unreadable=0 oldest=none next_seq=12 acked=11
             > append routine 3
@@ -460,11 +460,11 @@ fn segments_roll_over_and_acked_ones_are_deleted() {
             > ls
               seg:9 168
               seg:13 88
-              state 36
+              state 44
             > ack 14
             > ls
               seg:13 88
-              state 36
+              state 44
         "#]],
     );
 }
@@ -554,8 +554,8 @@ fn lost_or_damaged_state_is_rebuilt_without_reusing_seqs() {
               note: the state file was lost: next seq raised from 3 to 1748736000000 (unix milliseconds) so that no seq is reused
             > ls
               seg:1 88
-              corrupt/state 36
-              state 36
+              corrupt/state 44
+              state 44
             > reopen
               Loaded records=2 segments=1 next_seq=1748736000000 truncated=0 dropped=0 clean
             > write state not a state file
@@ -588,13 +588,13 @@ fn crash_between_ack_and_delete_skips_delivered_records() {
             > ack 5
             > ls
               seg:5 88
-              state 36
+              state 44
             > restore seg:1
             > reopen
               Loaded records=1 segments=1 next_seq=7 truncated=0 dropped=0 clean
             > ls
               seg:5 88
-              state 36
+              state 44
             > peek 10 1000
               [6r]
         "#]],
@@ -629,7 +629,7 @@ fn damaged_segments_are_set_aside() {
               seg:1 128
               seg:5 88
               corrupt/seg:1 168
-              state 36
+              state 44
             > append critical
               7
             > reopen
@@ -665,7 +665,7 @@ fn damaged_segments_are_set_aside() {
               seg:1 88
               corrupt/seg:100 28
               notes.txt 28
-              state 36
+              state 44
             > append routine
               200
             > peek 10 1000
@@ -727,7 +727,7 @@ fn torn_tails_are_truncated() {
               [1r 2r 3r]
             > ls
               seg:1 128
-              state 36
+              state 44
         "#]],
     );
 }
@@ -758,7 +758,7 @@ fn record_damaged_after_open_is_skipped_by_peek() {
             > ls
               seg:5 88
               corrupt/seg:1 168
-              state 36
+              state 44
         "#]],
     );
 }
@@ -1234,4 +1234,205 @@ fn open_fails_clearly_on_unusable_directory() {
     expect![[r#"creating outbox directory <tmp>/not-a-dir/outbox: Not a directory (os error 20)"#]]
         .assert_eq(&message);
     assert!(matches!(err, OutboxError::Io { .. }));
+}
+
+/// Runs `f` with tracing's output captured, and returns it with `f`'s result.
+fn with_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .expect("log buffer lock")
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture(Default::default());
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .without_time()
+        .with_ansi(false)
+        .finish();
+    let res = tracing::subscriber::with_default(subscriber, f);
+    let logs = String::from_utf8_lossy(&capture.0.lock().expect("log buffer lock")).into_owned();
+    (res, logs)
+}
+
+/// Every failed append is counted as lost, in memory at once and in the state file when it can
+/// be written; an append whose caller keeps the record (the spool) is not (issue 13, L2).
+#[test]
+fn failed_appends_are_counted_as_lost() {
+    let config = test_config();
+    let dir = tempfile::tempdir().expect("creating temp dir");
+    let (mut outbox, _) = open(dir.path(), &config);
+    for _ in 0..4 {
+        outbox
+            .append(Class::Routine, |seq| payload(seq, PAYLOAD_LEN))
+            .expect("append");
+    }
+    // The fifth record needs a new segment, and a folder stands where its file goes: the same
+    // failure as a full disk for the outbox (a file it cannot create).
+    let in_the_way = dir.path().join(segment::file_name(5));
+    fs::create_dir(&in_the_way).expect("creating folder");
+    let (res, logs) = with_logs(|| outbox.append(Class::Critical, |seq| payload(seq, PAYLOAD_LEN)));
+    assert!(res.is_err());
+    assert!(
+        logs.contains("record lost") && logs.contains("lost_total=1"),
+        "{logs}"
+    );
+    assert!(outbox
+        .append_uncounted(Class::Critical, |_| vec![0; 17 << 20])
+        .is_err());
+    assert!(outbox
+        .append(Class::Routine, |_| vec![0; 17 << 20])
+        .is_err());
+    let stats = outbox.stats();
+    assert_eq!(
+        (stats.lost_total, stats.records, stats.state_saved),
+        (2, 4, true)
+    );
+    fs::remove_dir(&in_the_way).expect("removing folder");
+    assert_eq!(Outbox::inspect(dir.path()).expect("inspect").lost_total, 2);
+    let seq = outbox
+        .append(Class::Routine, |seq| payload(seq, PAYLOAD_LEN))
+        .expect("append");
+    assert_eq!(seq, 8, "failed appends consumed seqs 5 to 7");
+    drop(outbox);
+    let (outbox, report) = open(dir.path(), &config);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(outbox.stats().lost_total, 2, "kept across restarts");
+    assert_eq!(all_seqs(&outbox), [1, 2, 3, 4, 8]);
+}
+
+/// An acknowledgement whose state file cannot be written still frees the delivered segments and
+/// is written again later, by `save_unsaved` or the next ack (issue 13, L2).
+#[test]
+fn unsaved_acknowledgement_is_retried() {
+    let config = test_config();
+    let dir = outbox_with(10, &config);
+    let (mut outbox, _) = open(dir.path(), &config);
+    // A folder where the state file's temporary copy goes makes every write of it fail.
+    let in_the_way = dir.path().join("state.tmp");
+    fs::create_dir(&in_the_way).expect("creating folder");
+    let err = outbox.ack(8).expect_err("the state file cannot be written");
+    assert!(error_chain(&err).contains("writing outbox state"), "{err}");
+    let stats = outbox.stats();
+    assert_eq!(
+        (
+            stats.records,
+            stats.acked_through,
+            stats.state_saved,
+            stats.segments
+        ),
+        (2, 8, false, 1),
+        "acknowledged in memory, delivered segments deleted"
+    );
+    assert_eq!(all_seqs(&outbox), [9, 10]);
+    assert!(outbox.save_unsaved().is_err());
+    assert!(outbox.ack(3).is_err(), "an older ack retries the save too");
+    fs::remove_dir(&in_the_way).expect("removing folder");
+    assert!(outbox.save_unsaved().expect("saved"));
+    assert!(!outbox.save_unsaved().expect("nothing to save"));
+    assert!(outbox.stats().state_saved);
+    drop(outbox);
+    let (outbox, report) = open(dir.path(), &config);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(outbox.stats().acked_through, 8);
+    assert_eq!(all_seqs(&outbox), [9, 10]);
+}
+
+/// The same retry by the next ack of a later seq.
+#[test]
+fn unsaved_acknowledgement_is_saved_by_the_next_ack() {
+    let config = test_config();
+    let dir = outbox_with(10, &config);
+    let (mut outbox, _) = open(dir.path(), &config);
+    let in_the_way = dir.path().join("state.tmp");
+    fs::create_dir(&in_the_way).expect("creating folder");
+    assert!(outbox.ack(4).is_err());
+    fs::remove_dir(&in_the_way).expect("removing folder");
+    outbox.ack(6).expect("ack");
+    drop(outbox);
+    let (outbox, _) = open(dir.path(), &config);
+    assert_eq!(outbox.stats().acked_through, 6);
+    assert_eq!(all_seqs(&outbox), [7, 8, 9, 10]);
+}
+
+/// A segment file deleted under a running outbox: a warning names it and the records lost with
+/// it, the lost counter grows, and the rest of the outbox works on (issue 13, L2).
+#[test]
+fn vanished_segment_is_reported() {
+    let config = test_config();
+    let dir = outbox_with(10, &config);
+    let (mut outbox, _) = open(dir.path(), &config);
+    let first = dir.path().join(segment::file_name(1));
+    fs::remove_file(&first).expect("deleting segment");
+    let (n_lost, logs) = with_logs(|| outbox.check_files());
+    assert_eq!(n_lost, 4);
+    assert!(logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("outbox segment vanished"), "{logs}");
+    assert!(logs.contains(&first.display().to_string()), "{logs}");
+    assert!(logs.contains("records_lost=4"), "{logs}");
+    let stats = outbox.stats();
+    assert_eq!((stats.lost_total, stats.records), (4, 6));
+    assert_eq!(all_seqs(&outbox), [5, 6, 7, 8, 9, 10]);
+
+    // Found by peek: skipped at once, counted by the next call that changes the outbox.
+    fs::remove_file(dir.path().join(segment::file_name(5))).expect("deleting segment");
+    let seqs: Vec<u64> = outbox
+        .peek(100, 1 << 20)
+        .expect("peek")
+        .iter()
+        .map(|record| record.seq)
+        .collect();
+    assert_eq!(seqs, [9, 10]);
+    outbox.ack(9).expect("ack");
+    assert_eq!(outbox.stats().lost_total, 8);
+
+    // The newest segment, deleted under the open writer: the next append notices, counts its
+    // undelivered record and starts a new segment.
+    fs::remove_file(dir.path().join(segment::file_name(9))).expect("deleting segment");
+    let seq = outbox
+        .append(Class::Critical, |seq| payload(seq, PAYLOAD_LEN))
+        .expect("append");
+    let stats = outbox.stats();
+    assert_eq!((stats.lost_total, stats.records), (9, 1));
+    assert_eq!(all_seqs(&outbox), [seq]);
+    drop(outbox);
+    let (outbox, report) = open(dir.path(), &config);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(outbox.stats().lost_total, 9, "kept across restarts");
+    assert_eq!(all_seqs(&outbox), [seq]);
+}
+
+/// State files of the first version, without the lost count, are still read.
+#[test]
+fn first_version_state_file_is_read() {
+    let state = super::state::State {
+        next_seq: 42,
+        acked_through: 40,
+        dropped_routine_total: 7,
+        lost_total: 0,
+    };
+    let mut v1 = Vec::from(*b"CNTTOST1");
+    for field in [42u64, 40, 7] {
+        v1.extend_from_slice(&field.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&v1);
+    v1.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(super::state::decode(&v1), Some(state));
+    let v2 = super::state::encode(&super::state::State {
+        lost_total: 3,
+        ..state
+    });
+    assert_eq!(
+        super::state::decode(&v2).map(|state| state.lost_total),
+        Some(3)
+    );
 }

@@ -210,12 +210,13 @@ fn one_day(config: &AgentConfig, start: OffsetDateTime, hosts: &[HostSnapshot], 
             bytes: 4096 + noise.next() % 60_000,
             dropped_routine_total: 0,
             unreadable_total: 0,
+            lost_total: 0,
             recovery_notes: Vec::new(),
         };
         let heartbeat = Heartbeat {
             interval_seconds: u32::try_from(heartbeat_every.as_secs()).unwrap_or(u32::MAX),
             host,
-            outbox: Some(outbox),
+            outbox: Some(Box::new(outbox)),
         };
         records.push((start + at, Payload::Heartbeat(heartbeat)));
         heartbeats += 1;

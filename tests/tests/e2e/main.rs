@@ -35,6 +35,7 @@ mod detection;
 mod documents;
 mod failover;
 mod flow;
+mod full_disk;
 mod harness;
 mod hostile;
 mod incident_documents;
