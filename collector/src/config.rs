@@ -563,6 +563,12 @@ pub struct LimitsConfig {
     /// (address `*`).
     #[serde(default = "default_audit_addresses")]
     pub audit_addresses: usize,
+    /// Batches one agent may post in a burst…
+    #[serde(default = "default_agent_batches_burst")]
+    pub agent_batches_burst: u32,
+    /// …and then per second; more get 429 with `Retry-After`, audited in aggregate.
+    #[serde(default = "default_agent_batches_per_second")]
+    pub agent_batches_per_second: u32,
     /// Lifetime of a new API token when `api-token create` has no `--ttl`.
     #[serde(default = "default_api_token_ttl", with = "duration_text")]
     pub api_token_ttl: Duration,
@@ -580,6 +586,8 @@ impl Default for LimitsConfig {
             unauthenticated_per_minute: default_unauthenticated_per_minute(),
             audit_interval: default_audit_interval(),
             audit_addresses: default_audit_addresses(),
+            agent_batches_burst: default_agent_batches_burst(),
+            agent_batches_per_second: default_agent_batches_per_second(),
             api_token_ttl: default_api_token_ttl(),
         }
     }
@@ -621,6 +629,14 @@ fn default_audit_addresses() -> usize {
     200
 }
 
+fn default_agent_batches_burst() -> u32 {
+    40
+}
+
+fn default_agent_batches_per_second() -> u32 {
+    20
+}
+
 fn default_api_token_ttl() -> Duration {
     Duration::from_secs(365 * 24 * 3600)
 }
@@ -637,6 +653,9 @@ fn check_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
         bail!(
             "limits.unauthenticated_burst and limits.unauthenticated_per_minute must be at least 1"
         );
+    }
+    if limits.agent_batches_burst == 0 || limits.agent_batches_per_second == 0 {
+        bail!("limits.agent_batches_burst and limits.agent_batches_per_second must be at least 1");
     }
     for (name, value) in [
         ("handshake_timeout", limits.handshake_timeout),

@@ -34,7 +34,10 @@ use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
 pub use agents::{Agent, AgentAuth, NewAgent};
-pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use audit::{
+    chain_hash, AuditEntry, AuditFilter, AuditTap, BreakKind, ChainBreak, ChainReport,
+    NewAuditEntry, GENESIS_HASH,
+};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
@@ -76,6 +79,8 @@ pub struct Store {
     /// The queue of this process's write transactions on SQLite: [`Store::begin_write`] holds it
     /// from `BEGIN` to commit or rollback. Unused on PostgreSQL.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Told of every audit entry once committed (the syslog forwarder), when set.
+    audit_tap: Option<AuditTap>,
 }
 
 /// A transaction that writes: derefs to the connection; commit with [`WriteTx::commit`], or drop
@@ -157,6 +162,7 @@ impl Store {
             pool,
             backend,
             write_gate: Arc::default(),
+            audit_tap: None,
         })
     }
 
