@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit_forward;
 pub mod auth;
 pub mod availability;
 pub mod config;
@@ -47,12 +48,18 @@ use crate::store::Store;
 ///
 /// When the database, the certificate files or the address are unusable; the message says which.
 pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
-    let store = Store::connect(&config.database).await?;
+    let metrics = Arc::new(Metrics::default());
+    let store = audit_forward::attach(
+        Store::connect(&config.database).await?,
+        &config.audit,
+        metrics.health.audit_forward_dropped(),
+    )
+    .context("starting the audit log's forwarding (see [audit.syslog] in the config)")?;
     let tls = tls::server_config(&config.tls)
         .context("loading the server certificate (see [tls] in the config)")?;
     let state = AppState {
         store: store.clone(),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         ingest: config.ingest.clone(),
         public_metrics: config.public_metrics,
         scrape_token_hash: config.scrape_token_hash.clone(),

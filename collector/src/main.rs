@@ -451,7 +451,13 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
     if let Command::Serve = cli.command {
         return serve(&config).await.map(|()| String::new());
     }
-    let store = Store::connect(&config.database).await?;
+    // Commands write audit entries too: they are forwarded like the server's.
+    let store = cntt_collector::audit_forward::attach(
+        Store::connect(&config.database).await?,
+        &config.audit,
+        prometheus::IntCounter::new("audit_forward_dropped", "entries not forwarded")
+            .expect("metric definition is valid"),
+    )?;
     let output = match cli.command {
         Command::Serve | Command::Tls(_) => unreachable!("handled above"),
         Command::Migrate => format!(

@@ -109,15 +109,36 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Told of every entry once its transaction has committed (the syslog forwarder). It runs on the
-/// writer's task, so it must return at once: queue, never wait.
+/// Where committed entries go besides the database (the syslog forwarder, `audit_forward.rs`).
+pub trait AuditSink: Send + Sync {
+    /// Takes an entry whose transaction has committed. It runs on the writer's task, so it must
+    /// return at once: queue, never wait.
+    fn tell(&self, entry: &AuditEntry);
+    /// Entries taken but not yet handed on.
+    fn pending(&self) -> usize;
+}
+
+/// A handle on the [`AuditSink`] a [`Store`] tells of every entry it writes.
 #[derive(Clone)]
-pub struct AuditTap(Arc<dyn Fn(&AuditEntry) + Send + Sync>);
+pub struct AuditTap(Arc<dyn AuditSink>);
 
 impl AuditTap {
-    /// A tap calling `tell` with every committed entry.
-    pub fn new(tell: impl Fn(&AuditEntry) + Send + Sync + 'static) -> AuditTap {
-        AuditTap(Arc::new(tell))
+    /// A tap over `sink`.
+    pub fn new(sink: impl AuditSink + 'static) -> AuditTap {
+        AuditTap(Arc::new(sink))
+    }
+
+    /// Waits until the sink has handed on every entry, or `within` has passed; returns whether it
+    /// has.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.0.pending() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
     }
 }
 
@@ -381,7 +402,7 @@ impl Store {
             .with_context(|| format!("committing audit entry {}", entry.action))?;
         stored.hash = Some(hash);
         if let Some(tap) = &self.audit_tap {
-            (tap.0)(&stored);
+            tap.0.tell(&stored);
         }
         Ok(())
     }

@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 
 pub use agents::{Agent, AgentAuth, NewAgent};
 pub use audit::{
-    chain_hash, AuditEntry, AuditFilter, AuditTap, BreakKind, ChainBreak, ChainReport,
+    chain_hash, AuditEntry, AuditFilter, AuditSink, AuditTap, BreakKind, ChainBreak, ChainReport,
     NewAuditEntry, GENESIS_HASH,
 };
 pub use events::{
@@ -210,8 +210,14 @@ impl Store {
         Ok(())
     }
 
-    /// Closes every connection; used at shutdown so SQLite checkpoints its WAL.
+    /// Closes every connection; used at shutdown so SQLite checkpoints its WAL. First gives the
+    /// audit tap (the syslog forwarder) up to 3 s to hand on what it holds.
     pub async fn close(&self) {
+        if let Some(tap) = &self.audit_tap {
+            if !tap.flush(Duration::from_secs(3)).await {
+                tracing::warn!("audit entries not yet forwarded to syslog at shutdown are lost");
+            }
+        }
         self.pool.close().await;
     }
 }
