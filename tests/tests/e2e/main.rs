@@ -28,6 +28,7 @@ macro_rules! both_databases {
     };
 }
 
+mod audit_chain;
 mod bad_input;
 mod consolidated_truth;
 mod detection;
