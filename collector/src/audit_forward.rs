@@ -193,7 +193,7 @@ impl AuditSink for Forwarder {
         self.pending.fetch_sub(1, Ordering::SeqCst);
         self.dropped.inc();
         let run = self.dropped_in_run.fetch_add(1, Ordering::Relaxed);
-        if run % 1_000 == 0 {
+        if run.is_multiple_of(1_000) {
             tracing::warn!(
                 id = entry.id,
                 dropped_in_a_row = run + 1,

@@ -307,7 +307,6 @@ fn parse_5424(text: &str) -> Result<Syslog, String> {
     .map_err(|err| format!("TIMESTAMP {timestamp_text:?}: {err}"))?;
     let mut sd = BTreeMap::new();
     let mut chars = rest.char_indices().peekable();
-    let msg_start;
     if rest.starts_with('-') {
         chars.next();
     } else {
@@ -370,11 +369,11 @@ fn parse_5424(text: &str) -> Result<Syslog, String> {
             return Err("STRUCTURED-DATA is neither - nor SD-ELEMENTs".into());
         }
     }
-    match chars.next() {
-        None => msg_start = rest.len(),
-        Some((i, ' ')) => msg_start = i + 1,
+    let msg_start = match chars.next() {
+        None => rest.len(),
+        Some((i, ' ')) => i + 1,
         Some(other) => return Err(format!("after STRUCTURED-DATA: {other:?}")),
-    }
+    };
     let msg = rest[msg_start..]
         .strip_prefix('\u{feff}')
         .ok_or("MSG does not start with a BOM")?
