@@ -309,7 +309,8 @@ pub(super) async fn delete_oldest(
     if n_deleted == 0 {
         return Ok(0);
     }
-    sqlx::query("DELETE FROM audit_log WHERE id <= $1")
+    sqlx::query("DELETE FROM audit_log WHERE id > $1 AND id <= $2")
+        .bind(anchor.base_id)
         .bind(last_id)
         .execute(&mut *conn)
         .await
