@@ -36,12 +36,18 @@ use crate::store::Store;
 ///
 /// When the database, the certificate files or the address are unusable; the message says which.
 pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
-    let store = Store::connect(&config.database).await?;
+    let metrics = Arc::new(Metrics::default());
+    let store = jobs::audit_forward::attach(
+        Store::connect(&config.database).await?,
+        &config.audit,
+        metrics.health.audit_forward_dropped(),
+    )
+    .context("starting the audit log's forwarding (see [audit.syslog] in the config)")?;
     let tls = config::tls::server_config(&config.tls)
         .context("loading the server certificate (see [tls] in the config)")?;
     let state = AppState {
         store: store.clone(),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         ingest: config.ingest.clone(),
         public_metrics: config.public_metrics,
         scrape_token_hash: config.scrape_token_hash.clone(),

@@ -291,6 +291,23 @@ enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Check that no entry was changed, inserted or removed behind the collector's back.
+    ///
+    /// Every audit entry carries a hash: SHA-256 of the previous entry's hash and its own fields
+    /// (id, time, actor, action, target, outcome, address, details). This recomputes the chain
+    /// from its start to the newest entry and prints, in Vietnamese, how many entries were
+    /// checked and the first broken one.
+    ///
+    /// Exit status: 0 when the chain is intact, 1 when it is broken (or on any error), so it can
+    /// run from cron or a monitoring check:
+    ///   cntt-collector audit verify || mail -s "audit log tampered" security@example
+    ///
+    /// Entries removed by the retention job (older than retention.audit) do not break the chain:
+    /// it starts from the hash of the last deleted entry, which retention keeps. Someone able to
+    /// rewrite the whole database could rewrite the chain too; compare with the copy on the syslog
+    /// server ([audit.syslog]), whose messages carry each entry's hash.
+    #[command(verbatim_doc_comment)]
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -383,11 +400,29 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            match err.downcast_ref::<CheckFailed>() {
+                Some(CheckFailed(text)) => {
+                    let _ = std::io::stdout().write_all(text.as_bytes());
+                }
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
+
+/// A check that ran and found a fault (`audit verify`): its report goes to standard output, as a
+/// success's would, and the exit status is 1.
+#[derive(Debug)]
+struct CheckFailed(String);
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
 
 fn init_tracing(filter: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
@@ -417,7 +452,13 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
     if let Command::Serve = cli.command {
         return serve(&config).await.map(|()| String::new());
     }
-    let store = Store::connect(&config.database).await?;
+    // Commands write audit entries too: they are forwarded like the server's.
+    let store = cntt_collector::jobs::audit_forward::attach(
+        Store::connect(&config.database).await?,
+        &config.audit,
+        prometheus::IntCounter::new("audit_forward_dropped", "entries not forwarded")
+            .expect("metric definition is valid"),
+    )?;
     let output = match cli.command {
         Command::Serve | Command::Tls(_) => unreachable!("handled above"),
         Command::Migrate => format!(
@@ -455,6 +496,14 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Agents(AgentsCommand::Revoke { id }) => admin::agent_revoke(&store, &id).await?,
         Command::Audit(AuditCommand::List { action, limit }) => {
             admin::audit_list(&store, action.as_deref(), limit).await?
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let (text, intact) = admin::audit_verify(&store).await?;
+            if !intact {
+                store.close().await;
+                return Err(anyhow::Error::new(CheckFailed(text)));
+            }
+            text
         }
         Command::Contacts(ContactsCommand::Import { file }) => {
             admin::contacts_import(&store, &file).await?

@@ -449,3 +449,68 @@ fn officers_are_imported_and_checked_against_article_4() {
         "{help}"
     );
 }
+
+#[test]
+fn audit_verify_says_what_it_checked_and_fails_on_a_changed_entry() {
+    let help = stdout(&collector(&["audit", "verify", "--help"]));
+    for needle in [
+        "SHA-256",
+        "Exit status: 0",
+        "retention.audit",
+        "[audit.syslog]",
+    ] {
+        assert!(help.contains(needle), "{needle:?} in\n{help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let empty = collector(&["--config", &config, "audit", "verify"]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert_eq!(
+        stdout(&empty),
+        "Nhật ký kiểm toán chưa có mục nào để kiểm tra.\n"
+    );
+    let dataset = concat!(env!("CARGO_MANIFEST_DIR"), "/data/dak-nong-units.csv");
+    for _ in 0..2 {
+        let import = collector(&["--config", &config, "units", "import", dataset]);
+        assert!(import.status.success(), "{}", stderr(&import));
+    }
+    let intact = collector(&["--config", &config, "audit", "verify"]);
+    assert!(intact.status.success(), "{}", stderr(&intact));
+    assert_eq!(
+        stdout(&intact),
+        "Chuỗi băm của nhật ký kiểm toán nguyên vẹn: đã kiểm tra 2 mục (từ mục #1 đến mục #2).\n"
+    );
+
+    // Someone with the database file drops the trigger and rewrites the first entry.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}/c.db", dir.path().display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_log_no_update")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'cli:someone-else' WHERE id = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let broken = collector(&["--config", &config, "audit", "verify"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    let text = stdout(&broken);
+    for needle in [
+        "CHUỖI BĂM BỊ PHÁ VỠ: nhật ký kiểm toán đã bị sửa ngoài cntt-collector.",
+        "Đã kiểm tra 0 mục nguyên vẹn trước chỗ hỏng.",
+        "Mục hỏng đầu tiên: #1 lúc ",
+        "cli:someone-else unit.import",
+        "Mã băm lưu trong mục (",
+        "Hãy giữ nguyên cơ sở dữ liệu",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+}

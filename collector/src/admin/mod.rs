@@ -15,8 +15,8 @@ use crate::config::RetentionConfig;
 use crate::domain::auth::{hash_secret, new_secret, Role, SecretKind};
 use crate::services::units::{read_csv, render_tree, TreeOptions};
 use crate::store::{
-    from_millis, AuditFilter, NewApiToken, NewAuditEntry, NewEnrollToken, RetentionPolicy,
-    RetentionSummary, Store, Unit,
+    from_millis, AuditFilter, BreakKind, ChainReport, NewApiToken, NewAuditEntry, NewEnrollToken,
+    RetentionPolicy, RetentionSummary, Store, Unit,
 };
 
 pub mod reports;
@@ -403,6 +403,101 @@ pub async fn audit_list(store: &Store, action: Option<&str>, limit: u32) -> anyh
         );
     }
     Ok(out)
+}
+
+/// `audit verify`: recomputes the audit log's hash chain and says, in Vietnamese, how many
+/// entries were checked and the first broken one. Returns the text and whether the chain is intact.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn audit_verify(store: &Store) -> anyhow::Result<(String, bool)> {
+    let report = store
+        .audit_verify()
+        .await
+        .context("verifying the audit log's hash chain")?;
+    Ok((render_chain_report(&report), report.broken.is_none()))
+}
+
+/// What `audit verify` prints; every sentence of it is here.
+fn render_chain_report(report: &ChainReport) -> String {
+    let mut out = String::new();
+    let range = match (report.first_id, report.last_id) {
+        (Some(first), Some(last)) => format!(" (từ mục #{first} đến mục #{last})"),
+        _ => String::new(),
+    };
+    match &report.broken {
+        None if report.checked == 0 => {
+            out.push_str("Nhật ký kiểm toán chưa có mục nào để kiểm tra.\n");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Chuỗi băm của nhật ký kiểm toán nguyên vẹn: đã kiểm tra {} mục{range}.",
+                report.checked
+            );
+        }
+        Some(broken) => {
+            let _ = writeln!(
+                out,
+                "CHUỖI BĂM BỊ PHÁ VỠ: nhật ký kiểm toán đã bị sửa ngoài cntt-collector.\n\
+                 Đã kiểm tra {} mục nguyên vẹn{range} trước chỗ hỏng.",
+                report.checked
+            );
+            if let Some(entry) = &broken.entry {
+                let _ = writeln!(
+                    out,
+                    "Mục hỏng đầu tiên: #{} lúc {} — {} {} {} ({}).",
+                    entry.id,
+                    local_time(from_millis(entry.at)),
+                    entry.actor,
+                    entry.action,
+                    entry.target,
+                    entry.outcome
+                );
+            }
+            let why = match &broken.kind {
+                BreakKind::Mismatch { stored, computed } => format!(
+                    "Mã băm lưu trong mục ({stored}) khác mã băm tính lại ({computed}): mục này, \
+                     hoặc mục ngay trước nó, đã bị sửa, chèn thêm hoặc xoá."
+                ),
+                BreakKind::MissingHash => "Mục này không có mã băm dù được ghi sau khi chuỗi băm \
+                     bắt đầu: nó đã được chèn ngoài cntt-collector."
+                    .to_owned(),
+                BreakKind::BeforeBase => format!(
+                    "Mục này lẽ ra đã bị xoá theo thời hạn lưu giữ (mốc neo là mục #{}): bảng \
+                     audit_chain đã bị sửa.",
+                    report.base_id
+                ),
+                BreakKind::Head { head_id, last_id } => format!(
+                    "Mục mới nhất còn lại là #{last_id}, nhưng mục mới nhất đã được ghi là \
+                     #{head_id}: các mục cuối đã bị xoá, hoặc bảng audit_chain đã bị sửa."
+                ),
+            };
+            let _ = writeln!(out, "{why}");
+            out.push_str(
+                "Hãy giữ nguyên cơ sở dữ liệu, đối chiếu với bản sao trên máy chủ syslog \
+                 ([audit.syslog]) và báo cho bộ phận phụ trách an toàn thông tin.\n",
+            );
+        }
+    }
+    if report.base_id > 0 {
+        let _ = writeln!(
+            out,
+            "Các mục đến #{} đã được xoá theo thời hạn lưu giữ (retention.audit); chuỗi được kiểm \
+             từ mã băm neo của mục đó: {}.",
+            report.base_id, report.base_hash
+        );
+    }
+    if report.unhashed > 0 {
+        let _ = writeln!(
+            out,
+            "{} mục được ghi trước khi có chuỗi băm (không có mã băm riêng); chúng được bảo vệ qua \
+             mục có mã băm đầu tiên sau chúng.",
+            report.unhashed
+        );
+    }
+    out
 }
 
 /// `retention run [--dry-run]`: applies the retention policy once, as the server's job does every

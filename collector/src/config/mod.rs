@@ -54,6 +54,127 @@ pub struct CollectorConfig {
     /// requests, audit rows of refusals, token lifetime (issue 13).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The audit log: a copy of every entry to a syslog server.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: the audit log. Its entries are chained by hashes (`cntt-collector audit verify`);
+/// `[audit.syslog]` sends a copy of each off the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A syslog server that receives every entry as it is written; none by default.
+    #[serde(default)]
+    pub syslog: Option<SyslogConfig>,
+}
+
+/// `[audit.syslog]`: forwarding of audit entries to a syslog server (RFC 5424), done by
+/// `audit_forward.rs`. Forwarding never delays or fails the database write: entries wait in a
+/// bounded queue while the server is away, and past the bound they are dropped and counted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// `host:port` of the syslog server.
+    pub address: String,
+    /// `udp` (RFC 5426), `tcp` (RFC 6587 octet counting) or `tls` (RFC 5425, needs `ca_file`).
+    #[serde(default)]
+    pub transport: SyslogTransport,
+    /// Syslog facility by name: `kern`, `user`, … `auth`, `authpriv`, `local0` … `local7`.
+    #[serde(default = "default_syslog_facility")]
+    pub facility: String,
+    /// APP-NAME of every message.
+    #[serde(default = "default_syslog_app_name")]
+    pub app_name: String,
+    /// HOSTNAME of every message; empty means this machine's name.
+    #[serde(default)]
+    pub hostname: String,
+    /// CA certificate (PEM) that signed the syslog server's certificate, for `tls`; relative to
+    /// the config file's folder.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Entries waiting for the server at most; more are dropped and counted
+    /// (`cntt_collector_audit_forward_dropped_total`).
+    #[serde(default = "default_syslog_queue")]
+    pub queue: usize,
+}
+
+/// How syslog messages travel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogTransport {
+    /// One datagram per message.
+    #[default]
+    Udp,
+    /// A TCP stream, each message preceded by its length in bytes.
+    Tcp,
+    /// As `tcp`, inside TLS.
+    Tls,
+}
+
+/// Syslog facilities by name, in their numeric order (RFC 5424, section 6.2.1); `local0` to
+/// `local7` are 16 to 23.
+pub const SYSLOG_FACILITIES: &[&str] = &[
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+fn default_syslog_facility() -> String {
+    "authpriv".to_owned()
+}
+
+fn default_syslog_app_name() -> String {
+    "cntt-collector".to_owned()
+}
+
+fn default_syslog_queue() -> usize {
+    10_000
+}
+
+/// Checks `[audit.syslog]` and resolves its CA file against `base`.
+fn check_audit(mut audit: AuditConfig, base: &Path) -> anyhow::Result<AuditConfig> {
+    let Some(syslog) = &mut audit.syslog else {
+        return Ok(audit);
+    };
+    let port = syslog
+        .address
+        .rsplit_once(':')
+        .and_then(|(host, port)| (!host.is_empty()).then_some(port))
+        .and_then(|port| port.parse::<u16>().ok());
+    if port.is_none() {
+        bail!(
+            "audit.syslog.address {:?} must be host:port, like syslog.example:514",
+            syslog.address
+        );
+    }
+    if !SYSLOG_FACILITIES.contains(&syslog.facility.as_str()) {
+        bail!(
+            "audit.syslog.facility {:?} is not one of {}",
+            syslog.facility,
+            SYSLOG_FACILITIES.join(", ")
+        );
+    }
+    let printable = |text: &str| text.bytes().all(|byte| (33..=126).contains(&byte));
+    if syslog.app_name.is_empty() || syslog.app_name.len() > 48 || !printable(&syslog.app_name) {
+        bail!("audit.syslog.app_name must be 1 to 48 printable ASCII characters without spaces");
+    }
+    if syslog.hostname.len() > 255 || !printable(&syslog.hostname) {
+        bail!(
+            "audit.syslog.hostname must be at most 255 printable ASCII characters without spaces"
+        );
+    }
+    if syslog.queue == 0 {
+        bail!("audit.syslog.queue must be at least 1");
+    }
+    match (syslog.transport, &syslog.ca_file) {
+        (SyslogTransport::Tls, None) => {
+            bail!("audit.syslog.transport = \"tls\" needs ca_file, the CA that signed the syslog server's certificate")
+        }
+        (_, Some(file)) => syslog.ca_file = Some(base.join(file)),
+        _ => {}
+    }
+    Ok(audit)
 }
 
 /// `[units]`: how the collector treats agents of units no longer valid today (`valid_to` in the
@@ -573,6 +694,12 @@ pub struct LimitsConfig {
     /// (address `*`).
     #[serde(default = "default_audit_addresses")]
     pub audit_addresses: usize,
+    /// Batches one agent may post in a burst…
+    #[serde(default = "default_agent_batches_burst")]
+    pub agent_batches_burst: u32,
+    /// …and then per second; more get 429 with `Retry-After`, audited in aggregate.
+    #[serde(default = "default_agent_batches_per_second")]
+    pub agent_batches_per_second: u32,
     /// Lifetime of a new API token when `api-token create` has no `--ttl`.
     #[serde(default = "default_api_token_ttl", with = "duration_text")]
     pub api_token_ttl: Duration,
@@ -592,6 +719,8 @@ impl Default for LimitsConfig {
             unauthenticated_per_minute: default_unauthenticated_per_minute(),
             audit_interval: default_audit_interval(),
             audit_addresses: default_audit_addresses(),
+            agent_batches_burst: default_agent_batches_burst(),
+            agent_batches_per_second: default_agent_batches_per_second(),
             api_token_ttl: default_api_token_ttl(),
         }
     }
@@ -641,6 +770,14 @@ fn default_audit_addresses() -> usize {
     200
 }
 
+fn default_agent_batches_burst() -> u32 {
+    40
+}
+
+fn default_agent_batches_per_second() -> u32 {
+    20
+}
+
 fn default_api_token_ttl() -> Duration {
     Duration::from_secs(365 * 24 * 3600)
 }
@@ -657,6 +794,9 @@ fn check_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
         bail!(
             "limits.unauthenticated_burst and limits.unauthenticated_per_minute must be at least 1"
         );
+    }
+    if limits.agent_batches_burst == 0 || limits.agent_batches_per_second == 0 {
+        bail!("limits.agent_batches_burst and limits.agent_batches_per_second must be at least 1");
     }
     for (name, value) in [
         ("handshake_timeout", limits.handshake_timeout),
@@ -706,6 +846,8 @@ pub struct Config {
     pub organisation: crate::domain::organisation::Organisations,
     /// Limits against a hostile network.
     pub limits: LimitsConfig,
+    /// The audit log's forwarding, checked (CA file resolved).
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -758,6 +900,7 @@ impl Config {
         }
         check_retention(&raw.retention)?;
         check_limits(&raw.limits)?;
+        let audit = check_audit(raw.audit, base)?;
         let tls = TlsConfig {
             cert: base.join(&raw.tls.cert),
             key: base.join(&raw.tls.key),
@@ -790,6 +933,7 @@ impl Config {
             incident_reports,
             organisation,
             limits: raw.limits,
+            audit,
         })
     }
 }
@@ -932,6 +1076,29 @@ mod tests {
             config.organisation,
             crate::domain::organisation::Organisations::shipped()
         );
+        assert_eq!(config.audit, AuditConfig::default());
+        // `[audit.syslog]`, shown commented out, holds every default.
+        let syslog = text
+            .split("\n# [audit.syslog]\n")
+            .nth(1)
+            .expect("example shows [audit.syslog]")
+            .lines()
+            .take_while(|line| line.starts_with('#'))
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| {
+                let key = line.split(" = ").next().unwrap_or_default();
+                line.contains(" = ")
+                    && key != "ca_file"
+                    && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: SyslogConfig = toml::from_str(&syslog).unwrap();
+        assert_eq!(parsed.transport, SyslogTransport::default());
+        assert_eq!(parsed.facility, default_syslog_facility());
+        assert_eq!(parsed.app_name, default_syslog_app_name());
+        assert_eq!(parsed.hostname, "");
+        assert_eq!(parsed.queue, default_syslog_queue());
         // The one setting without a value by default is shown commented out.
         assert!(
             text.contains("\n# incidents = "),
@@ -959,6 +1126,35 @@ mod tests {
             "limits.unauthenticated_burst",
         );
         check_error(&format!("{base}colour = 1"), "unknown field `colour`");
+        check_error(
+            &format!("{base}agent_batches_per_second = 0"),
+            "limits.agent_batches_burst",
+        );
+    }
+
+    #[test]
+    fn bad_syslog_settings_name_the_problem() {
+        let base = "[tls]\ncert='a'\nkey='b'\n[audit.syslog]\n";
+        check_error(&format!("{base}address = 'syslog'"), "host:port");
+        check_error(
+            &format!("{base}address = 'syslog:514'\nfacility = 'security'"),
+            "audit.syslog.facility",
+        );
+        check_error(
+            &format!("{base}address = 'syslog:6514'\ntransport = 'tls'"),
+            "needs ca_file",
+        );
+        check_error(
+            &format!("{base}address = 'syslog:514'\ntransport = 'smoke'"),
+            "unknown variant",
+        );
+        let config = Config::parse(
+            &format!("{base}address = 'syslog:6514'\ntransport = 'tls'\nca_file = 'ca.pem'"),
+            Path::new("/etc/cntt"),
+        )
+        .unwrap();
+        let syslog = config.audit.syslog.unwrap();
+        assert_eq!(syslog.ca_file.unwrap(), Path::new("/etc/cntt/ca.pem"));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub struct Health {
     database_ping: Gauge,
     refresh_duration: Gauge,
     refresh_errors: IntCounter,
+    audit_forward_dropped: IntCounter,
 }
 
 impl Health {
@@ -87,6 +88,11 @@ impl Health {
             "Scrapes whose database reads failed",
         ))
         .expect("metric definition is valid");
+        let audit_forward_dropped = IntCounter::with_opts(Opts::new(
+            "cntt_collector_audit_forward_dropped_total",
+            "Audit entries not forwarded to syslog because the queue was full (the server away too long); they are in the database",
+        ))
+        .expect("metric definition is valid");
         let start_time = Gauge::new(
             "cntt_collector_start_time_seconds",
             "When this collector process started, Unix seconds",
@@ -101,6 +107,7 @@ impl Health {
             Box::new(database_ping.clone()),
             Box::new(refresh_duration.clone()),
             Box::new(refresh_errors.clone()),
+            Box::new(audit_forward_dropped.clone()),
             Box::new(start_time),
         ] {
             registry
@@ -115,7 +122,13 @@ impl Health {
             database_ping,
             refresh_duration,
             refresh_errors,
+            audit_forward_dropped,
         }
+    }
+
+    /// The counter of audit entries the syslog forwarder dropped, for `audit_forward::attach`.
+    pub fn audit_forward_dropped(&self) -> IntCounter {
+        self.audit_forward_dropped.clone()
     }
 
     /// A request starts being answered.

@@ -39,7 +39,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// Ingested events by result: `accepted`, `duplicate`, `unknown_kind`, `invalid`.
     pub ingest_events: IntCounterVec,
-    /// Ingest requests by outcome: `ok`, `rejected`, `error`.
+    /// Ingest requests by outcome: `ok`, `rejected`, `rate_limited`, `error`.
     pub ingest_batches: IntCounterVec,
     /// Refused authentications by kind: `agent`, `api`, `enroll`.
     pub auth_failures: IntCounterVec,

@@ -34,7 +34,10 @@ use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
 pub use agents::{Agent, AgentAuth, NewAgent};
-pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use audit::{
+    chain_hash, AuditEntry, AuditFilter, AuditSink, AuditTap, BreakKind, ChainBreak, ChainReport,
+    NewAuditEntry, GENESIS_HASH,
+};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
@@ -76,6 +79,8 @@ pub struct Store {
     /// The queue of this process's write transactions on SQLite: [`Store::begin_write`] holds it
     /// from `BEGIN` to commit or rollback. Unused on PostgreSQL.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Told of every audit entry once committed (the syslog forwarder), when set.
+    audit_tap: Option<AuditTap>,
 }
 
 /// A transaction that writes: derefs to the connection; commit with [`WriteTx::commit`], or drop
@@ -157,6 +162,7 @@ impl Store {
             pool,
             backend,
             write_gate: Arc::default(),
+            audit_tap: None,
         })
     }
 
@@ -204,8 +210,14 @@ impl Store {
         Ok(())
     }
 
-    /// Closes every connection; used at shutdown so SQLite checkpoints its WAL.
+    /// Closes every connection; used at shutdown so SQLite checkpoints its WAL. First gives the
+    /// audit tap (the syslog forwarder) up to 3 s to hand on what it holds.
     pub async fn close(&self) {
+        if let Some(tap) = &self.audit_tap {
+            if !tap.flush(Duration::from_secs(3)).await {
+                tracing::warn!("audit entries not yet forwarded to syslog at shutdown are lost");
+            }
+        }
         self.pool.close().await;
     }
 }

@@ -8,7 +8,8 @@
 //!   Raw `events` older than `raw` go only for the routine kinds, `heartbeat` and `probe_result`
 //!   ([`RAW_EVENT_KINDS`]): incident phases, officers' reports and unknown kinds stay. Audit entries
 //!   older than `audit` go, but never one younger than 365 days by the database's clock: its
-//!   trigger refuses those (migration 0005), and the job does not ask.
+//!   trigger refuses those (migration 0005), and the job does not ask. They go as a prefix by id,
+//!   and the hash chain's anchor moves past them in the same transaction (`audit.rs`).
 //!   Closed incidents closed longer ago than `incidents`, when set, go with their timeline and issued reports; an
 //!   incident that still has children (`parent_id`) waits until they are gone, so the children
 //!   go first and nothing is left pointing at a deleted parent.
@@ -295,27 +296,25 @@ impl Store {
         }
         // The database's own clock decides the legal floor, as its trigger does, so a collector
         // whose clock runs ahead never asks for a deletion the trigger would refuse.
-        let floor = match self.backend {
-            Backend::Sqlite => "(CAST(strftime('%s', 'now') AS INTEGER) - 365 * 86400) * 1000",
-            Backend::Postgres => {
-                "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT - 365::BIGINT * 86400000"
+        let floor = audit_floor(self.backend);
+        // The oldest entries go as a prefix by id, moving the hash chain's anchor in the same
+        // transaction (design note in `audit.rs`).
+        let audit_cutoff = cutoff(now, policy.audit);
+        loop {
+            let mut tx = self.retention_begin(holder, now).await?;
+            let n_rows =
+                super::audit::delete_oldest(&mut tx, audit_cutoff, floor, policy.batch_rows)
+                    .await
+                    .context("deleting audit entries")?;
+            tx.commit()
+                .await
+                .context("committing an audit deletion batch")?;
+            summary.transactions += 1;
+            summary.audit_deleted += n_rows;
+            if n_rows < policy.batch_rows as u64 {
+                break;
             }
-        };
-        let sql = format!(
-            "DELETE FROM audit_log WHERE id IN
-                 (SELECT id FROM audit_log WHERE at < $1 AND at <= {floor} ORDER BY at LIMIT $2)"
-        );
-        summary.audit_deleted = self
-            .retention_delete(
-                holder,
-                now,
-                policy.batch_rows,
-                &sql,
-                cutoff(now, policy.audit),
-                &mut summary.transactions,
-            )
-            .await
-            .context("deleting audit entries")?;
+        }
         if let Some(keep) = policy.incidents {
             let closed_before = cutoff(now, keep);
             // Each pass deletes incidents without children; their parents qualify in the next.

@@ -624,3 +624,101 @@ async fn idle_connections_are_closed_after_the_header_timeout() {
     }
     collector.stop().await;
 }
+
+/// Issue 13, per-agent limits: one agent flooding `POST /api/v1/ingest` gets 429 with
+/// `Retry-After` past `limits.agent_batches_burst`, while another agent is still accepted; the
+/// refusals are audited in aggregate (one row for the agent now, one with the count at the end
+/// of the interval), and the audit log's hash chain stays intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_agent_is_limited_and_others_are_not() {
+    let db = sqlite_db();
+    let options =
+        limits("agent_batches_burst = 5\nagent_batches_per_second = 1\naudit_interval = \"2s\"");
+    let collector = spawn_collector_with(&db, &options).await;
+    let flooder = collector.enroll_agent("24700").await;
+    let neighbour = collector.enroll_agent("24700").await;
+    let client = collector.client();
+    let post = |agent: &e2e::TestAgent, seq: u64| {
+        let batch = cntt_common::wire::Batch {
+            version: cntt_common::wire::PROTOCOL_VERSION,
+            agent_version: "0.1.0".into(),
+            sent_at: time::OffsetDateTime::now_utc(),
+            events: vec![e2e::heartbeat_event(seq, 10)],
+        };
+        client
+            .post(format!("{}/api/v1/ingest", collector.base_url))
+            .bearer_auth(agent.identity.credential.expose())
+            .json(&batch)
+            .send()
+    };
+    let n_batches = 60;
+    let (mut accepted, mut limited) = (0, 0);
+    for seq in 1..=n_batches {
+        let response = post(&flooder, seq).await.unwrap();
+        match response.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited += 1;
+                let wait: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=2).contains(&wait), "Retry-After {wait}");
+                let body: ErrorBody = response.json().await.unwrap();
+                assert_eq!(body.error, "too_many_requests");
+                assert!(
+                    body.message.contains("agent_batches_per_second"),
+                    "{}",
+                    body.message
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        limited >= n_batches - 10,
+        "{accepted} accepted, {limited} limited"
+    );
+    assert!(accepted >= 5, "the burst goes through: {accepted}");
+    // The neighbour, same unit and address, is still accepted.
+    let response = post(&neighbour, 1).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let rows_of = |rows: Vec<cntt_collector::store::AuditEntry>| {
+        rows.into_iter()
+            .filter(|row| row.action == "ingest.rate_limited")
+            .collect::<Vec<_>>()
+    };
+    let first = rows_of(audit_rows(&collector).await);
+    assert_eq!(
+        first.len(),
+        1,
+        "one row now, not one per refusal: {first:#?}"
+    );
+    assert_eq!(
+        first[0].actor,
+        format!("agent:{}", flooder.identity.agent_id)
+    );
+    assert_eq!(first[0].remote_addr.as_deref(), Some("127.0.0.1"));
+    // The interval's summary carries the rest of the count.
+    let rows = e2e::eventually(super::WAIT, "the summary row", || async {
+        let rows = rows_of(audit_rows(&collector).await);
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    let count: u64 = rows
+        .iter()
+        .map(|row| {
+            let details: serde_json::Value = serde_json::from_str(&row.details).unwrap();
+            details["count"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(count, limited, "the counts add up to every refusal");
+    let chain = collector.store.audit_verify().await.unwrap();
+    assert_eq!(
+        chain.broken, None,
+        "aggregated rows are chained like the rest"
+    );
+    collector.stop().await;
+}

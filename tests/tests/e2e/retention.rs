@@ -352,9 +352,11 @@ both_databases! {
         let db = test_db(db).await;
         let store = db.store().await;
         let now = now();
-        audit_at(&store, now - 10 * DAY, "young").await;
+        // Written in time order, as a collector writes them: retention deletes the oldest
+        // entries as a prefix of the hash chain (`store/audit.rs`).
         audit_at(&store, now - 400 * DAY, "old").await;
         audit_at(&store, now - 366 * DAY, "past the floor").await;
+        audit_at(&store, now - 10 * DAY, "young").await;
         let pool = raw_pool(&db.url).await;
         let delete = |target: &'static str| {
             sqlx::query("DELETE FROM audit_log WHERE target = $1").bind(target).execute(&pool)

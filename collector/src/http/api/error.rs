@@ -62,6 +62,12 @@ pub enum ApiError {
         /// Whole seconds until the next request is allowed.
         retry_after_seconds: u64,
     },
+    /// Too many batches from this agent (429, with `Retry-After`).
+    #[error("this agent posts batches faster than the collector's limits.agent_batches_per_second allows; retry after {retry_after_seconds} s")]
+    AgentRateLimited {
+        /// Whole seconds until the next batch is allowed.
+        retry_after_seconds: u64,
+    },
     /// The request was not received in time (408); its connection is closed.
     #[error("the request was not received within {seconds} s; send it again, faster")]
     RequestTimeout {
@@ -115,7 +121,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
             }
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
-            ApiError::TooManyRequests { .. } => {
+            ApiError::TooManyRequests { .. } | ApiError::AgentRateLimited { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
             ApiError::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
@@ -141,6 +147,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         match self {
             ApiError::TooManyRequests {
+                retry_after_seconds,
+            }
+            | ApiError::AgentRateLimited {
                 retry_after_seconds,
             } => {
                 response.headers_mut().insert(

@@ -1,6 +1,6 @@
 //! What a hostile network may cost the collector (issue 13): a per-address rate limit for
-//! unauthenticated requests, and an audit of refusals that no flood can grow faster than a known
-//! bound.
+//! unauthenticated requests, a per-agent rate limit of batches, and an audit of refusals that no
+//! flood can grow faster than a known bound.
 //!
 //! # Design note: refusals in the audit log
 //!
@@ -23,7 +23,11 @@
 //!   reason (a TLS error) to [`MAX_REASON_CHARS`], so one row has a bounded size.
 //!
 //! So the audit log grows by at most `2 × (audit_addresses + 1) × (number of actions × reasons)`
-//! rows of bounded size per interval, whatever the request rate. We chose memory over a side
+//! rows of bounded size per interval, whatever the request rate. Batches refused by the per-agent
+//! rate limit (`ingest.rate_limited`, [`FailureLog::record_agent`]) are aggregated the same way,
+//! keyed by the agent instead of the address (agents behind one NAT are apart), with no cap on
+//! the number of keys: only enrolled agents get there, so at most two rows per flooding agent and
+//! interval. We chose memory over a side
 //! table of counts because the database then sees no write at all per refused request: the flood
 //! costs a hash map update. What is lost on a crash is the count of the last interval's repeats
 //! (never its first row); the metric `cntt_collector_auth_failures_total` counts every refusal.
@@ -35,7 +39,14 @@
 //! enrollment request and every request without an `Authorization` header (except `/healthz` and
 //! the OpenAPI document), before any work, and by every refused credential, after the lookup. An
 //! empty bucket answers 429 with `Retry-After`, which the agent honours. A valid token never
-//! costs anything, so agents behind a NAT with a misbehaving neighbour keep working.
+//! costs anything there, so agents behind a NAT with a misbehaving neighbour keep working.
+//!
+//! Batches have their own bucket per agent (`limits.agent_batches_burst`, refilled at
+//! `limits.agent_batches_per_second`), charged by `POST /api/v1/ingest` after the credential is
+//! checked and before the body is read: one agent, however broken or hostile, cannot take the
+//! database's write queue from the others. An agent sends a batch every few seconds, and after an
+//! outage uploads its backlog a batch of up to 1,000 events at a time, each waiting for the
+//! answer of the one before, which stays far below the default of 20 a second.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -53,7 +64,7 @@ pub const MAX_TARGET_CHARS: usize = 128;
 /// Longest free-text reason kept in an aggregated audit row, in characters.
 pub const MAX_REASON_CHARS: usize = 160;
 
-/// Most addresses the rate limiter remembers; full buckets are forgotten first.
+/// Most addresses (or agents) a rate limiter remembers; full buckets are forgotten first.
 const MAX_TRACKED_ADDRESSES: usize = 100_000;
 
 /// The guard every request passes: the rate limiter and the aggregated refusal log.
@@ -63,6 +74,8 @@ pub struct Guard {
     pub limits: LimitsConfig,
     /// Unauthenticated requests per address.
     pub limiter: RateLimiter,
+    /// Batches per agent (by agent id).
+    pub agents: RateLimiter<String>,
     /// Refusals waiting for their summary row.
     pub failures: FailureLog,
 }
@@ -73,24 +86,29 @@ impl Guard {
         let per_second = f64::from(limits.unauthenticated_per_minute) / 60.0;
         Guard {
             limiter: RateLimiter::new(f64::from(limits.unauthenticated_burst), per_second),
+            agents: RateLimiter::new(
+                f64::from(limits.agent_batches_burst),
+                f64::from(limits.agent_batches_per_second),
+            ),
             failures: FailureLog::new(limits.audit_interval, limits.audit_addresses),
             limits,
         }
     }
 }
 
-/// A token bucket per client address. Pure apart from the clock, which callers pass in.
+/// A token bucket per client address (or other key, such as an agent id). Pure apart from the
+/// clock, which callers pass in.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     burst: f64,
     per_second: f64,
-    /// Tokens left and when they were counted, per address.
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    /// Tokens left and when they were counted, per key.
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimiter {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
     /// A limiter allowing `burst` requests at once, refilled at `per_second`.
-    pub fn new(burst: f64, per_second: f64) -> RateLimiter {
+    pub fn new(burst: f64, per_second: f64) -> RateLimiter<K> {
         RateLimiter {
             burst,
             per_second,
@@ -98,13 +116,13 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one request's token for `address`: `Ok` when allowed, else `Err` with how long to
-    /// wait (whole seconds, at least 1) for the next token.
+    /// Takes one request's token for `address` (the key): `Ok` when allowed, else `Err` with how
+    /// long to wait (whole seconds, at least 1) for the next token.
     ///
     /// # Errors
     ///
     /// The wait, when the bucket is empty.
-    pub fn take(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub fn take(&self, address: K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self
             .buckets
             .lock()
@@ -135,8 +153,11 @@ impl RateLimiter {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     action: String,
+    /// The client address, or `*` past the cap; for [`FailureLog::record_agent`], the actor.
     address: String,
     reason: String,
+    /// Whether `address` holds an authenticated agent rather than an address.
+    by_agent: bool,
 }
 
 /// Refusals counted since a key's first row.
@@ -180,6 +201,25 @@ impl FailureLog {
         entry: NewAuditEntry,
         now: OffsetDateTime,
     ) -> (Option<NewAuditEntry>, Vec<NewAuditEntry>) {
+        self.record_keyed(entry, now, false)
+    }
+
+    /// Counts a refusal of an authenticated agent, keyed by the agent (its actor) rather than its
+    /// address and with no cap on keys; otherwise as [`FailureLog::record`].
+    pub fn record_agent(
+        &self,
+        entry: NewAuditEntry,
+        now: OffsetDateTime,
+    ) -> (Option<NewAuditEntry>, Vec<NewAuditEntry>) {
+        self.record_keyed(entry, now, true)
+    }
+
+    fn record_keyed(
+        &self,
+        entry: NewAuditEntry,
+        now: OffsetDateTime,
+        by_agent: bool,
+    ) -> (Option<NewAuditEntry>, Vec<NewAuditEntry>) {
         let mut current = self
             .current
             .lock()
@@ -203,14 +243,19 @@ impl FailureLog {
             .unwrap_or_default();
         let mut key = Key {
             action: entry.action.clone(),
-            address,
+            address: if by_agent {
+                entry.actor.clone()
+            } else {
+                address.clone()
+            },
             reason: reason.clone(),
+            by_agent,
         };
-        if !current.1.contains_key(&key) {
+        if !by_agent && !current.1.contains_key(&key) {
             let addresses = current
                 .1
                 .keys()
-                .filter(|key| key.address != "*")
+                .filter(|key| !key.by_agent && key.address != "*")
                 .map(|key| key.address.as_str())
                 .collect::<std::collections::HashSet<_>>();
             if addresses.len() >= self.max_addresses && !addresses.contains(key.address.as_str()) {
@@ -223,7 +268,11 @@ impl FailureLog {
         }
         let mut first = entry;
         first.target = cut(&first.target, MAX_TARGET_CHARS);
-        first.remote_addr = Some(key.address.clone());
+        first.remote_addr = Some(if by_agent {
+            address
+        } else {
+            key.address.clone()
+        });
         if let Some(details) = first.details.as_object_mut() {
             details.insert("reason".into(), reason.into());
             details.insert("count".into(), 1.into());
@@ -365,6 +414,42 @@ mod tests {
         assert_eq!(summaries[0].details["count"], 9_999);
         assert_eq!(summaries[0].details["repeated"], true);
         assert!(log.flush(t0 + time::Duration::seconds(62)).is_empty());
+    }
+
+    #[test]
+    fn agents_are_limited_and_audited_apart() {
+        let limiter = RateLimiter::<String>::new(2.0, 1.0);
+        let start = Instant::now();
+        assert_eq!(limiter.take("a".into(), start), Ok(()));
+        assert_eq!(limiter.take("a".into(), start), Ok(()));
+        assert!(limiter.take("a".into(), start).is_err());
+        assert_eq!(limiter.take("b".into(), start), Ok(()), "agents are apart");
+        // Two agents behind one address get a row each; repeats are counted.
+        let log = FailureLog::new(Duration::from_secs(60), 1);
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let refusal = |agent: &str| NewAuditEntry {
+            actor: format!("agent:{agent}"),
+            action: "ingest.rate_limited".into(),
+            target: "/api/v1/ingest".into(),
+            outcome: "denied",
+            remote_addr: Some("10.0.0.9:5000".into()),
+            details: serde_json::json!({ "reason": "rate_limited" }),
+        };
+        let mut written = Vec::new();
+        for agent in ["a", "b", "a", "a", "c"] {
+            written.extend(log.record_agent(refusal(agent), t0).0);
+        }
+        let actors: Vec<_> = written.iter().map(|e| e.actor.as_str()).collect();
+        assert_eq!(
+            actors,
+            ["agent:a", "agent:b", "agent:c"],
+            "no cap on agents"
+        );
+        assert_eq!(written[0].remote_addr.as_deref(), Some("10.0.0.9"));
+        let summaries = log.flush(t0 + time::Duration::seconds(60));
+        assert_eq!(summaries.len(), 1);
+        assert_eq!(summaries[0].actor, "agent:a");
+        assert_eq!(summaries[0].details["count"], 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `POST /api/v1/ingest`: store a batch of an agent's events exactly once.
 //!
-//! Order of checks, cheapest first: credential, content type and size, protocol version (read
+//! Order of checks, cheapest first: credential, the agent's rate limit (`limits.agent_batches_*`,
+//! 429 with `Retry-After`, audited in aggregate; see `guard.rs`), content type and size, protocol version (read
 //! before the full shape so a newer agent gets a clear "unsupported version" and not a parse error),
 //! shape, batch size, timestamps. A batch that fails any check stores nothing. Inside a good batch
 //! an unknown kind or a known kind with bad data is stored as it came and flagged, never a reason to
@@ -24,8 +25,8 @@ use time::OffsetDateTime;
 use super::{json_bytes, ok, parse_json, ApiError, AppState, AuthenticatedAgent};
 use crate::metrics::ProbeTally;
 use crate::store::{
-    BatchPayloads, BatchWrite, HeartbeatUpdate, IngestCounts, NewEvent, NewIncidentPhase,
-    NewPeriodicReport, NewProbeResult,
+    BatchPayloads, BatchWrite, HeartbeatUpdate, IngestCounts, NewAuditEntry, NewEvent,
+    NewIncidentPhase, NewPeriodicReport, NewProbeResult,
 };
 
 /// No event of ours can be older than this: the product did not exist.
@@ -43,10 +44,14 @@ pub(super) async fn batches_create(
     caller: AuthenticatedAgent,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let res = ingest(&state, &caller, request).await;
+    let res = match rate_limit(&state, &caller).await {
+        Ok(()) => ingest(&state, &caller, request).await,
+        Err(err) => Err(err),
+    };
     let outcome = match &res {
         Ok(_) => "ok",
         Err(ApiError::Internal(_)) => "error",
+        Err(ApiError::AgentRateLimited { .. }) => "rate_limited",
         Err(_) => "rejected",
     };
     state
@@ -55,11 +60,47 @@ pub(super) async fn batches_create(
         .with_label_values(&[outcome])
         .inc();
     if let Err(err) = &res {
-        if !matches!(err, ApiError::Internal(_)) {
+        if !matches!(
+            err,
+            ApiError::Internal(_) | ApiError::AgentRateLimited { .. }
+        ) {
             tracing::warn!(agent = %caller.agent.id, error = %err, "batch refused");
         }
     }
     res.map(ok)
+}
+
+/// Charges the agent's bucket of batches; once it is empty, refuses with 429 and `Retry-After`,
+/// audited in aggregate (one row per agent and interval, then a count).
+async fn rate_limit(state: &AppState, caller: &AuthenticatedAgent) -> Result<(), ApiError> {
+    let Err(wait) = state
+        .guard
+        .agents
+        .take(caller.agent.id.clone(), std::time::Instant::now())
+    else {
+        return Ok(());
+    };
+    let entry = NewAuditEntry {
+        actor: format!("agent:{}", caller.agent.id),
+        action: "ingest.rate_limited".into(),
+        target: "/api/v1/ingest".into(),
+        outcome: "denied",
+        remote_addr: caller.address.clone(),
+        details: serde_json::json!({ "reason": "rate_limited", "unit": caller.agent.unit_code }),
+    };
+    let (first, due) = state
+        .guard
+        .failures
+        .record_agent(entry, OffsetDateTime::now_utc());
+    if first.is_some() {
+        tracing::warn!(agent = %caller.agent.id, "agent posts batches too fast; refused with 429");
+    }
+    for row in due.into_iter().chain(first) {
+        state.audit(row).await;
+    }
+    Err(ApiError::AgentRateLimited {
+        retry_after_seconds: wait.as_secs().max(1),
+    })
 }
 
 async fn ingest(
