@@ -226,9 +226,10 @@ mod tests {
         assert_eq!(check(&"a".repeat(129)), Err(PolicyError::TooLong));
         assert_eq!(check("x-NguyenVanA-2026"), Err(PolicyError::ContainsUsername));
         assert_eq!(check("aaaaaaaaaaaa"), Err(PolicyError::Trivial));
-        assert_eq!(check("1234567890"), Err(PolicyError::Trivial));
+        assert_eq!(check("0123456789"), Err(PolicyError::Trivial));
         assert_eq!(check("abcdefghijk"), Err(PolicyError::Trivial));
         assert_eq!(check("Matkhau2026!"), Err(PolicyError::Common));
+        assert_eq!(check("1234567890"), Err(PolicyError::Common));
         assert_eq!(check("mật\tkhẩu dài"), Err(PolicyError::ControlCharacters));
         assert_eq!(check("sông Hồng chảy về xuôi"), Ok(()));
         assert!(PolicyError::TooShort.to_string().contains("ít nhất 10 ký tự"));
