@@ -68,7 +68,11 @@ pub async fn post_login(
     console_client(collector)
         .post(format!("{}/login", collector.base_url))
         .header("origin", &collector.base_url)
-        .form(&[("username", username), ("password", password), ("next", "/")])
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("next", "/"),
+        ])
         .send()
         .await
         .expect("posting the login form")

@@ -119,7 +119,10 @@ pub async fn user_create(store: &Store, spec: UserSpec) -> anyhow::Result<String
         || "toàn tỉnh".to_owned(),
         |unit| format!("{} {}", unit.code, unit.name),
     );
-    let mut out = format!("created user {username} ({full_name}; {}, {scope})\n", spec.role);
+    let mut out = format!(
+        "created user {username} ({full_name}; {}, {scope})\n",
+        spec.role
+    );
     out.push_str(&password_lines(shown.as_ref(), must_change));
     Ok(out)
 }
@@ -279,8 +282,7 @@ mod tests {
         let short = InitialPassword::Given(Secret::new("ngắn"));
         let err = first_password(short, "someone").unwrap_err().to_string();
         assert!(err.contains("ít nhất 10 ký tự"), "{err}");
-        let (_, must_change, shown) =
-            first_password(InitialPassword::Generate, "someone").unwrap();
+        let (_, must_change, shown) = first_password(InitialPassword::Generate, "someone").unwrap();
         assert!(must_change && shown.is_some());
         let (_, must_change, _) =
             first_password(InitialPassword::Known(Secret::new("một câu dễ nhớ")), "x1y").unwrap();

@@ -210,7 +210,10 @@ mod tests {
     #[test]
     fn a_hash_verifies_its_password_only() {
         let hash = hash_password(&secret("đúng-mật-khẩu-2026")).unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_password(&secret("đúng-mật-khẩu-2026"), &hash));
         assert!(!verify_password(&secret("sai-mật-khẩu-2026"), &hash));
         assert!(!verify_password(&secret("x"), "not a hash"));
@@ -224,7 +227,10 @@ mod tests {
         let check = |text: &str| check_policy(&secret(text), "nguyenvana");
         assert_eq!(check("ngắn"), Err(PolicyError::TooShort));
         assert_eq!(check(&"a".repeat(129)), Err(PolicyError::TooLong));
-        assert_eq!(check("x-NguyenVanA-2026"), Err(PolicyError::ContainsUsername));
+        assert_eq!(
+            check("x-NguyenVanA-2026"),
+            Err(PolicyError::ContainsUsername)
+        );
         assert_eq!(check("aaaaaaaaaaaa"), Err(PolicyError::Trivial));
         assert_eq!(check("0123456789"), Err(PolicyError::Trivial));
         assert_eq!(check("abcdefghijk"), Err(PolicyError::Trivial));
@@ -232,7 +238,9 @@ mod tests {
         assert_eq!(check("1234567890"), Err(PolicyError::Common));
         assert_eq!(check("mật\tkhẩu dài"), Err(PolicyError::ControlCharacters));
         assert_eq!(check("sông Hồng chảy về xuôi"), Ok(()));
-        assert!(PolicyError::TooShort.to_string().contains("ít nhất 10 ký tự"));
+        assert!(PolicyError::TooShort
+            .to_string()
+            .contains("ít nhất 10 ký tự"));
     }
 
     #[test]

@@ -312,7 +312,12 @@ impl Store {
     /// # Errors
     ///
     /// On a database error.
-    pub async fn person_disable(&self, id: i64, by: &str, now: OffsetDateTime) -> anyhow::Result<bool> {
+    pub async fn person_disable(
+        &self,
+        id: i64,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<bool> {
         let mut tx = self.begin_write().await.context("starting a transaction")?;
         let res = sqlx::query(
             "UPDATE people SET disabled_at = $2, changed_at = $2, changed_by = $3
@@ -369,7 +374,10 @@ impl Store {
     /// # Errors
     ///
     /// On a database error.
-    pub async fn session_by_hash(&self, secret_hash: &str) -> anyhow::Result<Option<StoredSession>> {
+    pub async fn session_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> anyhow::Result<Option<StoredSession>> {
         sqlx::query_as::<_, StoredSession>(
             "SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.ended_at,
                     p.id AS person_id, p.username, p.full_name, p.role, p.unit_id,

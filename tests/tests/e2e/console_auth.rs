@@ -14,7 +14,7 @@ use cntt_collector::store::{AuditEntry, AuditFilter};
 use cntt_common::Secret;
 use e2e::browser::{Browser, DESKTOP, PHONE};
 use e2e::console::{console_client, log_in, post_login, session_from};
-use e2e::{spawn_collector_with, sqlite_db, test_db, CollectorOptions, Db, TestCollector};
+use e2e::{spawn_collector_with, sqlite_db, test_db, CollectorOptions, TestCollector};
 
 /// What every refused login says, whatever the cause.
 const REFUSED: &str = "Tên đăng nhập hoặc mật khẩu không đúng.";
@@ -93,7 +93,10 @@ async fn submit_and_read(browser: &Browser, form_css: &str) -> String {
         if let Ok(serde_json::Value::String(text)) = fresh {
             return text;
         }
-        assert!(std::time::Instant::now() < deadline, "no new page after submitting {form_css}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new page after submitting {form_css}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -252,10 +255,23 @@ async fn one_address_cannot_try_many_accounts() {
     }
     let answer = post_login(&collector, "nguoi4", "một mật khẩu nào đó").await;
     assert_eq!(answer.status(), 429);
-    assert!(answer.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
-    assert!(answer.text().await.unwrap().contains("Quá nhiều lần đăng nhập"));
+    assert!(
+        answer.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("Quá nhiều lần đăng nhập"));
     let limited = audit(&collector, "person.login").await;
-    assert!(limited.iter().any(|entry| details(entry)["reason"] == "rate_limited" && from_loopback(entry)));
+    assert!(limited
+        .iter()
+        .any(|entry| details(entry)["reason"] == "rate_limited" && from_loopback(entry)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +295,10 @@ async fn in_the_browser_a_first_login_changes_the_password_and_a_lockout_holds()
     assert!(browser.text().await.contains("Tên đăng nhập"));
     browser.screenshots("login", &[DESKTOP, PHONE]).await;
     browser.resize(PHONE).await;
-    assert!(!browser.overflows_horizontally().await, "the login page is wider than a phone");
+    assert!(
+        !browser.overflows_horizontally().await,
+        "the login page is wider than a phone"
+    );
     browser.resize(DESKTOP).await;
 
     // The first login leads to the password page, from any page, until a new one is set.
@@ -287,18 +306,31 @@ async fn in_the_browser_a_first_login_changes_the_password_and_a_lockout_holds()
     browser.fill("#login", "password", &first).await;
     browser.submit("#login").await;
     browser.wait_until_left("/login").await;
-    assert_eq!(browser.client.current_url().await.unwrap().path(), "/password");
+    assert_eq!(
+        browser.client.current_url().await.unwrap().path(),
+        "/password"
+    );
     assert!(browser.text().await.contains("đặt mật khẩu riêng"));
-    let cookie = browser.client.get_named_cookie(SESSION_COOKIE).await.unwrap();
+    let cookie = browser
+        .client
+        .get_named_cookie(SESSION_COOKIE)
+        .await
+        .unwrap();
     assert_eq!(cookie.secure(), Some(true));
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(cookie.path(), Some("/"));
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
     browser.goto(&format!("{base}/")).await;
-    assert_eq!(browser.client.current_url().await.unwrap().path(), "/password");
+    assert_eq!(
+        browser.client.current_url().await.unwrap().path(),
+        "/password"
+    );
     browser.screenshots("password", &[DESKTOP, PHONE]).await;
     browser.resize(PHONE).await;
-    assert!(!browser.overflows_horizontally().await, "the password page is wider than a phone");
+    assert!(
+        !browser.overflows_horizontally().await,
+        "the password page is wider than a phone"
+    );
     browser.resize(DESKTOP).await;
 
     // Too short: refused with the rule in Vietnamese. Then a good one.
@@ -325,29 +357,45 @@ async fn in_the_browser_a_first_login_changes_the_password_and_a_lockout_holds()
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/");
     assert!(browser.text().await.contains("Tổng quan"));
     let changed = audit(&collector, "person.password_changed").await;
-    let ok: Vec<_> = changed.iter().filter(|entry| entry.outcome == "ok").collect();
+    let ok: Vec<_> = changed
+        .iter()
+        .filter(|entry| entry.outcome == "ok")
+        .collect();
     assert!(ok.len() == 1 && ok[0].actor == "person:tuan.nv" && from_loopback(ok[0]));
     assert_eq!(details(ok[0])["forced"], true);
 
     // Log out with the header's button; the one-time password no longer works, the new one does.
-    browser.find("form[action=\"/logout\"] button").await.click().await.unwrap();
+    browser
+        .find("form[action=\"/logout\"] button")
+        .await
+        .click()
+        .await
+        .unwrap();
     browser.wait_until_left("/password").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
-    assert_eq!(post_login(&collector, "tuan.nv", &first).await.status(), 401);
+    assert_eq!(
+        post_login(&collector, "tuan.nv", &first).await.status(),
+        401
+    );
 
     // Five wrong passwords in the browser lock the account; the right one is refused until the
     // lockout ends.
     for attempt in 1..=5 {
         browser.fill("#login", "username", "tuan.nv").await;
-        browser.fill("#login", "password", &format!("không đúng {attempt}")).await;
+        browser
+            .fill("#login", "password", &format!("không đúng {attempt}"))
+            .await;
         let text = submit_and_read(&browser, "#login").await;
         assert!(text.contains(REFUSED), "attempt {attempt}: {text}");
     }
     browser.fill("#login", "username", "tuan.nv").await;
     browser.fill("#login", "password", mine).await;
     let text = submit_and_read(&browser, "#login").await;
-    assert!(text.contains(REFUSED), "the sixth attempt is refused: {text}");
+    assert!(
+        text.contains(REFUSED),
+        "the sixth attempt is refused: {text}"
+    );
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
     browser.screenshots("login-refused", &[PHONE]).await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
@@ -364,6 +412,8 @@ async fn in_the_browser_a_first_login_changes_the_password_and_a_lockout_holds()
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
     assert!(browser.text().await.contains("Phiên làm việc đã hết hạn"));
     let expiries = audit(&collector, "session.expired").await;
-    assert!(expiries.iter().any(|entry| entry.actor == "person:tuan.nv" && details(entry)["reason"] == "idle" && from_loopback(entry)));
+    assert!(expiries.iter().any(|entry| entry.actor == "person:tuan.nv"
+        && details(entry)["reason"] == "idle"
+        && from_loopback(entry)));
     browser.close().await;
 }

@@ -184,12 +184,18 @@ async fn login_create(State(state): State<AppState>, request: Request) -> Respon
             details: serde_json::json!({ "reason": "cross_origin" }),
         };
         state.audit_refusal(entry).await;
-        return ConsoleError::BadRequest("Biểu mẫu đến từ trang khác; xin mở trang đăng nhập.".into())
-            .into_response();
+        return ConsoleError::BadRequest(
+            "Biểu mẫu đến từ trang khác; xin mở trang đăng nhập.".into(),
+        )
+        .into_response();
     }
     // Every attempt costs the address a token of the unauthenticated rate limit.
     if let Some(peer_address) = parts.extensions.get::<crate::http::api::PeerAddr>() {
-        if let Err(wait) = state.guard.limiter.take(peer_address.0.ip(), Instant::now()) {
+        if let Err(wait) = state
+            .guard
+            .limiter
+            .take(peer_address.0.ip(), Instant::now())
+        {
             state
                 .metrics
                 .auth_failures
@@ -211,7 +217,9 @@ async fn login_create(State(state): State<AppState>, request: Request) -> Respon
                 StatusCode::TOO_MANY_REQUESTS,
                 &typed,
                 &next,
-                &format!("Quá nhiều lần đăng nhập từ địa chỉ này; xin chờ {seconds} giây rồi thử lại."),
+                &format!(
+                    "Quá nhiều lần đăng nhập từ địa chỉ này; xin chờ {seconds} giây rồi thử lại."
+                ),
             );
             response
                 .headers_mut()
@@ -481,7 +489,12 @@ async fn password_update(
         return Err(ConsoleError::NotFound);
     };
     let now = OffsetDateTime::now_utc();
-    if !verify(Secret::new(form.current.clone()), Some(stored.password_hash)).await? {
+    if !verify(
+        Secret::new(form.current.clone()),
+        Some(stored.password_hash),
+    )
+    .await?
+    {
         // A wrong current password counts toward the lockout like a login.
         let failure = state
             .store
@@ -571,7 +584,10 @@ mod tests {
 
     #[test]
     fn next_is_only_ever_a_local_path() {
-        assert_eq!(local_path(Some("/incidents?state=open")), "/incidents?state=open");
+        assert_eq!(
+            local_path(Some("/incidents?state=open")),
+            "/incidents?state=open"
+        );
         assert_eq!(local_path(Some("//evil.example/")), "/");
         assert_eq!(local_path(Some("https://evil.example/")), "/");
         assert_eq!(local_path(Some("/\\evil.example")), "/");
