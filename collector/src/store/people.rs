@@ -127,6 +127,9 @@ pub struct StoredSession {
     pub disabled_at: Option<i64>,
 }
 
+/// Days an ended session stays in the table.
+pub(super) const SESSION_KEEP_DAYS: i64 = 30;
+
 const PERSON_COLUMNS: &str = "p.id, p.username, p.full_name, p.password_hash, p.role, p.unit_id,
     u.code AS unit_code, p.must_change_password, p.disabled_at, p.failed_logins, p.locked_until,
     p.last_login_at, p.created_at, p.created_by";
@@ -342,7 +345,9 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
-    /// Stores a new session; returns its id.
+    /// Stores a new session and returns its id; forgets the person's sessions that ended (or
+    /// expired) more than [`SESSION_KEEP_DAYS`] days ago, so the table holds about one month of
+    /// logins per person (the audit log keeps every login for its own retention).
     ///
     /// # Errors
     ///
@@ -352,6 +357,15 @@ impl Store {
         session: &NewSession,
         now: OffsetDateTime,
     ) -> anyhow::Result<i64> {
+        let cutoff = millis(now - time::Duration::days(SESSION_KEEP_DAYS));
+        sqlx::query(
+            "DELETE FROM sessions WHERE person_id = $1 AND (ended_at < $2 OR expires_at < $2)",
+        )
+        .bind(session.person_id)
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await
+        .context("forgetting old sessions")?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO sessions (secret_hash, csrf_token, person_id, created_at, last_seen_at, expires_at, address)
              VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING id",

@@ -417,3 +417,33 @@ async fn in_the_browser_a_first_login_changes_the_password_and_a_lockout_holds()
         && from_loopback(entry)));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_session_still_ends_at_its_absolute_lifetime() {
+    let db = sqlite_db();
+    let options = CollectorOptions {
+        extra_config: "[console]\nidle_timeout = \"2s\"\nsession_lifetime = \"3s\"\n".into(),
+        ..CollectorOptions::default()
+    };
+    let collector = spawn_collector_with(&db, &options).await;
+    let person = log_in(&collector, Role::Leadership, Some("663")).await;
+    let client = console_client(&collector);
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    while started.elapsed() < Duration::from_millis(3600) {
+        let answer = client
+            .get(format!("{}/", collector.base_url))
+            .header("cookie", person.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        answers.push(answer.status().as_u16());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(answers.first(), Some(&200), "{answers:?}");
+    assert_eq!(answers.last(), Some(&303), "{answers:?}");
+    let expiries = audit(&collector, "session.expired").await;
+    assert_eq!(expiries.len(), 1, "{expiries:#?}");
+    assert_eq!(details(&expiries[0])["reason"], "absolute");
+    assert_eq!(expiries[0].actor, format!("person:{}", person.username));
+}

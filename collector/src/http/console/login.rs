@@ -240,7 +240,7 @@ async fn login_create(State(state): State<AppState>, request: Request) -> Respon
             state
                 .metrics
                 .auth_failures
-                .with_label_values(&["console_login"])
+                .with_label_values(&["console"])
                 .inc();
             login_refused(StatusCode::UNAUTHORIZED, &typed, &next, LOGIN_REFUSED)
         }
