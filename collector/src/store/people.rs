@@ -79,6 +79,8 @@ pub struct LoginFailure {
     pub locked: bool,
     /// The lockout's end, Unix ms, when it started.
     pub locked_until: Option<i64>,
+    /// Whether a lockout was already running (nothing was counted).
+    pub already_locked: bool,
 }
 
 /// A session to create.
@@ -216,7 +218,9 @@ impl Store {
     }
 
     /// Counts a wrong password; the `max_failures`-th in a row locks the account until
-    /// `now + lockout` and starts the count again.
+    /// `now + lockout` and starts the count again. A failure while a lockout runs (a guess racing
+    /// the one that locked) counts nothing and says so (`already_locked`), so parallel guesses
+    /// neither slip past the limit nor extend the lockout.
     ///
     /// # Errors
     ///
@@ -229,23 +233,34 @@ impl Store {
         lockout: std::time::Duration,
     ) -> anyhow::Result<LoginFailure> {
         let until = now + lockout;
-        let (failed_logins, locked_until): (i64, Option<i64>) = sqlx::query_as(
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
             "UPDATE people SET
                  locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END,
                  failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END
-             WHERE id = $1 RETURNING failed_logins, locked_until",
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $4)
+             RETURNING failed_logins, locked_until",
         )
         .bind(id)
         .bind(i64::from(max_failures))
         .bind(millis(until))
-        .fetch_one(&self.pool)
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
         .await
         .context("counting a failed login")?;
+        let Some((failed_logins, locked_until)) = row else {
+            return Ok(LoginFailure {
+                failed_logins: 0,
+                locked: false,
+                locked_until: None,
+                already_locked: true,
+            });
+        };
         let locked = locked_until == Some(millis(until));
         Ok(LoginFailure {
             failed_logins,
             locked,
             locked_until: locked.then_some(millis(until)),
+            already_locked: false,
         })
     }
 

@@ -105,7 +105,9 @@ both_databases! {
     async fn lockout_sessions_forms_and_accounts_hold_and_are_audited(db: Db) {
         let db = test_db(db).await;
         let options = CollectorOptions {
-            extra_config: "[console]\nlockout_duration = \"3s\"\nidle_timeout = \"4s\"\n".into(),
+            extra_config: "[console]\nlockout_duration = \"3s\"\nidle_timeout = \"4s\"\n\
+                           [limits]\nunauthenticated_burst = 100\n"
+                .into(),
             ..CollectorOptions::default()
         };
         let collector = spawn_collector_with(&db, &options).await;
@@ -156,6 +158,24 @@ both_databases! {
         assert!(locked[0].actor == "person:tuan.nv" && from_loopback(&locked[0]));
         let everything = collector.store.audit_list(&AuditFilter { action: None, limit: 1000 }).await.unwrap();
         assert!(everything.iter().all(|entry| !entry.details.contains("sai mật khẩu") && !entry.details.contains(right)), "no password in the audit log");
+
+        // Guesses in parallel neither slip past the limit nor lock twice.
+        create(&collector, "song.da", InitialPassword::Known(Secret::new(right))).await;
+        let mut guesses = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let (client, base) = (client.clone(), base.clone());
+            guesses.spawn(async move {
+                let form = [("username", "song.da".to_owned()), ("password", format!("đoán {n} lần"))];
+                client.post(format!("{base}/login")).header("origin", &base).form(&form).send().await.unwrap().status()
+            });
+        }
+        let statuses = guesses.join_all().await;
+        assert!(statuses.iter().all(|status| *status == 401), "{statuses:?}");
+        let song = |entries: Vec<AuditEntry>| entries.into_iter().filter(|entry| entry.target == "person:song.da").collect::<Vec<_>>();
+        let counted = song(audit(&collector, "person.login").await).into_iter().filter(|entry| details(entry)["reason"] == "wrong_password").count();
+        assert_eq!(counted, 5, "exactly the limit is counted");
+        assert_eq!(song(audit(&collector, "person.locked").await).len(), 1);
+        assert_eq!(post_login(&collector, "song.da", right).await.status(), 401, "locked");
 
         // The session works; a form from another origin, or without the form token, is refused
         // and changes nothing.

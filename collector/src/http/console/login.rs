@@ -97,12 +97,17 @@ async fn login_show(Query(query): Query<LoginQuery>) -> Response {
     })
 }
 
+/// An absent password field reads as an empty password (refused like a wrong one).
+fn no_secret() -> Secret {
+    Secret::new("")
+}
+
 #[derive(Deserialize)]
 struct LoginForm {
     #[serde(default)]
     username: String,
-    #[serde(default)]
-    password: String,
+    #[serde(default = "no_secret")]
+    password: Secret,
     next: Option<String>,
 }
 
@@ -227,7 +232,7 @@ async fn login_create(State(state): State<AppState>, request: Request) -> Respon
             return response;
         }
     }
-    let password = Secret::new(form.password);
+    let password = form.password;
     let person = match password::normalise_username(&form.username) {
         Ok(username) => match state.store.person_by_username(&username).await {
             Ok(person) => person,
@@ -329,6 +334,20 @@ async fn log_in(
                 state.console.lockout_duration,
             )
             .await?;
+        if failure.already_locked {
+            // A guess that raced the one that locked the account.
+            let details = serde_json::json!({ "reason": "locked" });
+            state
+                .audit_refusal(person_entry(
+                    &username,
+                    "person.login",
+                    "denied",
+                    address,
+                    details,
+                ))
+                .await;
+            return Ok(Outcome::Refused);
+        }
         let details = serde_json::json!({
             "reason": "wrong_password",
             "failed_logins": if failure.locked {
@@ -455,12 +474,12 @@ async fn password_show(current: Current) -> Response {
 
 #[derive(Deserialize)]
 struct PasswordForm {
-    #[serde(default)]
-    current: String,
-    #[serde(default)]
-    new: String,
-    #[serde(default)]
-    repeat: String,
+    #[serde(default = "no_secret")]
+    current: Secret,
+    #[serde(default = "no_secret")]
+    new: Secret,
+    #[serde(default = "no_secret")]
+    repeat: Secret,
 }
 
 async fn password_update(
@@ -489,12 +508,7 @@ async fn password_update(
         return Err(ConsoleError::NotFound);
     };
     let now = OffsetDateTime::now_utc();
-    if !verify(
-        Secret::new(form.current.clone()),
-        Some(stored.password_hash),
-    )
-    .await?
-    {
+    if !verify(form.current.clone(), Some(stored.password_hash)).await? {
         // A wrong current password counts toward the lockout like a login.
         let failure = state
             .store
@@ -546,11 +560,10 @@ async fn password_update(
     if form.new == form.current {
         return Ok(refuse("Mật khẩu mới phải khác mật khẩu hiện tại."));
     }
-    let new = Secret::new(form.new);
-    if let Err(broken) = check_policy(&new, &person.username) {
+    if let Err(broken) = check_policy(&form.new, &person.username) {
         return Ok(refuse(&broken.to_string()));
     }
-    let new_hash = hash(new).await?;
+    let new_hash = hash(form.new).await?;
     state
         .store
         .person_set_password(
