@@ -68,7 +68,7 @@ enum Command {
     /// A new account gets a one-time password, printed once (or read from standard input with
     /// --password-stdin; never on the command line); the first login must change it.
     /// Examples:
-    ///   cntt-collector user create --username tuan.nv --name "Nguyễn Văn Tuấn" --role officer --unit 663
+    ///   cntt-collector user create --username tuan.nv --name "Nguyễn Văn Tuấn" --role officer --unit 68.24670
     ///   echo "$INITIAL" | cntt-collector user create --username sotttt --name "Trần Thị B" --role admin --password-stdin
     ///   cntt-collector user list
     ///   cntt-collector user reset-password tuan.nv     (forgotten password or locked account)
