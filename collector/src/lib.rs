@@ -59,6 +59,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         incident_reports: Arc::new(config.incident_reports.clone()),
         organisation: Arc::new(config.organisation.clone()),
         guard: Arc::new(http::api::Guard::new(config.limits.clone())),
+        console: config.console.clone(),
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

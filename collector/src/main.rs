@@ -21,6 +21,7 @@ use cntt_collector::{admin, build};
 /// First steps on a new server:
 ///   cntt-collector tls init --dir /etc/cntt-collector/tls --host collector.example
 ///   cntt-collector units import collector/data/dak-nong-units.csv
+///   cntt-collector user create --username admin --name "Nguyễn Văn A" --role admin
 ///   cntt-collector api-token create --role admin --name "Sở TT&TT"
 ///   cntt-collector enroll-token create --unit 68.S.KHCN --uses 5 --ttl 7d
 ///   cntt-collector contacts import contacts.csv && cntt-collector notify test --contact 1
@@ -60,6 +61,20 @@ enum Command {
     /// One-time tokens with which agents enroll into a unit.
     #[command(subcommand, name = "enroll-token")]
     EnrollToken(EnrollTokenCommand),
+    /// People's accounts on the web console (log in at https://<listen.address>/).
+    ///
+    /// Roles: admin (the Sở, whole province), officer (one unit and its children; can act),
+    /// viewer (read only), leadership (read only; lands on Tổng quan).
+    /// A new account gets a one-time password, printed once (or read from standard input with
+    /// --password-stdin; never on the command line); the first login must change it.
+    /// Examples:
+    ///   cntt-collector user create --username tuan.nv --name "Nguyễn Văn Tuấn" --role officer --unit 68.24670
+    ///   echo "$INITIAL" | cntt-collector user create --username sotttt --name "Trần Thị B" --role admin --password-stdin
+    ///   cntt-collector user list
+    ///   cntt-collector user reset-password tuan.nv     (forgotten password or locked account)
+    ///   cntt-collector user disable tuan.nv            (left the post; sessions end at once)
+    #[command(subcommand, verbatim_doc_comment)]
+    User(UserCommand),
     /// Tokens with which people use the API.
     #[command(subcommand, name = "api-token")]
     ApiToken(ApiTokenCommand),
@@ -270,6 +285,47 @@ enum ApiTokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; prints its one-time password once.
+    Create {
+        /// Login name: letters a-z, digits, '.', '_' or '-' (stored lowercase).
+        #[arg(long)]
+        username: String,
+        /// Full name, as the console shows it.
+        #[arg(long)]
+        name: String,
+        /// admin (whole province), officer (a unit and its children, can act), viewer (read
+        /// only) or leadership (read only, lands on Tổng quan).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Unit code the account is limited to (required for officer; none for admin).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Read the one-time password from the first line of standard input instead of
+        /// generating one (at least 10 characters; it must still be changed at first login).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts: username, name, role, unit, state (active, disabled, locked until), last
+    /// login.
+    List,
+    /// Disable an account: it can no longer log in and its sessions end at once.
+    Disable {
+        /// Username from `user list`.
+        username: String,
+    },
+    /// Give an account a new one-time password (forgotten password, or to lift a lockout); its
+    /// sessions end and the next login must change it.
+    ResetPassword {
+        /// Username from `user list`.
+        username: String,
+        /// Read the one-time password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AgentsCommand {
     /// List agents.
     List,
@@ -375,6 +431,25 @@ enum RetentionCommand {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("{text:?} is not a duration like 30m, 24h or 7d: {err}"))
+}
+
+/// The one-time password of `user create|reset-password`: the first line of standard input with
+/// `--password-stdin`, else generated.
+fn initial_password(from_stdin: bool) -> anyhow::Result<admin::people::InitialPassword> {
+    if !from_stdin {
+        return Ok(admin::people::InitialPassword::Generate);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: standard input held no password");
+    }
+    Ok(admin::people::InitialPassword::Given(
+        cntt_common::Secret::new(password),
+    ))
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -487,6 +562,33 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         }) => {
             let ttl = ttl.unwrap_or(config.limits.api_token_ttl);
             admin::api_token_create(&store, role, unit.as_deref(), &name, Some(ttl)).await?
+        }
+        Command::User(UserCommand::Create {
+            username,
+            name,
+            role,
+            unit,
+            password_stdin,
+        }) => {
+            let spec = admin::people::UserSpec {
+                username,
+                full_name: name,
+                role,
+                unit,
+                password: initial_password(password_stdin)?,
+            };
+            admin::people::user_create(&store, spec).await?
+        }
+        Command::User(UserCommand::List) => admin::people::users_list(&store).await?,
+        Command::User(UserCommand::Disable { username }) => {
+            admin::people::user_disable(&store, &username).await?
+        }
+        Command::User(UserCommand::ResetPassword {
+            username,
+            password_stdin,
+        }) => {
+            let password = initial_password(password_stdin)?;
+            admin::people::user_reset_password(&store, &username, password).await?
         }
         Command::ApiToken(ApiTokenCommand::List) => admin::api_tokens_list(&store).await?,
         Command::ApiToken(ApiTokenCommand::Revoke { id }) => {

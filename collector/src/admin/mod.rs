@@ -19,6 +19,7 @@ use crate::store::{
     RetentionPolicy, RetentionSummary, Store, Unit,
 };
 
+pub mod people;
 pub mod reports;
 
 /// Who is running a command, for the audit log: `cli:<user>`, the name of the process's real user

@@ -57,6 +57,9 @@ pub struct CollectorConfig {
     /// The audit log: a copy of every entry to a syslog server.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// People's sessions and logins on the web console (issue 14).
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// `[audit]`: the audit log. Its entries are chained by hashes (`cntt-collector audit verify`);
@@ -175,6 +178,75 @@ fn check_audit(mut audit: AuditConfig, base: &Path) -> anyhow::Result<AuditConfi
         _ => {}
     }
     Ok(audit)
+}
+
+/// `[console]`: sessions and logins of people on the web console. Every default is in
+/// `collector.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// A session with no request for this long ends.
+    #[serde(default = "default_idle_timeout", with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// A session ends this long after its login, however busy.
+    #[serde(default = "default_session_lifetime", with = "duration_text")]
+    pub session_lifetime: Duration,
+    /// Wrong passwords in a row that lock an account…
+    #[serde(default = "default_lockout_attempts")]
+    pub lockout_attempts: u32,
+    /// …for this long.
+    #[serde(default = "default_lockout_duration", with = "duration_text")]
+    pub lockout_duration: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> ConsoleConfig {
+        ConsoleConfig {
+            idle_timeout: default_idle_timeout(),
+            session_lifetime: default_session_lifetime(),
+            lockout_attempts: default_lockout_attempts(),
+            lockout_duration: default_lockout_duration(),
+        }
+    }
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_session_lifetime() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+fn default_lockout_attempts() -> u32 {
+    5
+}
+
+fn default_lockout_duration() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// Refuses console settings that would lock everyone out or keep sessions forever.
+fn check_console(console: &ConsoleConfig) -> anyhow::Result<()> {
+    if console.lockout_attempts == 0 {
+        bail!("console.lockout_attempts must be at least 1");
+    }
+    for (name, value) in [
+        ("idle_timeout", console.idle_timeout),
+        ("session_lifetime", console.session_lifetime),
+        ("lockout_duration", console.lockout_duration),
+    ] {
+        if value < Duration::from_secs(1) {
+            bail!("console.{name} must be at least 1s");
+        }
+    }
+    if console.idle_timeout > console.session_lifetime {
+        bail!("console.idle_timeout must not exceed console.session_lifetime");
+    }
+    if console.session_lifetime > Duration::from_secs(7 * 86_400) {
+        bail!("console.session_lifetime must be at most 7d: people log in again at least weekly");
+    }
+    Ok(())
 }
 
 /// `[units]`: how the collector treats agents of units no longer valid today (`valid_to` in the
@@ -848,6 +920,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The audit log's forwarding, checked (CA file resolved).
     pub audit: AuditConfig,
+    /// Console sessions and logins.
+    pub console: ConsoleConfig,
 }
 
 impl Config {
@@ -901,6 +975,7 @@ impl Config {
         check_retention(&raw.retention)?;
         check_limits(&raw.limits)?;
         let audit = check_audit(raw.audit, base)?;
+        check_console(&raw.console)?;
         let tls = TlsConfig {
             cert: base.join(&raw.tls.cert),
             key: base.join(&raw.tls.key),
@@ -934,6 +1009,7 @@ impl Config {
             organisation,
             limits: raw.limits,
             audit,
+            console: raw.console,
         })
     }
 }
@@ -1067,6 +1143,7 @@ mod tests {
         assert_eq!(config.database.url, default_database_url());
         assert_eq!(config.retention, RetentionConfig::default());
         assert_eq!(config.limits, LimitsConfig::default());
+        assert_eq!(config.console, ConsoleConfig::default());
         let reports = crate::services::reports::Settings::default();
         assert_eq!(config.reports.required, reports.required);
         assert_eq!(config.reports.unit_kinds, reports.unit_kinds);
@@ -1155,6 +1232,31 @@ mod tests {
         .unwrap();
         let syslog = config.audit.syslog.unwrap();
         assert_eq!(syslog.ca_file.unwrap(), Path::new("/etc/cntt/ca.pem"));
+    }
+
+    #[test]
+    fn bad_console_settings_name_the_problem() {
+        let base = "[tls]\ncert='a'\nkey='b'\n[console]\n";
+        check_error(
+            &format!("{base}lockout_attempts = 0"),
+            "console.lockout_attempts",
+        );
+        check_error(
+            &format!("{base}idle_timeout = \"500ms\""),
+            "console.idle_timeout must be at least 1s",
+        );
+        check_error(
+            &format!("{base}idle_timeout = \"13h\""),
+            "must not exceed console.session_lifetime",
+        );
+        check_error(&format!("{base}session_lifetime = \"30d\""), "at most 7d");
+        let config = Config::parse(
+            &format!("{base}idle_timeout = \"3s\"\nlockout_duration = \"2s\""),
+            Path::new("/etc"),
+        )
+        .unwrap();
+        assert_eq!(config.console.idle_timeout, Duration::from_secs(3));
+        assert_eq!(config.console.lockout_attempts, 5);
     }
 
     #[test]

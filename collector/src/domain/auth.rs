@@ -27,6 +27,8 @@ pub enum SecretKind {
     Agent,
     /// A person's API token.
     Api,
+    /// A person's console session (the cookie).
+    Session,
 }
 
 impl SecretKind {
@@ -35,6 +37,7 @@ impl SecretKind {
             SecretKind::Enroll => "cntt_enroll_",
             SecretKind::Agent => "cntt_agent_",
             SecretKind::Api => "cntt_api_",
+            SecretKind::Session => "cntt_session_",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Domain: the pure rules of the product, with no I/O. Every layer above may use it; it uses none.
 //!
-//! Secrets and roles ([`auth`]), availability figures, reporting periods and the holiday calendar,
+//! Secrets and roles ([`auth`]), people's passwords ([`password`]), availability figures, reporting periods and the holiday calendar,
 //! topology-aware outage planning ([`inference`]), the officers' check, the dated organisation, the
 //! shared CSV rules and every Vietnamese sentence written into incidents ([`vi`]).
 
@@ -12,6 +12,7 @@ pub mod inference;
 pub mod notice_rules;
 pub mod officers;
 pub mod organisation;
+pub mod password;
 pub mod periods;
 pub mod unit;
 pub mod vi;

@@ -191,7 +191,7 @@ impl Default for Metrics {
         for outcome in ["ok", "rejected", "error"] {
             ingest_batches.with_label_values(&[outcome]);
         }
-        for kind in ["agent", "api", "enroll", "rate_limited"] {
+        for kind in ["agent", "api", "console", "enroll", "rate_limited"] {
             auth_failures.with_label_values(&[kind]);
         }
         for state in ["active", "revoked"] {

@@ -17,6 +17,7 @@ mod incidents;
 mod inference;
 mod metrics;
 mod notices;
+mod people;
 mod probe_results;
 mod reports;
 mod retention;
@@ -49,6 +50,7 @@ pub use incidents::{
 pub use inference::{Evaluation, EvaluationRules};
 pub use metrics::OpenIncidents;
 pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
+pub use people::{LoginFailure, NewPerson, NewSession, StoredPerson, StoredSession};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};
 pub use retention::{

@@ -31,6 +31,7 @@ macro_rules! both_databases {
 mod audit_chain;
 mod bad_input;
 mod console;
+mod console_auth;
 mod consolidated_truth;
 mod detection;
 mod documents;

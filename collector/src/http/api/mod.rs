@@ -87,6 +87,8 @@ pub struct AppState {
     pub organisation: Arc<crate::domain::organisation::Organisations>,
     /// Rate limits and the aggregated audit of refusals (issue 13); the server loop flushes it.
     pub guard: Arc<Guard>,
+    /// Console sessions and logins (`[console]`).
+    pub console: crate::config::ConsoleConfig,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call

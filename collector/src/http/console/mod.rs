@@ -12,6 +12,7 @@
 //! - Actions go through the same store functions, scope checks and audit as the API.
 //! - Errors are pages ([`ConsoleError`]), never JSON; refusals are audited like the API's.
 
+mod login;
 mod session;
 
 use askama::Template;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(overview_show))
         .route("/static/{file}", get(static_show))
+        .merge(login::routes())
         .layer(middleware::map_response(console_headers))
         .with_state(state)
 }

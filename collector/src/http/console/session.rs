@@ -1,25 +1,39 @@
 //! Who is asking: the [`Person`] behind a console request, and [`Posted`], the only way a
 //! console handler receives a form.
 //!
-//! FIXME(issue 14): people accounts are being built; until then a session cookie holds an API
-//! token (`resolve_session`), which lets the pages be built and tested. The real sessions
-//! (server-side, idle and absolute timeouts, argon2id passwords, lockout) replace
-//! `resolve_session` and the login pages without changing `Person` or `Posted`.
+//! Sessions live on the server (`sessions` table): the cookie `__Host-cntt_session` holds a random
+//! secret of which the database keeps only the SHA-256, with the session's form token, its
+//! person, the last request (idle timeout, `console.idle_timeout`) and the absolute end
+//! (`console.session_lifetime`). Every request through [`Person`] resolves the cookie, ends an
+//! expired session (audited as `session.expired` with the reason, the first time it is seen) and
+//! records the request. A person who must change their password is sent to `/password` from every
+//! page until they do. The cookie is `Secure`, `HttpOnly`, `SameSite=Strict` and `Path=/`; the
+//! `__Host-` prefix makes browsers refuse it from any other host or path.
+//!
+//! Forms are defended three times against cross-site requests ([`Posted`]): the browser does not
+//! send a `SameSite=Strict` cookie on a post from another site, the `Origin` (or
+//! `Sec-Fetch-Site`) must be this server, and the form's `csrf` field must be the session's token.
+//!
+//! Single sign-on later: an OpenID Connect login would end in the same place as `POST /login`
+//! (`login.rs`): after the code flow, map the claims to a person (role and unit) and create the
+//! same server-side session; [`resolve_session`] and everything after it stay as they are.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{COOKIE, HOST, ORIGIN};
+use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::Method;
+use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 use super::ConsoleError;
 use crate::domain::auth::{hash_secret, Principal, Role};
 use crate::http::api::{peer, AppState};
+use crate::store::{millis, NewAuditEntry};
 
-/// The name of the session cookie.
-pub const SESSION_COOKIE: &str = "cntt_session";
+/// The name of the session cookie. The `__Host-` prefix makes browsers accept it only when set
+/// by this host over HTTPS with `Path=/` and no `Domain`.
+pub const SESSION_COOKIE: &str = "__Host-cntt_session";
 
 /// A person logged in to the console.
 #[derive(Debug, Clone)]
@@ -75,56 +89,154 @@ fn session_cookie(parts: &Parts) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The person a session cookie belongs to, if it is valid now.
+/// A live session and its person, whether or not they must first change their password. Only
+/// the login pages (`login.rs`) take this directly; every other page takes a [`Person`].
+#[derive(Debug, Clone)]
+pub(super) struct Current {
+    /// Who.
+    pub(super) person: Person,
+    /// The session's id.
+    pub(super) session_id: i64,
+    /// Whether every page leads to `/password` until a new password is set.
+    pub(super) must_change_password: bool,
+}
+
+/// What a session cookie turned out to be.
+enum Resolved {
+    /// A live session.
+    Live(Current),
+    /// A session that ended just now or earlier, by timeout.
+    Expired,
+    /// No such session, or one ended by logout, a password change or a disabled account.
+    Unknown,
+}
+
+/// The session a cookie belongs to, if it is live now; ends (and audits) one that has timed out,
+/// and records the request of a live one.
 async fn resolve_session(
     state: &AppState,
     cookie: &str,
     address: Option<String>,
-) -> Result<Option<Person>, ConsoleError> {
-    let Some(token) = state.store.api_token_by_hash(&hash_secret(cookie)).await? else {
-        return Ok(None);
+) -> Result<Resolved, ConsoleError> {
+    let Some(session) = state.store.session_by_hash(&hash_secret(cookie)).await? else {
+        return Ok(Resolved::Unknown);
     };
-    if token.revoked_at.is_some() {
-        return Ok(None);
+    let now = OffsetDateTime::now_utc();
+    let now_ms = millis(now);
+    if let Some(_ended) = session.ended_at {
+        return Ok(Resolved::Unknown);
     }
-    let Ok(role) = token.role.parse::<Role>() else {
-        return Ok(None);
+    if session.disabled_at.is_some() {
+        state.store.session_end(session.id, "disabled", now).await?;
+        return Ok(Resolved::Unknown);
+    }
+    let idle_ms = i64::try_from(state.console.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+    let expiry = if now_ms >= session.expires_at {
+        Some("absolute")
+    } else if now_ms.saturating_sub(session.last_seen_at) >= idle_ms {
+        Some("idle")
+    } else {
+        None
     };
-    let csrf_token = Sha256::digest(format!("csrf:{cookie}").as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    Ok(Some(Person {
-        id: token.id,
-        username: format!("token{}", token.id),
-        full_name: token.name,
-        role,
-        unit_id: token.unit_id,
-        csrf_token,
-        address,
+    if let Some(reason) = expiry {
+        if state.store.session_end(session.id, reason, now).await? {
+            tracing::info!(username = %session.username, reason, "console session expired");
+            state
+                .audit(NewAuditEntry {
+                    actor: format!("person:{}", session.username),
+                    action: "session.expired".into(),
+                    target: format!("session:{}", session.id),
+                    outcome: "ok",
+                    remote_addr: address,
+                    details: serde_json::json!({
+                        "reason": reason,
+                        "last_seen_at": session.last_seen_at,
+                        "expires_at": session.expires_at,
+                    }),
+                })
+                .await;
+        }
+        return Ok(Resolved::Expired);
+    }
+    let Ok(role) = session.role.parse::<Role>() else {
+        return Ok(Resolved::Unknown);
+    };
+    state.store.session_touch(session.id, now).await?;
+    Ok(Resolved::Live(Current {
+        person: Person {
+            id: session.person_id,
+            username: session.username,
+            full_name: session.full_name,
+            role,
+            unit_id: session.unit_id,
+            csrf_token: session.csrf_token,
+            address,
+        },
+        session_id: session.id,
+        must_change_password: session.must_change_password != 0,
     }))
+}
+
+/// The `Set-Cookie` value of a new session, valid for `max_age`.
+pub(super) fn session_cookie_value(secret: &str, max_age: std::time::Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={secret}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        max_age.as_secs()
+    ))
+    .expect("session secrets are hex")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub(super) fn session_cookie_removal() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-cntt_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+    )
+}
+
+impl FromRequestParts<AppState> for Current {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let address = peer(parts);
+        let resolved = match session_cookie(parts) {
+            Some(cookie) => resolve_session(state, &cookie, address)
+                .await
+                .map_err(IntoResponse::into_response)?,
+            None => Resolved::Unknown,
+        };
+        let expired = match resolved {
+            Resolved::Live(current) => return Ok(current),
+            Resolved::Expired => true,
+            Resolved::Unknown => false,
+        };
+        let mut target = "/login".to_owned();
+        if parts.method == Method::GET {
+            let next = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+            target = format!("/login?next={}", form_urlencoded_component(next));
+        }
+        if expired {
+            target.push(if target.contains('?') { '&' } else { '?' });
+            target.push_str("expired=1");
+        }
+        let mut response = Redirect::to(&target).into_response();
+        if expired {
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, session_cookie_removal());
+        }
+        Err(response)
+    }
 }
 
 impl FromRequestParts<AppState> for Person {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let address = peer(parts);
-        let person = match session_cookie(parts) {
-            Some(cookie) => resolve_session(state, &cookie, address)
-                .await
-                .map_err(IntoResponse::into_response)?,
-            None => None,
-        };
-        match person {
-            Some(person) => Ok(person),
-            None if parts.method == Method::GET => {
-                let next = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-                let target = format!("/login?next={}", form_urlencoded_component(next));
-                Err(Redirect::to(&target).into_response())
-            }
-            None => Err(Redirect::to("/login").into_response()),
+        let current = Current::from_request_parts(parts, state).await?;
+        if current.must_change_password {
+            return Err(Redirect::to("/password").into_response());
         }
+        Ok(current.person)
     }
 }
 
@@ -157,12 +269,38 @@ struct CsrfField {
     csrf: String,
 }
 
+/// A form posted from the console by a live session, before any password change is forced:
+/// the same checks as [`Posted`]. Only the login pages (`login.rs`) take this directly.
+#[derive(Debug)]
+pub(super) struct SessionPosted<T> {
+    /// The session that posted.
+    pub(super) current: Current,
+    /// The form's fields (without `csrf`).
+    pub(super) form: T,
+}
+
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let posted = SessionPosted::<T>::from_request(request, state).await?;
+        if posted.current.must_change_password {
+            return Err(Redirect::to("/password").into_response());
+        }
+        Ok(Posted {
+            person: posted.current.person,
+            form: posted.form,
+        })
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for SessionPosted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
-        let person = Person::from_request_parts(&mut parts, state).await?;
+        let current = Current::from_request_parts(&mut parts, state).await?;
+        let person = &current.person;
         let same_origin = same_origin(&parts);
         let bytes = axum::body::to_bytes(body, FORM_LIMIT)
             .await
@@ -181,7 +319,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
         let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|err| {
             ConsoleError::BadRequest(format!("Biểu mẫu chưa hợp lệ: {err}.")).into_response()
         })?;
-        Ok(Posted { person, form })
+        Ok(SessionPosted { current, form })
     }
 }
 
@@ -190,7 +328,7 @@ const FORM_LIMIT: usize = 1024 * 1024;
 
 /// Whether the request's `Origin` (or, lacking it, `Sec-Fetch-Site`) says it came from a page of
 /// this server.
-fn same_origin(parts: &Parts) -> bool {
+pub(super) fn same_origin(parts: &Parts) -> bool {
     if let Some(origin) = parts.headers.get(ORIGIN) {
         let host = parts.headers.get(HOST).and_then(|host| host.to_str().ok());
         let origin = origin.to_str().unwrap_or("");
@@ -204,7 +342,7 @@ fn same_origin(parts: &Parts) -> bool {
 }
 
 /// Compares two secrets in time independent of where they differ.
-fn constant_time_eq(left: &str, right: &str) -> bool {
+pub(super) fn constant_time_eq(left: &str, right: &str) -> bool {
     left.len() == right.len()
         && left
             .bytes()
