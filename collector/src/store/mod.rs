@@ -34,7 +34,7 @@ use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
 pub use agents::{Agent, AgentAuth, NewAgent};
-pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use audit::{AuditEntry, AuditFilter, AuditQuery, NewAuditEntry};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
 };
@@ -45,7 +45,7 @@ pub use incidents::{
 };
 pub use inference::{Evaluation, EvaluationRules};
 pub use metrics::OpenIncidents;
-pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
+pub use notices::{ContactRecord, Notice, PlanSettings, SentNotice, StoredContact};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};
 pub use retention::{
