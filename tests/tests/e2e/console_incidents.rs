@@ -218,6 +218,13 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
         "an acknowledged incident offers no second acknowledgement"
     );
 
+    browser
+        .client
+        .execute("document.querySelector('#resolve').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    shoot(&browser, "incidents-actions").await;
+
     // Resolve, stating when service came back (ten minutes ago, Vietnam time).
     let restored = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+7))
         - time::Duration::minutes(10);
