@@ -220,7 +220,10 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
 
     browser
         .client
-        .execute("document.querySelector('#resolve').scrollIntoView();", vec![])
+        .execute(
+            "document.querySelector('#resolve').scrollIntoView();",
+            vec![],
+        )
         .await
         .unwrap();
     shoot(&browser, "incidents-actions").await;

@@ -145,7 +145,7 @@ async fn overview_show(
                 .await?,
         );
     }
-    open.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    open.sort_by_key(|incident| std::cmp::Reverse(incident.started_at));
     let n_open = open.len();
 
     // Silent units: the evaluation's rule, per agent in service.
