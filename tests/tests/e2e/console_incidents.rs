@@ -477,6 +477,7 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
         assert!(text.contains(expected), "{expected} missing: {text}");
     }
     assert!(!text.contains("Nhật ký"));
+    shoot(&browser, "overview-leadership").await;
     let (status, _) = get(&collector, &leadership, &format!("/incidents/{id}")).await;
     assert_eq!(status, 403);
 
@@ -603,10 +604,35 @@ both_databases! {
         )
         .await;
         assert_eq!(status, 303);
+        // A test notice sent today shows among today's notices, to admins only (it belongs to
+        // no incident, so to no unit).
+        let contacts = collector.dir.path().join("contacts.csv");
+        std::fs::write(
+            &contacts,
+            "unit_code,name,role,position,phone,email,webhook\n67.S.TTTT,Nguyễn Văn Trực,so_on_duty,Trực ứng cứu,,truc@so.example,\n",
+        )
+        .unwrap();
+        cntt_collector::admin::contacts_import(&collector.store, &contacts)
+            .await
+            .unwrap();
+        let contact = collector.store.contacts_list().await.unwrap().remove(0);
+        let now = time::OffsetDateTime::now_utc();
+        let channels = std::collections::BTreeSet::from(["email".to_owned()]);
+        for notice in collector
+            .store
+            .notice_test(&contact, &channels, "[CNTT]", "test", now)
+            .await
+            .unwrap()
+        {
+            assert!(collector.store.notice_sent(&notice.id, "test", now).await.unwrap());
+        }
         let admin = log_in(&collector, Role::Admin, None).await;
         let (status, html) = get(&collector, &admin, "/").await;
         assert_eq!(status, 200);
         assert!(html.contains("Lộ mật khẩu_thư 100%"));
+        assert!(html.contains("truc@so.example"), "{html}");
+        let (_, html) = get(&collector, &officer, "/").await;
+        assert!(!html.contains("truc@so.example"), "an officer sees another's notice");
         let (status, html) = get(&collector, &admin, "/units?unit=663").await;
         assert_eq!(status, 200);
         assert!(html.contains("37%") && html.contains("Đang liên lạc"), "{html}");
