@@ -15,8 +15,8 @@ use crate::config::RetentionConfig;
 use crate::domain::auth::{hash_secret, new_secret, Role, SecretKind};
 use crate::services::units::{read_csv, render_tree, TreeOptions};
 use crate::store::{
-    from_millis, AuditFilter, BreakKind, ChainReport, NewApiToken, NewAuditEntry, NewEnrollToken,
-    RetentionPolicy, RetentionSummary, Store, Unit,
+    from_millis, AuditFilter, BreakKind, ChainReport, NewApiToken, NewAuditEntry, RetentionPolicy,
+    RetentionSummary, Store, Unit,
 };
 
 pub mod people;
@@ -140,23 +140,19 @@ pub async fn enroll_token_create(
         bail!("--uses must be at least 1");
     }
     let unit = unit(store, unit_code).await?;
-    let now = OffsetDateTime::now_utc();
-    let expires_at = now + ttl;
-    let secret = new_secret(SecretKind::Enroll);
-    let token = NewEnrollToken {
-        token_hash: hash_secret(secret.expose()),
-        unit_id: unit.id,
-        uses_allowed: i64::from(uses),
+    let crate::services::enrollment::Created {
+        id,
+        secret,
         expires_at,
-        created_by: cli_actor(),
-        note: note.to_owned(),
-    };
-    let id = store.enroll_token_create(&token, now).await?;
-    audit_ok(
+    } = crate::services::enrollment::create(
         store,
-        "enroll_token.create",
-        &unit.code,
-        serde_json::json!({ "id": id, "uses": uses, "expires_at": local_time(expires_at) }),
+        &unit,
+        uses,
+        ttl,
+        note,
+        &cli_actor(),
+        None,
+        OffsetDateTime::now_utc(),
     )
     .await?;
     Ok(format!(

@@ -108,6 +108,58 @@ impl Issuer<'_> {
             .await
     }
 
+    /// At closing: the initial report exists by now at the latest (with the facts of the closing
+    /// moment when nobody read it before), then the closing report is issued. The API's and the
+    /// console's close actions both call this.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn at_closing(
+        &self,
+        incident: &StoredIncident,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        self.issue(incident, Form::Initial, "system", "", false, now)
+            .await?;
+        self.issue(incident, Form::Closing, "system", "", false, now)
+            .await?;
+        Ok(())
+    }
+
+    /// The report `form` of `incident` to read: version `version`, else the latest. The initial
+    /// report is issued the first time it is read; a closed incident without its closing report
+    /// (closed before reports were issued, an upgrade) gets it now, as closing would have. Served
+    /// by `GET /api/v1/incidents/{id}/report` and by the console's download.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn to_read(
+        &self,
+        incident: &StoredIncident,
+        form: Form,
+        version: Option<u32>,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Result<IssuedReport, Unreadable>> {
+        let mut issued = self.store.incident_reports(&incident.id, form).await?;
+        if issued.is_empty() {
+            if form == Form::Closing && incident.state != "closed" {
+                return Ok(Err(Unreadable::NotClosed(incident.state.clone())));
+            }
+            if form == Form::Closing {
+                self.issue(incident, Form::Initial, "system", "", false, now)
+                    .await?;
+            }
+            issued.push(self.issue(incident, form, "system", "", false, now).await?);
+        }
+        let report = match version {
+            None => issued.pop(),
+            Some(version) => issued.into_iter().find(|report| report.version == version),
+        };
+        Ok(report.ok_or(Unreadable::NoSuchVersion))
+    }
+
     /// The facts of `incident` now; number and version are filled in when stored.
     async fn gather(
         &self,
@@ -222,6 +274,25 @@ impl Issuer<'_> {
             lessons: incident.lessons.clone(),
         })
     }
+}
+
+/// Why a report cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// The closing report of an incident not closed (its state).
+    NotClosed(String),
+    /// No such version.
+    NoSuchVersion,
+}
+
+/// The file name of a report's DOCX: `SC-2026-0001-closing-v1.docx`.
+pub fn file_name(incident: &StoredIncident, form: Form, version: u32) -> String {
+    format!(
+        "{}-{}-v{}.docx",
+        incident.number.as_deref().unwrap_or("incident"),
+        form.as_str(),
+        version
+    )
 }
 
 /// How long after the deadline the reminder may still be written (a collector that was down

@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 pub use health::Health;
 pub use labels::{UnitLabel, UnitLabels};
 pub use probes::{ProbeMetrics, ProbeTally};
+pub use units::Silence;
 
 use crate::config::IncidentsConfig;
 use crate::store::{Store, INCIDENT_KINDS, INCIDENT_STATES};

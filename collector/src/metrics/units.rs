@@ -26,18 +26,27 @@ pub(super) const WINDOWS: &[(&str, time::Duration)] = &[
 /// Kinds whose open incident means the unit cannot be reached.
 const UNREACHABLE_KINDS: &[&str] = &["lan", "wan"];
 
-/// When an agent counts as reporting: the evaluation's silence rule (`[incidents]`).
+/// When an agent counts as reporting: the evaluation's silence rule (`[incidents]`). The
+/// console's pages ask the same question through it.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Silence {
+pub struct Silence {
     /// Heartbeat intervals without a batch after which an agent is silent.
-    pub(super) intervals: u32,
+    pub intervals: u32,
     /// The least silence that counts.
-    pub(super) min: std::time::Duration,
+    pub min: std::time::Duration,
 }
 
 impl Silence {
+    /// The rule of the `[incidents]` settings.
+    pub fn of(config: &crate::config::IncidentsConfig) -> Silence {
+        Silence {
+            intervals: config.silence_intervals,
+            min: config.silence_min,
+        }
+    }
+
     /// Whether `agent` has reported recently enough at `now_ms`.
-    fn reporting(&self, agent: &Agent, now_ms: i64) -> bool {
+    pub fn reporting(&self, agent: &Agent, now_ms: i64) -> bool {
         let Some(last_seen_at) = agent.last_seen_at else {
             return false;
         };

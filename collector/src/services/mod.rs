@@ -1,7 +1,10 @@
-//! Services: use cases over the store: periodic reports and compliance ([`reports`]), contacts,
+//! Services: use cases over the store: periodic reports and compliance ([`reports`]), people's
+//! work on incidents ([`incidents`]), contacts,
 //! the units tree and the systems register. They use the store and the domain, never HTTP.
 
 pub mod contacts;
+pub mod enrollment;
+pub mod incidents;
 pub mod reports;
 pub mod systems;
 pub mod units;

@@ -36,8 +36,8 @@ use time::OffsetDateTime;
 
 pub use agents::{Agent, AgentAuth, NewAgent};
 pub use audit::{
-    chain_hash, AuditEntry, AuditFilter, AuditSink, AuditTap, BreakKind, ChainBreak, ChainReport,
-    NewAuditEntry, GENESIS_HASH,
+    chain_hash, AuditEntry, AuditFilter, AuditQuery, AuditSink, AuditTap, BreakKind, ChainBreak,
+    ChainReport, NewAuditEntry, GENESIS_HASH,
 };
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
@@ -49,7 +49,7 @@ pub use incidents::{
 };
 pub use inference::{Evaluation, EvaluationRules};
 pub use metrics::OpenIncidents;
-pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
+pub use notices::{ContactRecord, Notice, PlanSettings, SentNotice, StoredContact};
 pub use people::{LoginFailure, NewPerson, NewSession, StoredPerson, StoredSession};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};

@@ -114,6 +114,30 @@ pub struct Notice {
     pub sent_at: Option<i64>,
 }
 
+/// A notice delivered, with the unit of its incident (for scoping), as the console's overview
+/// lists them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SentNotice {
+    /// Id.
+    pub id: String,
+    /// Its incident; none for a test notice or a report reminder.
+    pub incident_id: Option<String>,
+    /// The incident's number.
+    pub incident_number: Option<String>,
+    /// The incident's unit.
+    pub unit_id: Option<i64>,
+    /// `email` or `webhook:<name>`.
+    pub channel: String,
+    /// Email address or webhook name.
+    pub address: String,
+    /// `opening`, `escalation`, … (see [`Notice::kind`]).
+    pub kind: String,
+    /// Subject.
+    pub subject: String,
+    /// Sent, Unix ms.
+    pub sent_at: i64,
+}
+
 const NOTICE_COLUMNS: &str =
     "id, incident_id, contact_id, channel, address, kind, step, subject, body_text, body_html,
      state, attempts, next_attempt_at, last_error, created_at, sent_at";
@@ -868,6 +892,33 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context("listing notices")?;
+        Ok(notices)
+    }
+
+    /// Notices sent in `[since, until)` (Unix ms), latest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notices_sent_between(
+        &self,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<SentNotice>> {
+        let notices = sqlx::query_as::<_, SentNotice>(
+            "SELECT n.id, n.incident_id, i.number AS incident_number, i.unit_id, n.channel, n.address,
+                    n.kind, n.subject, n.sent_at
+             FROM notices n LEFT JOIN incidents i ON i.id = n.incident_id
+             WHERE n.state = 'sent' AND n.sent_at >= $1 AND n.sent_at < $2
+             ORDER BY n.sent_at DESC, n.id LIMIT $3",
+        )
+        .bind(since)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing notices sent")?;
         Ok(notices)
     }
 

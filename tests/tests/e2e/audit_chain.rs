@@ -555,9 +555,12 @@ async fn entries_reach_syslog_over_udp_and_tcp_as_rfc_5424() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_reach_syslog_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let files =
-        cntt_collector::config::tls::init(&dir.path().join("syslog"), &["localhost".to_owned()], false)
-            .unwrap();
+    let files = cntt_collector::config::tls::init(
+        &dir.path().join("syslog"),
+        &["localhost".to_owned()],
+        false,
+    )
+    .unwrap();
     let tls = cntt_collector::config::tls::server_config(&cntt_collector::config::TlsConfig {
         cert: files.server_cert.clone(),
         key: files.server_key.clone(),

@@ -32,6 +32,7 @@ mod audit_chain;
 mod bad_input;
 mod console;
 mod console_auth;
+mod console_incidents;
 mod consolidated_truth;
 mod detection;
 mod documents;

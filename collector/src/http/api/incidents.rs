@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, Caller};
-use crate::documents::incident::{Form, DISCOVERY};
+use crate::documents::incident::Form;
 use crate::domain::auth::Scope;
+use crate::services::incidents::{self as services, Filing, Refusal};
 use crate::store::{
-    Action, ActionRefusal, IncidentFilter, ManualIncident, NewAuditEntry, StoredIncident,
-    TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
+    IncidentFilter, StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 
 /// Incidents listed when no `limit` is given.
@@ -275,145 +275,65 @@ fn default_manual_severity() -> String {
     "medium".to_owned()
 }
 
-/// Kinds a person may file: everything but what only the collector infers.
-const MANUAL_KINDS: &[&str] = &[
-    "lan", "wan", "internet", "server", "host", "security", "other",
-];
+/// A refusal of the incidents service as the API answers it; a forbidden one is audited.
+async fn refused(state: &AppState, caller: &Caller, target: &str, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NotFound(message) => ApiError::NotFound(message),
+        Refusal::Forbidden(why) => caller.forbid(state, target, why).await,
+        Refusal::Invalid { code, en, .. } => ApiError::unprocessable(code, en),
+        Refusal::WrongState(why) => ApiError::Conflict(why),
+        Refusal::Internal(err) => ApiError::Internal(err),
+    }
+}
 
-/// Severities.
-const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
-
-/// Longest title.
-const MAX_TITLE: usize = cntt_common::wire::MAX_INCIDENT_TITLE;
+/// An optional RFC 3339 time of a body, or a 422 naming the field.
+fn body_time(name: &str, value: Option<&str>) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    params::time(name, value).map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_field",
+            format!("{name} is not an RFC 3339 time like 2026-11-23T08:00:00+07:00"),
+        )
+    })
+}
 
 /// `POST /api/v1/incidents`: files an incident by hand; 201 with the incident and its number.
+/// The checks, the filing and its audit are `services::incidents::file`, shared with the console.
 pub(super) async fn incidents_create(
     State(state): State<AppState>,
     caller: Caller,
     request: Request,
 ) -> Result<Response, ApiError> {
     let body: FileBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
-    let invalid = |message: String| ApiError::unprocessable("invalid_field", message);
-    if !MANUAL_KINDS.contains(&body.kind.as_str()) {
-        return Err(invalid(format!(
-            "kind {:?} is not valid; use one of {}",
-            body.kind,
-            MANUAL_KINDS.join(", ")
-        )));
-    }
-    if !SEVERITIES.contains(&body.severity.as_str()) {
-        return Err(invalid(format!(
-            "severity {:?} is not valid; use one of {}",
-            body.severity,
-            SEVERITIES.join(", ")
-        )));
-    }
-    let title = text_field("title", &body.title, true)?;
-    if title.chars().count() > MAX_TITLE {
-        return Err(invalid(format!(
-            "title is longer than {MAX_TITLE} characters; put the rest in description"
-        )));
-    }
-    let description = text_field("description", &body.description, false)?;
-    let now = time::OffsetDateTime::now_utc();
-    let at = |name: &str, value: Option<&str>| -> Result<time::OffsetDateTime, ApiError> {
-        let at = params::time(name, value)
-            .map_err(|_| {
-                invalid(format!(
-                    "{name} is not an RFC 3339 time like 2026-11-23T08:00:00+07:00"
-                ))
-            })?
-            .unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            return Err(invalid(format!("{name} is in the future")));
-        }
-        if at.year() < 2000 {
-            return Err(invalid(format!("{name} is before the year 2000")));
-        }
-        Ok(at)
-    };
-    let started_at = at("started_at", body.started_at.as_deref())?;
-    let discovered_at = at("discovered_at", body.discovered_at.as_deref())?;
-    if discovered_at < started_at {
-        return Err(invalid("discovered_at is before started_at".to_owned()));
-    }
-    if body.systems_affected.len() > 50
-        || body
-            .systems_affected
-            .iter()
-            .any(|system| system.chars().count() > MAX_TITLE)
-    {
-        return Err(invalid(format!(
-            "systems_affected takes at most 50 names of at most {MAX_TITLE} characters"
-        )));
-    }
-    if !caller.principal.role.can_act() {
-        return Err(caller
-            .forbid(
-                &state,
-                &body.unit,
-                "a viewer token may read incidents but not file them",
-            )
-            .await);
-    }
-    let units = state.store.units_all().await?;
-    let unit = params::find_unit(&units, &body.unit)?;
-    if !Scope::of(&caller.principal, &units).contains(unit.id) {
-        return Err(caller
-            .forbid(
-                &state,
-                &body.unit,
-                "this token may not file incidents for that unit",
-            )
-            .await);
-    }
-    let discovery = body.discovery.unwrap_or_else(|| "officer".to_owned());
-    if !DISCOVERY.iter().any(|(key, _)| *key == discovery) {
-        return Err(invalid(format!(
-            "discovery {discovery:?} is not valid; use monitoring, logs, third_party or officer"
-        )));
-    }
-    if let Some(code) = &body.system {
-        if state.store.info_system(code).await?.is_none() {
-            return Err(invalid(format!(
-                "system {code:?} is not in the register; `cntt-collector systems list` shows it"
-            )));
-        }
-    }
-    let actor = caller.principal.actor();
-    let manual = ManualIncident {
-        system_code: body.system,
-        discovery,
-        unit_id: unit.id,
+    let filing = Filing {
+        started_at: body_time("started_at", body.started_at.as_deref())?,
+        discovered_at: body_time("discovered_at", body.discovered_at.as_deref())?,
+        unit: body.unit,
         kind: body.kind,
         severity: body.severity,
-        title,
-        description,
-        started_at,
-        discovered_at,
+        title: body.title,
+        description: body.description,
         systems_affected: body.systems_affected,
+        system: body.system,
+        discovery: body.discovery,
     };
-    let id = state.store.incident_file(&manual, &actor, now).await?;
-    let Some(incident) = state.store.incident(&id).await? else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "incident {id} vanished after filing"
-        )));
-    };
-    state
-        .audit(NewAuditEntry {
-            actor,
-            action: "incident.file".into(),
-            target: incident.number.clone().unwrap_or_else(|| id.clone()),
-            outcome: "ok",
-            remote_addr: caller.address.clone(),
-            details: serde_json::json!({ "incident": id, "unit": unit.code, "kind": manual.kind }),
-        })
-        .await;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Json(incident_view(incident)),
+    let unit = filing.unit.clone();
+    let now = time::OffsetDateTime::now_utc();
+    match services::file(
+        &state.store,
+        &caller.principal,
+        filing,
+        caller.address.clone(),
+        now,
     )
-        .into_response())
+    .await
+    {
+        Ok(incident) => Ok((
+            axum::http::StatusCode::CREATED,
+            axum::Json(incident_view(incident)),
+        )
+            .into_response()),
+        Err(refusal) => Err(refused(&state, &caller, &unit, refusal).await),
+    }
 }
 
 /// Body of `POST /api/v1/incidents/{id}/notes`.
@@ -446,75 +366,45 @@ struct CloseBody {
     restored_at: Option<String>,
 }
 
-/// A stated restoration time: RFC 3339, not in the future, not before the start.
-fn restored_at(value: Option<&str>, started_at: i64) -> Result<Option<i64>, ApiError> {
-    let invalid = |message: &str| ApiError::unprocessable("invalid_field", message.to_owned());
-    let Some(at) = params::time("restored_at", value).map_err(|_| {
-        invalid("restored_at is not an RFC 3339 time like 2026-11-23T10:20:00+07:00")
-    })?
-    else {
-        return Ok(None);
-    };
-    let at = crate::store::millis(at);
-    if at > crate::store::millis(time::OffsetDateTime::now_utc()) + 300_000 {
-        return Err(invalid("restored_at is in the future"));
-    }
-    if at < started_at {
-        return Err(invalid("restored_at is before the incident started"));
-    }
-    Ok(Some(at))
-}
-
-/// Longest note or closing field.
-const MAX_TEXT: usize = 10_000;
-
-fn text_field(name: &str, value: &str, required: bool) -> Result<String, ApiError> {
-    let value = value.trim();
-    if required && value.is_empty() {
-        return Err(ApiError::unprocessable(
-            "missing_field",
-            format!("{name} must not be empty"),
-        ));
-    }
-    if value.chars().count() > MAX_TEXT {
-        return Err(ApiError::unprocessable(
-            "field_too_long",
-            format!("{name} is longer than {MAX_TEXT} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+/// A stated restoration time as RFC 3339 text.
+fn restored_at(value: Option<&str>) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    params::time("restored_at", value).map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_field",
+            "restored_at is not an RFC 3339 time like 2026-11-23T10:20:00+07:00",
+        )
+    })
 }
 
 /// `POST /api/v1/incidents/{id}/{action}`: acknowledge, add a note, resolve by hand or close.
+/// The checks, the action and its audit are `services::incidents::act`, shared with the console;
+/// closing then issues the initial report (if nobody read it before) and the closing report.
 pub(super) async fn incidents_act(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, verb)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    // A stated restoration time, checked against the incident's start once it is read.
-    let mut restored: Option<String> = None;
-    let mut action = match verb.as_str() {
-        "acknowledge" => Action::Acknowledge,
+    let request = match verb.as_str() {
+        "acknowledge" => services::Request::Acknowledge,
         "notes" => {
             let body: NoteBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
-            Action::Note(text_field("text", &body.text, true)?)
+            services::Request::Note { text: body.text }
         }
         "resolve" => {
             let body: ResolveBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
-            restored = body.restored_at;
-            Action::Resolve {
-                resolution: text_field("resolution", &body.resolution, false)?,
-                restored_at: None,
+            services::Request::Resolve {
+                resolution: body.resolution,
+                restored_at: restored_at(body.restored_at.as_deref())?,
             }
         }
         "close" => {
             let body: CloseBody = super::read_json(request, super::SMALL_BODY_LIMIT).await?;
-            restored = body.restored_at;
-            Action::Close {
-                cause: text_field("cause", &body.cause, false)?,
-                resolution: text_field("resolution", &body.resolution, true)?,
-                lessons: text_field("lessons", &body.lessons, true)?,
+            services::Request::Close {
+                cause: body.cause,
+                resolution: body.resolution,
+                lessons: body.lessons,
+                restored_at: restored_at(body.restored_at.as_deref())?,
             }
         }
         _ => {
@@ -523,73 +413,23 @@ pub(super) async fn incidents_act(
             )))
         }
     };
-    let Some(incident) = state.store.incident(&id).await? else {
-        return Err(ApiError::NotFound(format!(
-            "no incident with id {id:?}; GET /api/v1/incidents lists them"
-        )));
+    let now = time::OffsetDateTime::now_utc();
+    let acted = match services::act(
+        &state.store,
+        &caller.principal,
+        &id,
+        request,
+        caller.address.clone(),
+        now,
+    )
+    .await
+    {
+        Ok(acted) => acted,
+        Err(refusal) => return Err(refused(&state, &caller, &id, refusal).await),
     };
-    if !caller.principal.role.can_act() {
-        return Err(caller
-            .forbid(
-                &state,
-                &id,
-                "a viewer token may read incidents but not change them",
-            )
-            .await);
+    if acted.closed {
+        super::notices::issuer_at_closing(&state, &acted.incident).await?;
     }
-    let units = state.store.units_all().await?;
-    if !Scope::of(&caller.principal, &units).contains(incident.unit_id) {
-        return Err(caller
-            .forbid(
-                &state,
-                &id,
-                "this token may not change incidents of that unit",
-            )
-            .await);
-    }
-    let actor = caller.principal.actor();
-    let restored = restored_at(restored.as_deref(), incident.started_at)?;
-    if let Action::Resolve { restored_at, .. } = &mut action {
-        *restored_at = restored;
-    }
-    // Closing with a stated restoration first corrects the end, then closes.
-    let mut actions = Vec::new();
-    if let (Action::Close { .. }, Some(at)) = (&action, restored) {
-        actions.push(Action::Restore { at });
-    }
-    let closing = matches!(action, Action::Close { .. });
-    actions.push(action);
-    for action in &actions {
-        match state
-            .store
-            .incident_act(&id, action, &actor, time::OffsetDateTime::now_utc())
-            .await?
-        {
-            Ok(()) => {}
-            Err(ActionRefusal::NotFound) => {
-                return Err(ApiError::NotFound(format!("no incident with id {id:?}")))
-            }
-            Err(ActionRefusal::WrongState(why)) => return Err(ApiError::Conflict(why)),
-        }
-    }
-    if closing {
-        // The initial report exists by now at the latest (with the facts of the closing moment
-        // when nobody read it before); then the closing report is issued.
-        if let Some(closed) = state.store.incident(&id).await? {
-            super::notices::issue(&state, &closed, Form::Initial, "system", "", false).await?;
-            super::notices::issue(&state, &closed, Form::Closing, "system", "", false).await?;
-        }
-    }
-    state
-        .audit(NewAuditEntry {
-            actor,
-            action: format!("incident.{verb}"),
-            target: incident.number.clone().unwrap_or_else(|| id.clone()),
-            outcome: "ok",
-            remote_addr: caller.address.clone(),
-            details: serde_json::json!({ "incident": id }),
-        })
-        .await;
     let Some(updated) = state.store.incident(&id).await? else {
         return Err(ApiError::NotFound(format!("no incident with id {id:?}")));
     };

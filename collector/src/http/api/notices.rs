@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, Caller};
 use crate::documents::incident::{self, Authority, Form};
-use crate::documents::issue::Issuer;
+use crate::documents::issue::{file_name, Issuer, Unreadable};
 use crate::domain::auth::{Role, Scope};
 use crate::store::{IssuedReport, NewAuditEntry, StoredIncident};
 
@@ -128,6 +128,22 @@ pub(super) async fn issue(
         .await?)
 }
 
+/// At closing, issues the initial report (if nobody read it before) and the closing report.
+pub(super) async fn issuer_at_closing(
+    state: &AppState,
+    incident: &StoredIncident,
+) -> Result<(), ApiError> {
+    let authority = authority(state);
+    let issuer = Issuer {
+        store: &state.store,
+        scheme: &state.incident_reports,
+        authority: &authority,
+    };
+    Ok(issuer
+        .at_closing(incident, time::OffsetDateTime::now_utc())
+        .await?)
+}
+
 /// Reads the incident `id` for the caller, refusing other units' incidents.
 async fn incident_in_scope(
     state: &AppState,
@@ -177,40 +193,36 @@ pub(super) async fn incidents_report(
         "this token may not read incidents of that unit",
     )
     .await?;
-    let mut issued = state.store.incident_reports(&incident.id, form).await?;
-    if issued.is_empty() {
-        // A closed incident without its closing report was closed before reports were issued
-        // (an upgrade): it is issued now, as closing would have.
-        if form == Form::Closing && incident.state != "closed" {
-            return Err(ApiError::Conflict(format!(
-                "the closing report is issued when the incident is closed; this one is {}",
-                incident.state
-            )));
-        }
-        if form == Form::Closing {
-            issue(&state, &incident, Form::Initial, "system", "", false).await?;
-        }
-        issued.push(issue(&state, &incident, form, "system", "", false).await?);
-    }
-    let report = match version {
-        None => issued.pop(),
-        Some(version) => issued.into_iter().find(|report| report.version == version),
+    let authority = authority(&state);
+    let issuer = Issuer {
+        store: &state.store,
+        scheme: &state.incident_reports,
+        authority: &authority,
     };
-    let Some(report) = report else {
-        return Err(ApiError::NotFound(format!(
-            "no version {} of the {} report of incident {id}",
-            version.unwrap_or_default(),
-            form.as_str()
-        )));
+    let report = match issuer
+        .to_read(&incident, form, version, time::OffsetDateTime::now_utc())
+        .await?
+    {
+        Ok(report) => report,
+        Err(Unreadable::NotClosed(incident_state)) => {
+            return Err(ApiError::Conflict(format!(
+                "the closing report is issued when the incident is closed; this one is {incident_state}"
+            )))
+        }
+        Err(Unreadable::NoSuchVersion) => {
+            return Err(ApiError::NotFound(format!(
+                "no version {} of the {} report of incident {id}",
+                version.unwrap_or_default(),
+                form.as_str()
+            )))
+        }
     };
     let (content_type, bytes) = incident::render(&report.facts, &format)?;
     let mut response = ([(CONTENT_TYPE, content_type)], bytes).into_response();
     if format == "docx" {
         let name = format!(
-            "attachment; filename=\"{}-{}-v{}.docx\"",
-            incident.number.as_deref().unwrap_or("incident"),
-            form.as_str(),
-            report.version
+            "attachment; filename=\"{}\"",
+            file_name(&incident, form, report.version)
         );
         if let Ok(value) = axum::http::HeaderValue::from_str(&name) {
             response

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{ApiError, AppState, Caller};
-use crate::domain::auth::{subtree, Scope};
+use crate::services::incidents::{unit_filter, Refusal};
 use crate::store::Unit;
 
 /// The parsed query, or a 400 naming the parameters an endpoint accepts.
@@ -108,32 +108,18 @@ pub(super) fn find_unit<'a>(units: &'a [Unit], code: &str) -> Result<&'a Unit, A
 
 /// The units a list may show: the unit of the `unit` filter with its descendants, else everything
 /// the caller may see; `None` means every unit. A unit outside the caller's scope is a 403,
-/// audited.
+/// audited. The rule itself is `services::incidents::unit_filter`, which the console uses too.
 pub(super) async fn units_in_scope(
     state: &AppState,
     caller: &Caller,
     unit: Option<&str>,
 ) -> Result<Option<Vec<i64>>, ApiError> {
     let units = state.store.units_all().await?;
-    let scope = Scope::of(&caller.principal, &units);
-    match (unit, &scope) {
-        (Some(code), _) => {
-            let unit = find_unit(&units, code)?;
-            if !scope.contains(unit.id) {
-                return Err(caller
-                    .forbid(state, code, "this token may not read that unit")
-                    .await);
-            }
-            let mut ids: Vec<i64> = subtree(unit.id, &units).into_iter().collect();
-            ids.sort_unstable();
-            Ok(Some(ids))
-        }
-        (None, Scope::All) => Ok(None),
-        (None, Scope::Units(ids)) => {
-            let mut ids: Vec<i64> = ids.iter().copied().collect();
-            ids.sort_unstable();
-            Ok(Some(ids))
-        }
+    match unit_filter(&units, &caller.principal, unit) {
+        Ok(ids) => Ok(ids),
+        Err(Refusal::Forbidden(why)) => Err(caller.forbid(state, unit.unwrap_or(""), why).await),
+        Err(Refusal::NotFound(message)) => Err(ApiError::NotFound(message)),
+        Err(other) => Err(ApiError::Internal(anyhow::Error::new(other))),
     }
 }
 

@@ -12,8 +12,12 @@
 //! - Actions go through the same store functions, scope checks and audit as the API.
 //! - Errors are pages ([`ConsoleError`]), never JSON; refusals are audited like the API's.
 
+mod audit;
+mod incidents;
 mod login;
+mod overview;
 mod session;
+mod units;
 
 use askama::Template;
 use axum::extract::Path;
@@ -35,7 +39,10 @@ pub use session::{Person, Posted, SESSION_COOKIE};
 /// The console's routes. Merged into the API's router by `http::api::app`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(overview_show))
+        .merge(overview::routes())
+        .merge(incidents::routes())
+        .merge(units::routes())
+        .merge(audit::routes())
         .route("/static/{file}", get(static_show))
         .merge(login::routes())
         .layer(middleware::map_response(console_headers))
@@ -226,19 +233,6 @@ impl Person {
         state.audit(entry).await;
         ConsoleError::Forbidden(why.to_owned())
     }
-}
-
-/// Tổng quan (placeholder until the overview is built).
-#[derive(Template)]
-#[template(path = "overview.html")]
-struct OverviewPage {
-    layout: Layout,
-}
-
-async fn overview_show(person: Person) -> Response {
-    render(&OverviewPage {
-        layout: Layout::new(&person, Section::Overview, "Tổng quan"),
-    })
 }
 
 /// The console's own files, compiled in.
