@@ -18,6 +18,7 @@ mod inference;
 mod metrics;
 mod notices;
 mod probe_results;
+mod report_drafts;
 mod reports;
 mod retention;
 mod tokens;
@@ -45,8 +46,9 @@ pub use incidents::{
 };
 pub use inference::{Evaluation, EvaluationRules};
 pub use metrics::OpenIncidents;
-pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact};
+pub use notices::{ContactRecord, Notice, PlanSettings, StoredContact, StoredRule};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
+pub use report_drafts::ReportDraft;
 pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};
 pub use retention::{
     ProbeRollup, RetentionPolicy, RetentionSummary, DEFAULT_BATCH_ROWS, RAW_EVENT_KINDS,
