@@ -16,7 +16,6 @@ use crate::domain::auth::Scope;
 use crate::services::reports::{self, tallies};
 use crate::store::millis;
 
-
 /// `GET /api/v1/reports/context`: what the calling agent's unit needs to draft its reports.
 pub(super) async fn reports_context(
     State(state): State<AppState>,

@@ -12,6 +12,9 @@
 //! - Actions go through the same store functions, scope checks and audit as the API.
 //! - Errors are pages ([`ConsoleError`]), never JSON; refusals are audited like the API's.
 
+mod notices;
+mod officers;
+mod reports;
 mod session;
 
 use askama::Template;
@@ -36,6 +39,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(overview_show))
         .route("/static/{file}", get(static_show))
+        .merge(reports::routes())
+        .merge(officers::routes())
+        .merge(notices::routes())
         .layer(middleware::map_response(console_headers))
         .with_state(state)
 }
