@@ -30,6 +30,7 @@ macro_rules! both_databases {
 
 mod bad_input;
 mod console;
+mod console_reports;
 mod consolidated_truth;
 mod detection;
 mod documents;
