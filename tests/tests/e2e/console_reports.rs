@@ -424,10 +424,7 @@ async fn an_officer_submits_the_quarterly_report_in_the_console_and_the_so_sees_
     // The DOCX counts by group (the commune is under Huyện Đắk Mil, beside the district itself);
     // the XLSX has a row per unit.
     let text = docx_text(&docx.bytes().await.unwrap());
-    assert!(
-        text.contains("Huyện Đắk Mil: đã nộp 1/2 đơn vị"),
-        "{text}"
-    );
+    assert!(text.contains("Huyện Đắk Mil: đã nộp 1/2 đơn vị"), "{text}");
     let xlsx_link = browser
         .find("a[href*=\"format=xlsx\"]")
         .await
@@ -712,4 +709,57 @@ async fn the_officers_registry_and_notices_pages_and_a_test_notice_sent_by_the_n
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(webhook.requests().len(), 1);
     browser.close().await;
+}
+
+both_databases! {
+    async fn drafts_reports_of_a_unit_and_stored_rules_read_back(db: Db) {
+        let db = e2e::test_db(db).await;
+        let collector = spawn_collector(&db).await;
+        let store = &collector.store;
+        let commune = agent_unit(&collector, "24700").await;
+        let now = OffsetDateTime::now_utc();
+
+        // One draft per unit and period, replaced at each save, gone once deleted.
+        assert!(store.report_draft(commune, "quarterly", "2026-Q4").await.unwrap().is_none());
+        store.report_draft_save(commune, "quarterly", "2026-Q4", "{\"officer\":\"An\"}", "person:an", now).await.unwrap();
+        store.report_draft_save(commune, "quarterly", "2026-Q4", "{\"officer\":\"Bình\"}", "person:binh", now).await.unwrap();
+        store.report_draft_save(commune, "quarterly", "2026-Q3", "{}", "person:an", now).await.unwrap();
+        let draft = store.report_draft(commune, "quarterly", "2026-Q4").await.unwrap().unwrap();
+        assert_eq!((draft.fields.as_str(), draft.saved_by.as_str()), ("{\"officer\":\"Bình\"}", "person:binh"));
+        store.report_draft_delete(commune, "quarterly", "2026-Q4").await.unwrap();
+        assert!(store.report_draft(commune, "quarterly", "2026-Q4").await.unwrap().is_none());
+        assert!(store.report_draft(commune, "quarterly", "2026-Q3").await.unwrap().is_some());
+
+        // A unit's versions, newest first.
+        for (id, period, at) in [("a", "2026-Q3", 1_000), ("b", "2026-Q4", 2_000), ("c", "2026-Q4", 3_000)] {
+            let row = cntt_collector::store::NewPeriodicReport {
+                id: id.into(),
+                scheme: "quarterly".into(),
+                period: period.into(),
+                submitted_by: "Nguyễn Văn An".into(),
+                submitted_at_agent: None,
+                submitted_at: Some(at),
+                not_before: None,
+                document: String::new(),
+                sections: "{}".into(),
+                figures: "{}".into(),
+            };
+            store.report_insert(commune, &row, cntt_collector::store::from_millis(at)).await.unwrap();
+        }
+        let ids: Vec<String> = store.reports_of_unit(commune).await.unwrap().into_iter().map(|report| report.id).collect();
+        assert_eq!(ids, ["c", "b", "a"]);
+        assert!(store.reports_of_unit(agent_unit(&collector, "664").await).await.unwrap().is_empty());
+
+        // Routing rules as imported, with their unit's code.
+        assert!(store.notify_rules_list().await.unwrap().is_empty());
+        let path = collector.dir.path().join("rules.csv");
+        std::fs::write(&path, "unit_code,kinds,min_severity,role,after\n,*,low,it_officer,0s\n663,wan,high,leadership,30m\n").unwrap();
+        cntt_collector::admin::notify_rules_import(store, &path).await.unwrap();
+        let rules = store.notify_rules_list().await.unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!((rules[0].unit_code.as_deref(), rules[0].role.as_str()), (None, "it_officer"));
+        assert_eq!((rules[1].unit_code.as_deref(), rules[1].kinds.as_str(), rules[1].after_ms), (Some("663"), "wan", 1_800_000));
+        collector.stop().await;
+        db.drop_database().await;
+    }
 }

@@ -61,6 +61,20 @@ fn kind_label(kind: &str) -> &'static str {
     }
 }
 
+/// An incident kind as people say it.
+fn incident_kind_label(kind: &str) -> String {
+    match kind {
+        "lan" => "mạng nội bộ (LAN)".to_owned(),
+        "wan" => "đường truyền WAN".to_owned(),
+        "internet" => "kết nối Internet".to_owned(),
+        "server" => "máy chủ, dịch vụ".to_owned(),
+        "host" => "tài nguyên máy".to_owned(),
+        "security" => "an toàn thông tin".to_owned(),
+        "other" => "khác".to_owned(),
+        unknown => unknown.to_owned(),
+    }
+}
+
 const SEVERITIES: [&str; 4] = ["thấp", "trung bình", "cao", "nghiêm trọng"];
 
 /// A wait in minutes or hours, in words.
@@ -175,10 +189,16 @@ async fn notices_show(
     let stored = state.store.notify_rules_list().await?;
     let default_rules = stored.is_empty();
     let kinds_text = |kinds: &str| {
-        if kinds.trim().is_empty() || kinds.trim() == "*" {
+        let named: Vec<String> = kinds
+            .split(',')
+            .map(str::trim)
+            .filter(|kind| !kind.is_empty() && *kind != "*")
+            .map(incident_kind_label)
+            .collect();
+        if named.is_empty() {
             "mọi loại".to_owned()
         } else {
-            kinds.to_owned()
+            named.join(", ")
         }
     };
     let rules: Vec<RuleRow> = if default_rules {

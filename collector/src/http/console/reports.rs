@@ -691,11 +691,7 @@ async fn form_post(
                     )))
                 }
                 Err(SubmitError::Invalid(message)) => {
-                    let problems = message
-                        .lines()
-                        .map(|line| line.trim().trim_start_matches("- ").to_owned())
-                        .filter(|line| !line.is_empty())
-                        .collect();
+                    let problems = form_problems(&message);
                     let page = form_page(
                         &state,
                         &person,
@@ -716,6 +712,26 @@ async fn form_post(
             "Biểu mẫu không cho biết lưu nháp hay nộp báo cáo.".into(),
         )),
     }
+}
+
+/// The checks' problems as the form's reader needs them: one per line, without the line numbers
+/// of the Markdown document the form writes (the person never saw it) nor the heading line.
+fn form_problems(message: &str) -> Vec<String> {
+    message
+        .lines()
+        .map(|line| line.trim().trim_start_matches("- ").trim())
+        .filter(|line| !line.is_empty() && !line.ends_with(':'))
+        .map(|line| {
+            let without_number = line
+                .strip_prefix("dòng ")
+                .and_then(|rest| rest.split_once(": "))
+                .map_or(line, |(_, problem)| problem);
+            let mut chars = without_number.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect::<String>() + "."
+            })
+        })
+        .collect()
 }
 
 /// A stored version if `person` may read it.
@@ -1077,7 +1093,7 @@ async fn compliance_show(
             PeriodOption {
                 selected: option == value,
                 value: option,
-                label: format!("{} ({})", offer.label_vi, offer.scheme),
+                label: offer.label_vi.clone(),
             }
         })
         .collect();
@@ -1086,7 +1102,7 @@ async fn compliance_show(
             0,
             PeriodOption {
                 value: value.clone(),
-                label: format!("{} ({})", period.label_vi, period.scheme),
+                label: period.label_vi.clone(),
                 selected: true,
             },
         );
@@ -1227,6 +1243,18 @@ async fn consolidated_download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_read_without_the_documents_line_numbers() {
+        let message = "báo cáo chưa hợp lệ:\n  - dòng 38: mục 2. Vận hành chưa có nội dung\n  - thiếu mục \"## 4. Hỗ trợ\"";
+        assert_eq!(
+            form_problems(message),
+            [
+                "Mục 2. Vận hành chưa có nội dung.",
+                "Thiếu mục \"## 4. Hỗ trợ\"."
+            ]
+        );
+    }
 
     #[test]
     fn the_form_writes_a_document_that_passes_the_checks_and_keeps_the_prefill() {
