@@ -251,6 +251,16 @@ async fn an_officer_submits_the_quarterly_report_in_the_console_and_the_so_sees_
         "{figures}"
     );
 
+    browser
+        .client
+        .execute(
+            "document.querySelector('#report-form [name=incidents]').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shots_fit_a_phone(&browser, "reports-form").await;
+
     // A draft is kept on the server and comes back.
     browser
         .fill(

@@ -932,7 +932,7 @@ fn choose_period(
             .flat_map(|year| scheme.periods(year, &settings.holidays, overrides))
             .filter(|period| period.data_from <= today)
             .collect();
-        periods.sort_by(|a, b| b.data_from.cmp(&a.data_from));
+        periods.sort_by_key(|period| std::cmp::Reverse(period.data_from));
         offered.extend(periods.into_iter().take(6));
     }
     let chosen = match wanted {
