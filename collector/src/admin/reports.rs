@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use time::OffsetDateTime;
 
 use super::{audit_ok, local_time};
-use crate::domain::periods::{self, show_date, Override};
+use crate::domain::periods::{self, show_date};
 use crate::services::reports::{self, tallies, Settings};
 use crate::store::{from_millis, Store};
 
@@ -174,16 +174,17 @@ pub async fn period_override(
     if reason.trim().is_empty() {
         bail!("--reason must say why the due date changes (e.g. the letter that set it)");
     }
-    let found = settings.period(period, Some(scheme), &[])?;
-    let manual = Override {
-        scheme: found.scheme.clone(),
-        period: found.label.clone(),
-        due: periods::parse_date(due)?,
-        reason: reason.trim().to_owned(),
-    };
-    store
-        .period_override_set(&manual, &super::cli_actor(), OffsetDateTime::now_utc())
-        .await?;
+    let (found, manual) = reports::override_due(
+        store,
+        settings,
+        scheme,
+        period,
+        due,
+        reason,
+        &super::cli_actor(),
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     audit_ok(
         store,
         "period.override",

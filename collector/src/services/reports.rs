@@ -35,7 +35,9 @@ use crate::domain::availability::{self, Outage, UnitSpan, Window};
 use crate::domain::officers::OfficerRecord;
 use crate::domain::organisation::Organisations;
 use crate::domain::periods::{scheme_for, Holidays, Override, Period, Scheme};
-use crate::store::{millis, Store, StoredOfficer, StoredReport, Unit};
+use crate::store::{
+    millis, NewAuditEntry, NewPeriodicReport, Store, StoredOfficer, StoredReport, Unit,
+};
 
 /// Overdue notices are sent only for deadlines this recent, so a first start does not tell every
 /// leader about every past period.
@@ -814,6 +816,119 @@ pub fn check_document(
             problems.join("\n  - ")
         ))
     }
+}
+
+/// A version submitted by a person (the API's `POST /api/v1/reports` and the console's form).
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The version's id.
+    pub id: String,
+    /// The unit's code.
+    pub unit_code: String,
+    /// Scheme name.
+    pub scheme: String,
+    /// Period label.
+    pub period: String,
+    /// When it was stored (its submission time), Unix ms.
+    pub submitted_at: i64,
+}
+
+impl Submitted {
+    /// The audit entry of this submission by `actor` from `address`, the same for every way in.
+    pub fn audit_entry(&self, actor: String, address: Option<String>) -> NewAuditEntry {
+        NewAuditEntry {
+            actor,
+            action: "report.submit".into(),
+            target: format!("{}:{}:{}", self.unit_code, self.scheme, self.period),
+            outcome: "ok",
+            remote_addr: address,
+            details: serde_json::json!({ "report": self.id }),
+        }
+    }
+}
+
+/// Why a person's submission was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The document does not pass the checks; the message is Vietnamese.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// Checks a document a person submits for `unit` ([`check_document`]) and stores it as a new
+/// version, on time or not by its arrival `now` (people submit online). The caller has checked
+/// the person's role and scope, and audits with [`Submitted::audit_entry`].
+///
+/// # Errors
+///
+/// [`SubmitError::Invalid`] when the document does not pass the checks, else a database error.
+pub async fn submit(
+    store: &Store,
+    settings: &Settings,
+    unit: &Unit,
+    document: String,
+    now: OffsetDateTime,
+) -> Result<Submitted, SubmitError> {
+    let report = check_document(settings, &unit.code, &document).map_err(SubmitError::Invalid)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let row = NewPeriodicReport {
+        id: id.clone(),
+        scheme: report.front.scheme.clone(),
+        period: report.front.period.clone(),
+        submitted_by: report.front.officer.clone(),
+        submitted_at_agent: None,
+        submitted_at: Some(millis(now)),
+        not_before: None,
+        document,
+        sections: serde_json::to_string(&report.sections).unwrap_or_default(),
+        figures: serde_json::to_string(&report.front.figures).unwrap_or_default(),
+    };
+    store.report_insert(unit.id, &row, now).await?;
+    Ok(Submitted {
+        id,
+        unit_code: unit.code.clone(),
+        scheme: row.scheme,
+        period: row.period,
+        submitted_at: millis(now),
+    })
+}
+
+/// Sets the due date of one period by hand (`periods override` and the console), stored with
+/// `by`; returns the period as the rule gives it and the override. The caller audits
+/// (`period.override`).
+///
+/// # Errors
+///
+/// When the reason is empty, the period or date is bad, or the database fails.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the override's fields, each named at the call"
+)]
+pub async fn override_due(
+    store: &Store,
+    settings: &Settings,
+    scheme: &str,
+    period: &str,
+    due: &str,
+    reason: &str,
+    by: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<(Period, Override)> {
+    if reason.trim().is_empty() {
+        bail!("the reason must say why the due date changes (e.g. the letter that set it)");
+    }
+    let found = settings.period(period, Some(scheme), &[])?;
+    let manual = Override {
+        scheme: found.scheme.clone(),
+        period: found.label.clone(),
+        due: crate::domain::periods::parse_date(due)?,
+        reason: reason.trim().to_owned(),
+    };
+    store.period_override_set(&manual, by, now).await?;
+    Ok((found, manual))
 }
 
 /// Writes the reminder and overdue notices due now; returns how many were written.

@@ -19,6 +19,7 @@ mod metrics;
 mod notices;
 mod people;
 mod probe_results;
+mod report_drafts;
 mod reports;
 mod retention;
 mod tokens;
@@ -49,9 +50,10 @@ pub use incidents::{
 };
 pub use inference::{Evaluation, EvaluationRules};
 pub use metrics::OpenIncidents;
-pub use notices::{ContactRecord, Notice, PlanSettings, SentNotice, StoredContact};
+pub use notices::{ContactRecord, Notice, PlanSettings, SentNotice, StoredContact, StoredRule};
 pub use people::{LoginFailure, NewPerson, NewSession, StoredPerson, StoredSession};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
+pub use report_drafts::ReportDraft;
 pub use reports::{NewPeriodicReport, StoredOfficer, StoredReport, WindowIncident};
 pub use retention::{
     ProbeRollup, RetentionPolicy, RetentionSummary, DEFAULT_BATCH_ROWS, RAW_EVENT_KINDS,

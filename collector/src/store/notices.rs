@@ -142,6 +142,23 @@ const NOTICE_COLUMNS: &str =
     "id, incident_id, contact_id, channel, address, kind, step, subject, body_text, body_html,
      state, attempts, next_attempt_at, last_error, created_at, sent_at";
 
+/// A routing rule as stored (`notify rules-import`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StoredRule {
+    /// Id, in the order rules were imported.
+    pub id: i64,
+    /// The unit whose subtree it covers; none for every unit.
+    pub unit_code: Option<String>,
+    /// Incident kinds, comma-separated, or `*`.
+    pub kinds: String,
+    /// Lowest severity it applies to.
+    pub min_severity: String,
+    /// Contact role told.
+    pub role: String,
+    /// Delay after the incident opens, ms.
+    pub after_ms: i64,
+}
+
 /// What planning needs of the collector's settings.
 #[derive(Debug, Clone)]
 pub struct PlanSettings {
@@ -303,6 +320,22 @@ impl Store {
         }
         tx.commit().await.context("committing rules")?;
         Ok(records.len())
+    }
+
+    /// The routing rules as stored, in order, with their unit's code (none: every unit). Empty
+    /// when none were imported (the built-in defaults then apply: `jobs::notify::rules::defaults`).
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn notify_rules_list(&self) -> anyhow::Result<Vec<StoredRule>> {
+        sqlx::query_as::<_, StoredRule>(
+            "SELECT r.id, u.code AS unit_code, r.kinds, r.min_severity, r.role, r.after_ms
+             FROM notify_rules r LEFT JOIN units u ON u.id = r.unit_id ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing notify rules")
     }
 
     /// Plans the notices owed at `now`, under the `notify` lock, and returns how many it wrote.

@@ -219,6 +219,21 @@ impl Store {
         .context("listing reports of a period")
     }
 
+    /// Every version of every report of one unit, newest first.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn reports_of_unit(&self, unit_id: i64) -> anyhow::Result<Vec<StoredReport>> {
+        sqlx::query_as::<_, StoredReport>(&format!(
+            "SELECT {REPORT_COLUMNS} WHERE r.unit_id = $1 ORDER BY r.received_at DESC, r.id DESC"
+        ))
+        .bind(unit_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing reports of a unit")
+    }
+
     /// One report version with its document.
     ///
     /// # Errors

@@ -33,6 +33,7 @@ mod bad_input;
 mod console;
 mod console_auth;
 mod console_incidents;
+mod console_reports;
 mod consolidated_truth;
 mod detection;
 mod documents;

@@ -25,7 +25,7 @@ mod notices;
 mod params;
 mod probe_results;
 mod read;
-mod reports;
+pub(crate) mod reports;
 
 use std::io::Read;
 use std::net::SocketAddr;

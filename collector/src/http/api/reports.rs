@@ -14,7 +14,7 @@ use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, AuthenticatedAgent, Caller};
 use crate::domain::auth::Scope;
 use crate::services::reports::{self, tallies};
-use crate::store::{millis, NewAuditEntry, NewPeriodicReport};
+use crate::store::millis;
 
 /// `GET /api/v1/reports/context`: what the calling agent's unit needs to draft its reports.
 pub(super) async fn reports_context(
@@ -72,41 +72,26 @@ pub(super) async fn reports_create(
             )
             .await);
     }
-    let report = reports::check_document(&state.reports, &unit.code, &body.document)
-        .map_err(|message| ApiError::unprocessable("invalid_report", message))?;
     let now = time::OffsetDateTime::now_utc();
-    let id = uuid::Uuid::new_v4().to_string();
-    let row = NewPeriodicReport {
-        id: id.clone(),
-        scheme: report.front.scheme.clone(),
-        period: report.front.period.clone(),
-        submitted_by: report.front.officer.clone(),
-        submitted_at_agent: None,
-        submitted_at: Some(millis(now)),
-        not_before: None,
-        document: body.document,
-        sections: serde_json::to_string(&report.sections).unwrap_or_default(),
-        figures: serde_json::to_string(&report.front.figures).unwrap_or_default(),
-    };
-    state.store.report_insert(unit.id, &row, now).await?;
+    let submitted = reports::submit(&state.store, &state.reports, unit, body.document, now)
+        .await
+        .map_err(|err| match err {
+            reports::SubmitError::Invalid(message) => {
+                ApiError::unprocessable("invalid_report", message)
+            }
+            reports::SubmitError::Store(err) => ApiError::Internal(err),
+        })?;
     state
-        .audit(NewAuditEntry {
-            actor: caller.principal.actor(),
-            action: "report.submit".into(),
-            target: format!("{}:{}:{}", unit.code, row.scheme, row.period),
-            outcome: "ok",
-            remote_addr: caller.address.clone(),
-            details: serde_json::json!({ "report": id }),
-        })
+        .audit(submitted.audit_entry(caller.principal.actor(), caller.address.clone()))
         .await;
     Ok((
         axum::http::StatusCode::CREATED,
         axum::Json(serde_json::json!({
-            "id": id,
-            "unit_code": unit.code,
-            "scheme": row.scheme,
-            "period": row.period,
-            "submitted_at": rfc3339(millis(now)),
+            "id": submitted.id,
+            "unit_code": submitted.unit_code,
+            "scheme": submitted.scheme,
+            "period": submitted.period,
+            "submitted_at": rfc3339(submitted.submitted_at),
         })),
     )
         .into_response())
@@ -216,13 +201,12 @@ pub(super) async fn reports_show(
         )
             .into_response());
     }
-    let blocks = reports::rendered(&state.store, &state.reports, &report, &document).await?;
     if format == "docx" {
         let unit = units
             .iter()
             .find(|unit| unit.id == report.unit_id)
             .ok_or_else(|| ApiError::NotFound(format!("no unit {}", report.unit_code)))?;
-        let bytes = officer_report_docx(&state, &report, unit, &document, &blocks).await?;
+        let bytes = officer_report_docx(&state, &report, unit, &document).await?;
         let name = format!(
             "bao-cao-{}-{}-{}.docx",
             report.scheme, report.period, report.unit_code
@@ -243,6 +227,7 @@ pub(super) async fn reports_show(
         )
             .into_response());
     }
+    let blocks = reports::rendered(&state.store, &state.reports, &report, &document).await?;
     let (content_type, body) = if format == "html" {
         (
             "text/html; charset=utf-8",
@@ -258,14 +243,18 @@ pub(super) async fn reports_show(
 }
 
 /// The officer's report as a Nghị định 30/2020 document issued by its unit
-/// ([`crate::documents::periodic`]).
-async fn officer_report_docx(
+/// ([`crate::documents::periodic`]): what `?format=docx` serves, and the console's download.
+///
+/// # Errors
+///
+/// When the stored document no longer reads, or on a database error.
+pub(crate) async fn officer_report_docx(
     state: &AppState,
     report: &crate::store::StoredReport,
     unit: &crate::store::Unit,
     document: &str,
-    blocks: &[cntt_common::report::Block],
-) -> Result<Vec<u8>, ApiError> {
+) -> anyhow::Result<Vec<u8>> {
+    let blocks = reports::rendered(&state.store, &state.reports, report, document).await?;
     let profile = state.store.unit_profile(unit.id).await?.unwrap_or_default();
     let body = if profile.reporting_name.trim().is_empty() {
         crate::services::units::body_name(&unit.kind, &unit.name)
@@ -299,8 +288,8 @@ async fn officer_report_docx(
         submitted_at,
         authority,
     };
-    let document = crate::documents::periodic::document(blocks, &issue);
-    Ok(crate::documents::nd30::docx(&document)?)
+    let document = crate::documents::periodic::document(&blocks, &issue);
+    crate::documents::nd30::docx(&document)
 }
 
 /// `GET /api/v1/reports/consolidated?period=2026-Q4&format=xlsx|docx`: the Sở's consolidated

@@ -15,7 +15,10 @@
 mod audit;
 mod incidents;
 mod login;
+mod notices;
+mod officers;
 mod overview;
+mod reports;
 mod session;
 mod units;
 
@@ -45,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .route("/static/{file}", get(static_show))
         .merge(login::routes())
+        .merge(reports::routes())
+        .merge(officers::routes())
+        .merge(notices::routes())
         .layer(middleware::map_response(console_headers))
         .with_state(state)
 }
