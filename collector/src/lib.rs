@@ -46,6 +46,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
     let tls = config::tls::server_config(&config.tls)
         .context("loading the server certificate (see [tls] in the config)")?;
     let state = AppState {
+        committer: crate::store::Committer::start(store.clone(), config.ingest.postgres_writers),
         store: store.clone(),
         metrics,
         ingest: config.ingest.clone(),

@@ -703,6 +703,9 @@ pub struct IngestConfig {
     /// How far ahead of the collector's clock an event may be dated, e.g. `1h`.
     #[serde(default = "default_max_clock_skew", with = "duration_text")]
     pub max_future_skew: Duration,
+    /// On PostgreSQL, how many group-commit writers store batches side by side (SQLite has one).
+    #[serde(default = "default_postgres_writers")]
+    pub postgres_writers: usize,
 }
 
 impl Default for IngestConfig {
@@ -710,8 +713,13 @@ impl Default for IngestConfig {
         IngestConfig {
             max_body_bytes: default_max_body_bytes(),
             max_future_skew: default_max_clock_skew(),
+            postgres_writers: default_postgres_writers(),
         }
     }
+}
+
+fn default_postgres_writers() -> usize {
+    4
 }
 
 fn default_max_body_bytes() -> usize {

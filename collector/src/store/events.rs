@@ -4,14 +4,15 @@
 //! ([`super::probe_results`]), its new incident phases applied to `incidents`
 //! ([`super::incidents`]) and the agent's last contact either all land or none do.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Context;
 use serde::Serialize;
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::incidents::{self, Applied, NewIncidentPhase};
-use super::probe_results::{self, NewProbeResult};
+use super::probe_results::NewProbeResult;
 use super::{millis, Store};
 
 /// An event to store, already checked by the ingest handler.
@@ -139,10 +140,10 @@ impl Store {
     }
 
     /// Stores a batch like [`Store::events_ingest`] and, in the same transaction, the typed
-    /// payloads of its new events: a row per probe result and each incident phase applied to its
-    /// incident (see the design note in `incidents.rs`). A phase of an incident that belongs to
-    /// another agent is not applied; its event is kept with status `invalid` and listed in
-    /// [`IngestCounts::flagged`].
+    /// payloads of its new events: a row per probe result (which is then not kept in `events`:
+    /// each probe result is stored once) and each incident phase applied to its incident (see the
+    /// design note in `incidents.rs`). A phase of an incident that belongs to another agent is not
+    /// applied; its event is kept with status `invalid` and listed in [`IngestCounts::flagged`].
     ///
     /// # Errors
     ///
@@ -152,62 +153,514 @@ impl Store {
         batch: &BatchWrite<'_>,
         payloads: &BatchPayloads<'_>,
     ) -> anyhow::Result<IngestCounts> {
-        let BatchWrite {
-            agent_id,
-            unit_id,
-            events,
-            heartbeat,
-            agent_version,
-            address,
-            now,
-        } = *batch;
-        let now = millis(now);
+        let probe_ids: HashSet<&str> = payloads
+            .probe_results
+            .iter()
+            .map(|result| result.event_id.as_str())
+            .collect();
+        let owned = IngestBatch {
+            agent_id: batch.agent_id.to_owned(),
+            unit_id: batch.unit_id,
+            events: batch
+                .events
+                .iter()
+                .filter(|event| !probe_ids.contains(event.id.as_str()))
+                .cloned()
+                .collect(),
+            heartbeat: batch.heartbeat.cloned(),
+            agent_version: batch.agent_version.to_owned(),
+            address: batch.address.map(str::to_owned),
+            now: batch.now,
+            probe_results: payloads.probe_results.to_vec(),
+            incident_phases: payloads.incident_phases.to_vec(),
+            periodic_reports: payloads.periodic_reports.to_vec(),
+            clock_offset_ms: payloads.clock_offset_ms,
+        };
+        let mut tx = self.begin_write().await.context("starting ingest")?;
+        let mut counts = write_group(&mut tx, std::slice::from_ref(&owned)).await?;
+        tx.commit().await.context("committing ingest")?;
+        Ok(counts.pop().expect("one count per batch written"))
+    }
+
+    /// Stores several agents' batches in one transaction (the group commit of
+    /// [`super::Committer`]): one multi-row statement per table for all of them, then each
+    /// batch's incident phases, reports and agent update. If the group fails, nothing of it is
+    /// kept and each batch is written again alone in its own transaction, so a batch the database
+    /// refuses fails alone and every other one still lands whole: all or nothing per batch.
+    ///
+    /// Returns one result per batch, in order.
+    pub async fn ingest_group(&self, batches: &[IngestBatch]) -> Vec<anyhow::Result<IngestCounts>> {
+        let group = async {
+            let mut tx = self.begin_write().await.context("starting ingest")?;
+            let counts = write_group(&mut tx, batches).await?;
+            tx.commit().await.context("committing ingest")?;
+            anyhow::Ok(counts)
+        };
+        match group.await {
+            Ok(counts) => counts.into_iter().map(Ok).collect(),
+            Err(err) if batches.len() == 1 => vec![Err(err)],
+            Err(err) => {
+                tracing::warn!(batches = batches.len(), error = %format!("{err:#}"), "group commit failed; writing its batches one by one");
+                let mut results = Vec::with_capacity(batches.len());
+                for batch in batches {
+                    let alone = async {
+                        let mut tx = self.begin_write().await.context("starting ingest")?;
+                        let mut counts = write_group(&mut tx, std::slice::from_ref(batch)).await?;
+                        tx.commit().await.context("committing ingest")?;
+                        anyhow::Ok(counts.pop().expect("one count per batch written"))
+                    };
+                    results.push(alone.await);
+                }
+                results
+            }
+        }
+    }
+
+    /// One agent's events in sequence order, probe results included (read back from their rows).
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn events_of_agent(&self, agent_id: &str) -> anyhow::Result<Vec<StoredEvent>> {
+        let mut events = sqlx::query_as::<_, StoredEvent>(
+            "SELECT id, agent_id, seq, kind, occurred_at, received_at, status, data
+             FROM events WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing events of agent")?;
+        // Probe results are stored once, as typed rows (issue 15): read back as the events they
+        // were, those stored before already being in `events`.
+        let known: HashSet<String> = events.iter().map(|event| event.id.clone()).collect();
+        let rows = sqlx::query_as::<_, ProbeEventRow>(
+            "SELECT id, seq, target, target_kind, check_kind, address, at, ok,
+                    CAST(CASE WHEN rtt_ms IS NULL THEN 0 ELSE 1 END AS BIGINT) AS measured, COALESCE(rtt_ms, 0.0) AS rtt_ms,
+                    error, http_status, cert_not_after, received_at
+             FROM probe_results WHERE agent_id = $1 AND seq IS NOT NULL AND received_at IS NOT NULL",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing probe results of agent")?;
+        for row in rows.into_iter().filter(|row| !known.contains(&row.id)) {
+            let mut data = serde_json::json!({
+                "target": row.target,
+                "target_kind": row.target_kind,
+                "check": row.check_kind,
+                "address": row.address,
+                "ok": row.ok == 1,
+            });
+            if row.measured == 1 {
+                data["rtt_ms"] = serde_json::json!(row.rtt_ms);
+            }
+            if let Some(error) = row.error {
+                data["error"] = serde_json::json!(error);
+            }
+            if let Some(status) = row.http_status {
+                data["http_status"] = serde_json::json!(status);
+            }
+            if let Some(at) = row.cert_not_after {
+                let text = super::from_millis(at)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .context("formatting a certificate expiry")?;
+                data["cert_not_after"] = serde_json::json!(text);
+            }
+            events.push(StoredEvent {
+                id: row.id,
+                agent_id: agent_id.to_owned(),
+                seq: row.seq,
+                kind: "probe_result".into(),
+                occurred_at: row.at,
+                received_at: row.received_at,
+                status: "ok".into(),
+                data: data.to_string(),
+            });
+        }
+        events.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
+        Ok(events)
+    }
+}
+
+/// One agent's batch as the ingest handler hands it to the [`super::Committer`]: the events kept
+/// in `events` and the typed payloads, each naming its event.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    /// The agent, from its credential.
+    pub agent_id: String,
+    /// Its unit, from its credential.
+    pub unit_id: i64,
+    /// Events other than probe results: heartbeats, incident phases, reports, and whatever could
+    /// not be read (kept as it came and flagged).
+    pub events: Vec<NewEvent>,
+    /// The newest heartbeat of the batch, if any.
+    pub heartbeat: Option<HeartbeatUpdate>,
+    /// The agent's software version.
+    pub agent_version: String,
+    /// Where the batch came from.
+    pub address: Option<String>,
+    /// When it arrived.
+    pub now: OffsetDateTime,
+    /// Probe results, each stored once in `probe_results` under its event's id.
+    pub probe_results: Vec<NewProbeResult>,
+    /// Incident phases, one per `incident` event (which is also in `events`).
+    pub incident_phases: Vec<NewIncidentPhase>,
+    /// Periodic reports, one per `periodic_report` event that passed the checks.
+    pub periodic_reports: Vec<super::reports::NewPeriodicReport>,
+    /// Collector time minus the agent's time when it sent the batch, ms.
+    pub clock_offset_ms: Option<i64>,
+}
+
+impl IngestBatch {
+    /// How many rows it adds at most: the measure of a group's size.
+    pub fn rows(&self) -> usize {
+        self.events.len() + self.probe_results.len()
+    }
+
+    /// The highest sequence number of its events, probe results included.
+    fn max_seq(&self, probe_seqs: Option<i64>) -> Option<i64> {
+        self.events
+            .iter()
+            .map(|event| event.seq)
+            .max()
+            .max(probe_seqs)
+    }
+}
+
+/// Rows per statement on PostgreSQL, at most: a group's rows travel as one JSON array per table
+/// and statement.
+const ROWS_PER_STATEMENT: usize = 2048;
+
+/// Whether `conn` talks to PostgreSQL (else SQLite).
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
+/// The events of a group as the JSON document [`insert_events`] binds.
+#[derive(Serialize)]
+struct EventRow<'a> {
+    id: &'a str,
+    agent_id: &'a str,
+    unit_id: i64,
+    seq: i64,
+    kind: &'a str,
+    occurred_at: i64,
+    received_at: i64,
+    status: &'a str,
+    error: Option<&'a str>,
+    data: &'a str,
+}
+
+/// A probe result as the JSON document [`insert_probe_results`] binds.
+#[derive(Serialize)]
+struct ProbeRow<'a> {
+    id: &'a str,
+    agent_id: &'a str,
+    unit_id: i64,
+    target: &'a str,
+    target_kind: &'a str,
+    check_kind: &'a str,
+    address: &'a str,
+    at: i64,
+    ok: i64,
+    rtt_ms: Option<f64>,
+    error: Option<&'a str>,
+    http_status: Option<i64>,
+    cert_not_after: Option<i64>,
+    seq: i64,
+    received_at: i64,
+}
+
+/// Runs `INSERT … SELECT` over `rows`, bound as one JSON array per statement (PostgreSQL: one
+/// parameter whatever the number of rows), and returns the ids stored now.
+async fn insert_json<T: Serialize>(
+    conn: &mut AnyConnection,
+    sql: &str,
+    rows: &[T],
+    what: &str,
+) -> anyhow::Result<HashSet<String>> {
+    let mut new_ids = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let document = serde_json::to_string(chunk).context("encoding rows")?;
+        let stored: Vec<String> = sqlx::query_scalar(sql)
+            .bind(document)
+            .fetch_all(&mut *conn)
+            .await
+            .with_context(|| format!("storing {} {what}", chunk.len()))?;
+        new_ids.extend(stored);
+    }
+    Ok(new_ids)
+}
+
+/// Rows per multi-row statement on SQLite, at most; rows go in statements of power-of-two sizes
+/// up to this, so a connection prepares a handful of distinct statements and keeps them.
+const SQLITE_ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `n` rows into power-of-two chunks of at most `max` (itself a power of two).
+fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n > 0 {
+        let size = if n >= max {
+            max
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
+
+/// A row of `INSERT … VALUES` on SQLite: anonymous `?` placeholders, which SQLite binds by
+/// position (numbered ones, `$1`, it looks up by name, one by one: quadratic in their number).
+fn sqlite_values(head: &str, rows: usize, row: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 2) + 48);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for index in 0..rows {
+        if index > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    sql
+}
+
+/// A statement that returns the ids it stored.
+type IdQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, String, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a chunk of rows to a multi-row statement on SQLite, and returns the ids stored now.
+async fn insert_sqlite<T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    row: &str,
+    rows: &[T],
+    bind: for<'q> fn(IdQuery<'q>, &'q T) -> IdQuery<'q>,
+    what: &str,
+) -> anyhow::Result<HashSet<String>> {
+    let mut new_ids = HashSet::with_capacity(rows.len());
+    let mut rest = rows;
+    for size in chunk_sizes(rows.len(), SQLITE_ROWS_PER_STATEMENT) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = sqlite_values(head, size, row);
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for item in chunk {
+            query = bind(query, item);
+        }
+        let stored = query
+            .fetch_all(&mut *conn)
+            .await
+            .with_context(|| format!("storing {size} {what}"))?;
+        new_ids.extend(stored);
+    }
+    Ok(new_ids)
+}
+
+/// Inserts the events of a group, sorted by id (so that concurrent writers on PostgreSQL take
+/// their locks in one order), and returns the ids stored now for the first time.
+async fn insert_events(
+    conn: &mut AnyConnection,
+    batches: &[IngestBatch],
+) -> anyhow::Result<HashSet<String>> {
+    let mut rows: Vec<EventRow<'_>> = batches
+        .iter()
+        .flat_map(|batch| {
+            batch.events.iter().map(move |event| EventRow {
+                id: &event.id,
+                agent_id: &batch.agent_id,
+                unit_id: batch.unit_id,
+                seq: event.seq,
+                kind: &event.kind,
+                occurred_at: millis(event.occurred_at),
+                received_at: millis(batch.now),
+                status: event.status,
+                error: event.error.as_deref(),
+                data: &event.data,
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    rows.sort_by(|a, b| a.id.cmp(b.id));
+    let sql = if is_postgres(conn) {
+        "INSERT INTO events (id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data)
+         SELECT id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data
+         FROM json_to_recordset($1::json) AS r(id text, agent_id text, unit_id bigint, seq bigint, kind text,
+              occurred_at bigint, received_at bigint, status text, error text, data text)
+         ON CONFLICT (id) DO NOTHING RETURNING id"
+    } else {
+        return insert_sqlite(
+            conn,
+            "INSERT INTO events (id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &rows,
+            |query, row| {
+                query
+                    .bind(row.id)
+                    .bind(row.agent_id)
+                    .bind(row.unit_id)
+                    .bind(row.seq)
+                    .bind(row.kind)
+                    .bind(row.occurred_at)
+                    .bind(row.received_at)
+                    .bind(row.status)
+                    .bind(row.error)
+                    .bind(row.data)
+            },
+            "events",
+        )
+        .await;
+    };
+    insert_json(conn, sql, &rows, "events").await
+}
+
+/// Inserts the probe results of a group, sorted by id, and returns the ids stored now for the
+/// first time.
+async fn insert_probe_results(
+    conn: &mut AnyConnection,
+    batches: &[IngestBatch],
+) -> anyhow::Result<HashSet<String>> {
+    let mut rows: Vec<ProbeRow<'_>> = batches
+        .iter()
+        .flat_map(|batch| {
+            batch.probe_results.iter().map(move |result| ProbeRow {
+                id: &result.event_id,
+                agent_id: &batch.agent_id,
+                unit_id: batch.unit_id,
+                target: &result.target,
+                target_kind: &result.target_kind,
+                check_kind: &result.check_kind,
+                address: &result.address,
+                at: millis(result.at),
+                ok: i64::from(result.ok),
+                rtt_ms: result.rtt_ms,
+                error: result.error.as_deref(),
+                http_status: result.http_status,
+                cert_not_after: result.cert_not_after.map(millis),
+                seq: result.seq,
+                received_at: millis(batch.now),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    rows.sort_by(|a, b| a.id.cmp(b.id));
+    let sql = if is_postgres(conn) {
+        "INSERT INTO probe_results (id, agent_id, unit_id, target, target_kind, check_kind, address, at, ok,
+                                    rtt_ms, error, http_status, cert_not_after, seq, received_at)
+         SELECT id, agent_id, unit_id, target, target_kind, check_kind, address, at, ok, rtt_ms, error,
+                http_status, cert_not_after, seq, received_at
+         FROM json_to_recordset($1::json) AS r(id text, agent_id text, unit_id bigint, target text,
+              target_kind text, check_kind text, address text, at bigint, ok bigint, rtt_ms double precision,
+              error text, http_status bigint, cert_not_after bigint, seq bigint, received_at bigint)
+         ON CONFLICT (id) DO NOTHING RETURNING id"
+    } else {
+        return insert_sqlite(
+            conn,
+            "INSERT INTO probe_results (id, agent_id, unit_id, target, target_kind, check_kind, address, at, ok,
+                                        rtt_ms, error, http_status, cert_not_after, seq, received_at)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &rows,
+            |query, row| {
+                query
+                    .bind(row.id)
+                    .bind(row.agent_id)
+                    .bind(row.unit_id)
+                    .bind(row.target)
+                    .bind(row.target_kind)
+                    .bind(row.check_kind)
+                    .bind(row.address)
+                    .bind(row.at)
+                    .bind(row.ok)
+                    // SQLite has no trouble with a NULL float (see `probe_results.rs` for PostgreSQL).
+                    .bind(row.rtt_ms)
+                    .bind(row.error)
+                    .bind(row.http_status)
+                    .bind(row.cert_not_after)
+                    .bind(row.seq)
+                    .bind(row.received_at)
+            },
+            "probe results",
+        )
+        .await;
+    };
+    insert_json(conn, sql, &rows, "probe results").await
+}
+
+/// A probe result read back as its event.
+#[derive(sqlx::FromRow)]
+struct ProbeEventRow {
+    id: String,
+    seq: i64,
+    target: String,
+    target_kind: String,
+    check_kind: String,
+    address: String,
+    at: i64,
+    ok: i64,
+    measured: i64,
+    rtt_ms: f64,
+    error: Option<String>,
+    http_status: Option<i64>,
+    cert_not_after: Option<i64>,
+    received_at: i64,
+}
+
+/// What a group changes on one agent: the newest values of its batches.
+struct AgentTouch<'a> {
+    now: i64,
+    agent_version: &'a str,
+    address: Option<&'a str>,
+    max_seq: Option<i64>,
+    clock_offset_ms: Option<i64>,
+    heartbeat: Option<&'a HeartbeatUpdate>,
+}
+
+/// Writes a group of batches inside `conn`'s transaction; one count per batch, in order. When the
+/// same event id comes in several batches of the group, the first batch stores it and the others
+/// count it as a duplicate.
+async fn write_group(
+    conn: &mut AnyConnection,
+    batches: &[IngestBatch],
+) -> anyhow::Result<Vec<IngestCounts>> {
+    let mut new_events = insert_events(conn, batches).await?;
+    let mut new_probes = insert_probe_results(conn, batches).await?;
+    let mut all_counts = Vec::with_capacity(batches.len());
+    let mut touched: BTreeMap<&str, AgentTouch<'_>> = BTreeMap::new();
+    for batch in batches {
         let mut counts = IngestCounts::default();
         let mut new_ids = HashSet::new();
-        let mut tx = self.begin_write().await.context("starting ingest")?;
-        for event in events {
-            let res = sqlx::query(
-                "INSERT INTO events (id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&event.id)
-            .bind(agent_id)
-            .bind(unit_id)
-            .bind(event.seq)
-            .bind(&event.kind)
-            .bind(millis(event.occurred_at))
-            .bind(now)
-            .bind(event.status)
-            .bind(&event.error)
-            .bind(&event.data)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("storing event {}", event.id))?;
-            if res.rows_affected() == 1 {
+        for event in &batch.events {
+            if new_events.remove(&event.id) {
                 counts.accepted += 1;
                 new_ids.insert(event.id.as_str());
             } else {
                 counts.duplicates += 1;
             }
         }
-        for result in payloads.probe_results {
-            if !new_ids.contains(result.event_id.as_str()) {
-                continue;
-            }
-            if probe_results::insert(&mut tx, agent_id, unit_id, result).await? {
+        for result in &batch.probe_results {
+            if new_probes.remove(&result.event_id) {
+                counts.accepted += 1;
                 if result.ok {
                     counts.probe_results_ok += 1;
                 } else {
                     counts.probe_results_failed += 1;
                 }
+            } else {
+                counts.duplicates += 1;
             }
         }
-        for phase in payloads.incident_phases {
+        let now = millis(batch.now);
+        for phase in &batch.incident_phases {
             if !new_ids.contains(phase.event_id.as_str()) {
                 continue;
             }
-            let applied = incidents::apply(&mut tx, agent_id, unit_id, phase, now).await?;
+            let applied =
+                incidents::apply(conn, &batch.agent_id, batch.unit_id, phase, now).await?;
             if applied == Applied::Foreign {
                 let reason = format!(
                     "incident {} belongs to another agent; an agent may only report its own incidents",
@@ -216,7 +669,7 @@ impl Store {
                 sqlx::query("UPDATE events SET status = 'invalid', error = $1 WHERE id = $2")
                     .bind(&reason)
                     .bind(&phase.event_id)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await
                     .with_context(|| format!("flagging event {}", phase.event_id))?;
                 counts.flagged.push(FlaggedEvent {
@@ -226,66 +679,64 @@ impl Store {
                 });
             }
         }
-        for report in payloads.periodic_reports {
+        for report in &batch.periodic_reports {
             if !new_ids.contains(report.id.as_str()) {
                 continue;
             }
-            let offset = payloads.clock_offset_ms.unwrap_or(0);
-            super::reports::insert(&mut tx, unit_id, Some(agent_id), report, offset, now).await?;
+            let offset = batch.clock_offset_ms.unwrap_or(0);
+            super::reports::insert(
+                conn,
+                batch.unit_id,
+                Some(&batch.agent_id),
+                report,
+                offset,
+                now,
+            )
+            .await?;
         }
-        if let Some(offset) = payloads.clock_offset_ms {
-            sqlx::query("UPDATE agents SET clock_offset_ms = $1 WHERE id = $2")
-                .bind(offset)
-                .bind(agent_id)
-                .execute(&mut *tx)
-                .await
-                .context("storing the agent's clock offset")?;
-        }
-        let max_seq = events.iter().map(|event| event.seq).max();
+        let probe_seq = batch.probe_results.iter().map(|result| result.seq).max();
+        let touch = touched.entry(&batch.agent_id).or_insert(AgentTouch {
+            now,
+            agent_version: &batch.agent_version,
+            address: None,
+            max_seq: None,
+            clock_offset_ms: None,
+            heartbeat: None,
+        });
+        touch.now = touch.now.max(now);
+        touch.agent_version = &batch.agent_version;
+        touch.address = batch.address.as_deref().or(touch.address);
+        touch.max_seq = touch.max_seq.max(batch.max_seq(probe_seq));
+        touch.clock_offset_ms = batch.clock_offset_ms.or(touch.clock_offset_ms);
+        touch.heartbeat = batch.heartbeat.as_ref().or(touch.heartbeat);
+        all_counts.push(counts);
+    }
+    for (agent_id, touch) in &touched {
         sqlx::query(
             "UPDATE agents SET last_seen_at = $1, agent_version = $2, last_address = COALESCE($3, last_address),
-                 last_seq = CASE WHEN last_seq IS NULL OR last_seq < $4 THEN $4 ELSE last_seq END
-             WHERE id = $5",
+                 last_seq = CASE WHEN last_seq IS NULL OR last_seq < $4 THEN $4 ELSE last_seq END,
+                 clock_offset_ms = COALESCE($5, clock_offset_ms),
+                 heartbeat_interval = COALESCE($6, heartbeat_interval),
+                 host_snapshot = COALESCE($7, host_snapshot)
+             WHERE id = $8",
         )
-        .bind(now)
-        .bind(agent_version)
-        .bind(address)
-        .bind(max_seq)
-        .bind(agent_id)
-        .execute(&mut *tx)
+        .bind(touch.now)
+        .bind(touch.agent_version)
+        .bind(touch.address)
+        .bind(touch.max_seq)
+        .bind(touch.clock_offset_ms)
+        .bind(touch.heartbeat.map(|heartbeat| heartbeat.interval_seconds))
+        .bind(touch.heartbeat.map(|heartbeat| heartbeat.host_snapshot.as_str()))
+        .bind(*agent_id)
+        .execute(&mut *conn)
         .await
         .context("updating agent after ingest")?;
-        // Any batch, even an empty one, is contact: an "agent unreachable" incident ends.
-        incidents::agent_reachable_again(&mut tx, agent_id, now).await?;
-        if let Some(heartbeat) = heartbeat {
-            sqlx::query(
-                "UPDATE agents SET heartbeat_interval = $1, host_snapshot = $2 WHERE id = $3",
-            )
-            .bind(heartbeat.interval_seconds)
-            .bind(&heartbeat.host_snapshot)
-            .bind(agent_id)
-            .execute(&mut *tx)
-            .await
-            .context("storing host snapshot")?;
-        }
-        tx.commit().await.context("committing ingest")?;
-        Ok(counts)
     }
-
-    /// One agent's events in sequence order.
-    ///
-    /// # Errors
-    ///
-    /// On a database error.
-    pub async fn events_of_agent(&self, agent_id: &str) -> anyhow::Result<Vec<StoredEvent>> {
-        let events = sqlx::query_as::<_, StoredEvent>(
-            "SELECT id, agent_id, seq, kind, occurred_at, received_at, status, data
-             FROM events WHERE agent_id = $1 ORDER BY seq, id",
-        )
-        .bind(agent_id)
-        .fetch_all(&self.pool)
-        .await
-        .context("listing events of agent")?;
-        Ok(events)
-    }
+    // Any batch, even an empty one, is contact: an "agent unreachable" incident ends.
+    let contacts: Vec<(&str, i64)> = touched
+        .iter()
+        .map(|(agent_id, touch)| (*agent_id, touch.now))
+        .collect();
+    incidents::agents_reachable_again(conn, &contacts).await?;
+    Ok(all_counts)
 }

@@ -399,39 +399,51 @@ pub(super) async fn timeline(
     Ok(())
 }
 
-/// Resolves the open "agent unreachable" incident of an agent that reported again.
-pub(super) async fn agent_reachable_again(
+/// Ends the "agent unreachable" incidents of agents that have just been heard from, each at the
+/// time given with it.
+pub(super) async fn agents_reachable_again(
     conn: &mut AnyConnection,
-    agent_id: &str,
-    now: i64,
+    contacts: &[(&str, i64)],
 ) -> anyhow::Result<()> {
-    let open: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM incidents WHERE agent_id = $1 AND kind = 'agent_unreachable' AND state IN ('open', 'acknowledged')",
-    )
-    .bind(agent_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .context("looking for an unreachable-agent incident")?;
-    let Some(id) = open else {
-        return Ok(());
-    };
-    sqlx::query(
-        "UPDATE incidents SET state = 'resolved', ended_at = $1, updated_at = $1 WHERE id = $2",
-    )
-    .bind(now)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await
-    .context("resolving an unreachable-agent incident")?;
-    timeline(
-        conn,
-        &id,
-        now,
-        "collector",
-        "resolved",
-        crate::domain::vi::AGENT_BACK,
-    )
-    .await
+    for chunk in contacts.chunks(256) {
+        let sql = format!(
+            "SELECT id, agent_id FROM incidents WHERE kind = 'agent_unreachable' AND state IN ('open', 'acknowledged'){}",
+            super::in_list("agent_id", 1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for (agent_id, _) in chunk {
+            query = query.bind(*agent_id);
+        }
+        let open = query
+            .fetch_all(&mut *conn)
+            .await
+            .context("looking for unreachable-agent incidents")?;
+        for (id, agent_id) in open {
+            let now = chunk
+                .iter()
+                .find(|(contact, _)| *contact == agent_id)
+                .map(|(_, at)| *at)
+                .expect("the incident was selected by one of these agents");
+            sqlx::query(
+                "UPDATE incidents SET state = 'resolved', ended_at = $1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await
+            .context("resolving an unreachable-agent incident")?;
+            timeline(
+                conn,
+                &id,
+                now,
+                "collector",
+                "resolved",
+                crate::domain::vi::AGENT_BACK,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// One entry of an incident's timeline.

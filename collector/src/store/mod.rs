@@ -11,6 +11,7 @@
 
 mod agents;
 mod audit;
+mod committer;
 mod events;
 mod incident_reports;
 mod incidents;
@@ -40,8 +41,10 @@ pub use audit::{
     chain_hash, AuditEntry, AuditFilter, AuditQuery, AuditSink, AuditTap, BreakKind, ChainBreak,
     ChainReport, NewAuditEntry, GENESIS_HASH,
 };
+pub use committer::{Committer, GROUP_ROWS};
 pub use events::{
-    BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestCounts, NewEvent, StoredEvent,
+    BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestBatch, IngestCounts, NewEvent,
+    StoredEvent,
 };
 pub use incident_reports::IssuedReport;
 pub use incidents::{
@@ -85,6 +88,8 @@ pub struct Store {
     write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Told of every audit entry once committed (the syslog forwarder), when set.
     audit_tap: Option<AuditTap>,
+    /// Agents recently authenticated (see `agents.rs`).
+    credentials: Arc<agents::CredentialCache>,
 }
 
 /// A transaction that writes: derefs to the connection; commit with [`WriteTx::commit`], or drop
@@ -147,6 +152,10 @@ impl Store {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // Issue 15: the writer's working set (the ends of the indexes that
+                        // ingest appends to) stays in memory instead of being read again from the
+                        // file for every group; a page cache only grows as far as it is used.
+                        conn.execute("PRAGMA cache_size = -16384").await?;
                     }
                     Ok(())
                 })
@@ -167,6 +176,7 @@ impl Store {
             backend,
             write_gate: Arc::default(),
             audit_tap: None,
+            credentials: Arc::default(),
         })
     }
 

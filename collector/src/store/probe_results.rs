@@ -1,13 +1,14 @@
 //! Probe results: the typed copy of each stored `probe_result` event, for queries by agent, target
 //! and time.
 //!
-//! Rows are written by [`Store::events_ingest_with`](super::Store::events_ingest_with) in the
-//! transaction that stores their events, and only for events stored for the first time, so a
-//! re-sent batch adds no row. The event itself stays in `events` untouched.
+//! Rows are written by the ingest of a batch ([`Store::ingest_group`](super::Store::ingest_group)),
+//! multi-row, in the transaction that stores the batch's other events. A probe result is stored
+//! once: this row is the event (its id is the event's, the key that makes a re-sent result a
+//! duplicate); it is not kept in `events` too. Rows stored before issue 15 also have their event
+//! in `events`, which retention deletes with the other raw events.
 
 use anyhow::Context;
 use serde::Serialize;
-use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::{millis, Store};
@@ -17,6 +18,8 @@ use super::{millis, Store};
 pub struct NewProbeResult {
     /// Id of the event that carried it; the row's key.
     pub event_id: String,
+    /// That event's sequence number.
+    pub seq: i64,
     /// Target name in the agent's config.
     pub target: String,
     /// `lan`, `wan`, `internet` or `server`.
@@ -85,43 +88,6 @@ pub struct ProbeResultFilter {
     pub until: Option<OffsetDateTime>,
     /// At most this many, newest first.
     pub limit: i64,
-}
-
-/// Stores one probe result inside an ingest transaction; returns whether a row was added.
-pub(super) async fn insert(
-    conn: &mut AnyConnection,
-    agent_id: &str,
-    unit_id: i64,
-    result: &NewProbeResult,
-) -> anyhow::Result<bool> {
-    // sqlx 0.8's Any driver sends a missing `f64` to PostgreSQL as a float4 NULL, and a statement
-    // first prepared that way then refuses a float8 value on the same connection ("incorrect binary
-    // data format"). So the round-trip time always travels as a float8 and a flag says whether it
-    // was measured.
-    let res = sqlx::query(
-        "INSERT INTO probe_results (id, agent_id, unit_id, target, target_kind, check_kind, address, at, ok,
-                                    rtt_ms, error, http_status, cert_not_after)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $14 = 1 THEN $10 ELSE NULL END, $11, $12, $13)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&result.event_id)
-    .bind(agent_id)
-    .bind(unit_id)
-    .bind(&result.target)
-    .bind(&result.target_kind)
-    .bind(&result.check_kind)
-    .bind(&result.address)
-    .bind(millis(result.at))
-    .bind(i64::from(result.ok))
-    .bind(result.rtt_ms.unwrap_or(0.0))
-    .bind(&result.error)
-    .bind(result.http_status)
-    .bind(result.cert_not_after.map(millis))
-    .bind(i64::from(result.rtt_ms.is_some()))
-    .execute(conn)
-    .await
-    .with_context(|| format!("storing probe result {}", result.event_id))?;
-    Ok(res.rows_affected() == 1)
 }
 
 impl Store {

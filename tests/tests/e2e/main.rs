@@ -40,6 +40,7 @@ mod documents;
 mod failover;
 mod flow;
 mod full_disk;
+mod group_commit;
 mod harness;
 mod hostile;
 mod incident_documents;

@@ -15,8 +15,8 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use cntt_common::wire::{
-    Ack, Batch, Event, Incident, IncidentPhase, IncidentSource, InvalidEvent, Payload,
-    PeriodicReport, ProbeResult, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
+    Ack, BatchView as Batch, EventView as Event, Incident, IncidentPhase, IncidentSource,
+    InvalidEvent, Payload, PeriodicReport, ProbeResult, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION,
 };
 use serde::{Deserialize, Serialize};
 use time::macros::datetime;
@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 use super::{json_bytes, ok, parse_json, ApiError, AppState, AuthenticatedAgent};
 use crate::metrics::ProbeTally;
 use crate::store::{
-    BatchPayloads, BatchWrite, HeartbeatUpdate, IngestCounts, NewAuditEntry, NewEvent,
-    NewIncidentPhase, NewPeriodicReport, NewProbeResult,
+    HeartbeatUpdate, IngestBatch, IngestCounts, NewAuditEntry, NewEvent, NewIncidentPhase,
+    NewPeriodicReport, NewProbeResult,
 };
 
 /// No event of ours can be older than this: the product did not exist.
@@ -181,8 +181,9 @@ async fn ingest(
                 ("ok", None)
             }
             Ok(Some(Payload::ProbeResult(result))) => {
+                // Stored once, as its typed row, not also as a raw event (issue 15).
                 probe_results.push(probe_result_row(event, &result));
-                ("ok", None)
+                continue;
             }
             Ok(Some(Payload::Incident(incident))) => match incident.check_lengths() {
                 Ok(()) => {
@@ -236,12 +237,12 @@ async fn ingest(
             occurred_at: event.at,
             status,
             error,
-            data: event.data.to_string(),
+            data: event.data.get().to_owned(),
         });
     }
-    // The write runs as its own task: if the agent hangs up (its line drops mid-request), the
-    // request is cancelled but the transaction still ends cleanly, committed or rolled back,
-    // instead of being dropped half-way with its database connection.
+    // The write is the committer's (group commit, `store/committer.rs`): if the agent hangs up
+    // (its line drops mid-request), the request is cancelled but the transaction still ends
+    // cleanly, committed or rolled back, instead of being dropped half-way.
     let heartbeat = newest_heartbeat.map(|(_, update)| update);
     // Collector time minus agent time when the agent sent the batch; the transit time (well under
     // a second) is part of it, which only makes a report look a little later than it was.
@@ -253,29 +254,22 @@ async fn ingest(
             .collect(),
     };
     let write_started = std::time::Instant::now();
-    let store = state.store.clone();
-    let (agent_id, unit_id) = (caller.agent.id.clone(), caller.agent.unit_id);
-    let (agent_version, address) = (batch.agent_version.clone(), caller.address.clone());
-    let counts = tokio::spawn(async move {
-        let write = BatchWrite {
-            agent_id: &agent_id,
-            unit_id,
-            events: &events,
-            heartbeat: heartbeat.as_ref(),
-            agent_version: &agent_version,
-            address: address.as_deref(),
+    let counts = state
+        .committer
+        .ingest(IngestBatch {
+            agent_id: caller.agent.id.clone(),
+            unit_id: caller.agent.unit_id,
+            events,
+            heartbeat,
+            agent_version: batch.agent_version.clone(),
+            address: caller.address.clone(),
             now,
-        };
-        let payloads = BatchPayloads {
-            probe_results: &probe_results,
-            incident_phases: &incident_phases,
-            periodic_reports: &periodic_reports,
+            probe_results,
+            incident_phases,
+            periodic_reports,
             clock_offset_ms: Some(clock_offset_ms),
-        };
-        store.events_ingest_with(&write, &payloads).await
-    })
-    .await
-    .map_err(|err| ApiError::Internal(anyhow::anyhow!("ingest task failed: {err}")))??;
+        })
+        .await?;
     record_metrics(
         state,
         caller,
@@ -374,7 +368,7 @@ fn periodic_report_row(
 async fn record_metrics(
     state: &AppState,
     caller: &AuthenticatedAgent,
-    batch: &Batch,
+    batch: &Batch<'_>,
     counts: &IngestCounts,
     probe_tally: &ProbeTally,
     write_started: std::time::Instant,
@@ -413,6 +407,7 @@ fn wire_name<T: Serialize>(value: &T) -> String {
 fn probe_result_row(event: &Event, result: &ProbeResult) -> NewProbeResult {
     NewProbeResult {
         event_id: event.id.to_string(),
+        seq: i64::try_from(event.seq).expect("checked before that seq fits in i64"),
         target: result.target.clone(),
         target_kind: wire_name(&result.target_kind),
         check_kind: wire_name(&result.check),
@@ -465,6 +460,9 @@ static WARNED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<St
 /// Refuses a batch of an agent whose unit has ended when `[units] ended = "refuse"`; else logs
 /// it once. Its data is then counted for the successor by the reports.
 async fn ended_unit(state: &AppState, caller: &AuthenticatedAgent) -> Result<(), ApiError> {
+    if caller.agent.unit_valid_to.is_none() {
+        return Ok(());
+    }
     let Some(unit) = state.store.unit_by_id(caller.agent.unit_id).await? else {
         return Ok(());
     };

@@ -63,6 +63,8 @@ const SMALL_BODY_LIMIT: usize = 64 << 10;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// Where agents' batches are stored, many in one transaction (group commit).
+    pub committer: crate::store::Committer,
     /// Metrics to update.
     pub metrics: Arc<Metrics>,
     /// Ingest limits.
@@ -571,7 +573,7 @@ async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Resul
 }
 
 /// Parses JSON bytes into `T`, with a 400 that says where the text went wrong.
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| {
         ApiError::bad_request(
             "invalid_json",

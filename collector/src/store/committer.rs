@@ -1,0 +1,115 @@
+//! Group commit: many agents' batches stored by one transaction, each answered after its commit.
+//!
+//! Design note (issue 15). A batch's transaction used to be its own: on SQLite, whose one writer
+//! runs one transaction at a time, each request paid a commit and a round of small statements, and
+//! the collector stored about 2 % of what its database can take. Here the ingest handler checks and
+//! converts a batch, then hands it to a [`Committer`] and waits. A writer task takes the first
+//! batch waiting and every other batch already queued behind it (up to [`GROUP_ROWS`] rows), writes
+//! them in one transaction with multi-row statements (`Store::ingest_group`), commits, and only then
+//! answers each request. Nothing waits on a timer: under light load a group is one batch and costs
+//! what it did before; under heavy load the groups grow while the previous one commits, which is
+//! what makes the commit cheap per row.
+//!
+//! The guarantees of `docs/protocol.md` hold per batch:
+//! - *Exactly once by id*: rows are inserted with `ON CONFLICT (id) DO NOTHING RETURNING id`; an id
+//!   that two batches of one group both carry is stored by the first and a duplicate for the second.
+//! - *All or nothing*: if the group's transaction fails, nothing of it is kept and each of its
+//!   batches is written again alone, so one batch the database refuses cannot sink the others.
+//! - *`200` only when durable*: the reply is sent after the commit; a client that hangs up does not
+//!   cancel the write, which ends cleanly either way, and a crash before the commit keeps nothing of
+//!   the group (the agents send those batches again).
+//!
+//! SQLite takes one writer (more would only queue on its lock); PostgreSQL takes several, whose
+//! groups commit side by side: rows are inserted in id order and agents updated in id order, so two
+//! groups never wait on each other's locks in opposite orders.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::{Backend, IngestBatch, IngestCounts, Store};
+
+/// A group holds at most this many rows (events and probe results) beyond its first batch.
+pub const GROUP_ROWS: usize = 4096;
+
+/// Batches waiting for a writer, at most; a request beyond waits to queue (back-pressure).
+const QUEUE: usize = 1024;
+
+struct Job {
+    batch: IngestBatch,
+    reply: oneshot::Sender<anyhow::Result<IngestCounts>>,
+}
+
+/// The queue of batches to store and its writer tasks; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer").finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Starts the writer tasks: one on SQLite, `postgres_writers` on PostgreSQL. They end when
+    /// every clone of the committer is dropped and the queue is empty.
+    pub fn start(store: Store, postgres_writers: usize) -> Committer {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => postgres_writers.max(1),
+        };
+        for _ in 0..writers {
+            tokio::spawn(write_groups(store.clone(), receiver.clone()));
+        }
+        Committer { queue }
+    }
+
+    /// Stores one batch with whatever else is queued, and returns once it is committed.
+    ///
+    /// # Errors
+    ///
+    /// On a database error, in which case nothing of the batch is stored.
+    pub async fn ingest(&self, batch: IngestBatch) -> anyhow::Result<IngestCounts> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| anyhow::anyhow!("the collector is shutting down; batch not stored"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer stopped before storing the batch"))?
+    }
+}
+
+/// One writer: takes a group off the queue, stores it, answers, again.
+async fn write_groups(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut rows = first.batch.rows();
+            group.push(first);
+            while rows < GROUP_ROWS {
+                let Ok(next) = receiver.try_recv() else {
+                    break;
+                };
+                rows += next.batch.rows();
+                group.push(next);
+            }
+        }
+        let (batches, replies): (Vec<IngestBatch>, Vec<_>) =
+            group.into_iter().map(|job| (job.batch, job.reply)).unzip();
+        let results = store.ingest_group(&batches).await;
+        for (reply, result) in replies.into_iter().zip(results) {
+            // A request that gave up no longer listens; its batch is stored all the same.
+            let _ = reply.send(result);
+        }
+    }
+}
