@@ -75,7 +75,9 @@ async fn api_dates_are_text() {
         .await;
 
     let admin = collector.api_token(Role::Admin, None).await;
-    let today = now.to_offset(cntt_collector::domain::periods::VIETNAM).date();
+    let today = now
+        .to_offset(cntt_collector::domain::periods::VIETNAM)
+        .date();
     let settings = Settings::default();
     let quarter = settings
         .scheme("quarterly")
@@ -94,10 +96,9 @@ async fn api_dates_are_text() {
     let since = (now - time::Duration::days(30)).format(&Rfc3339).unwrap();
     let until = (now + time::Duration::hours(1)).format(&Rfc3339).unwrap();
 
-    let openapi: Value = serde_json::from_str(include_str!(
-        "../../../collector/src/http/api/openapi.json"
-    ))
-    .expect("the OpenAPI document parses");
+    let openapi: Value =
+        serde_json::from_str(include_str!("../../../collector/src/http/api/openapi.json"))
+            .expect("the OpenAPI document parses");
     let client = collector.client();
     let mut n_documents = 0;
     let mut found = Vec::new();
