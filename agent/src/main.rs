@@ -25,9 +25,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Parser)]
 #[command(name = "cntt-agent", version, verbatim_doc_comment)]
 struct Cli {
-    /// Configuration file (TOML); see agent/agent.example.toml. Defaults apply when the default
-    /// file does not exist.
-    #[arg(long, short, global = true, env = "CNTT_AGENT_CONFIG")]
+    #[arg(long, short, global = true, env = "CNTT_AGENT_CONFIG", help = config_help())]
     config: Option<PathBuf>,
     /// Log filter, e.g. info, debug, cntt_agent=debug.
     #[arg(long, global = true, env = "CNTT_LOG", default_value = "info")]
@@ -40,6 +38,13 @@ struct Cli {
 }
 
 const DEFAULT_CONFIG: &str = "/etc/cntt-agent/agent.toml";
+
+/// The help of `--config`, naming the default file (issue 16: `--help` did not say which).
+fn config_help() -> String {
+    format!(
+        "Configuration file (TOML) [default: {DEFAULT_CONFIG}; built-in defaults apply when it does not exist]; every setting is in agent.example.toml"
+    )
+}
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -236,8 +241,10 @@ fn main() -> ExitCode {
 fn init_tracing(filter: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: never in journald, files or pipes (issue 16).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

@@ -20,6 +20,38 @@ fn help_teaches_enrollment() {
 }
 
 #[test]
+fn help_names_the_default_config_file() {
+    let help = String::from_utf8(agent(&["--help"]).stdout).unwrap();
+    assert!(help.contains("/etc/cntt-agent/agent.toml"), "{help}");
+}
+
+/// Logs written to a pipe (journald, a file) carry no colour codes (issue 16).
+#[test]
+fn logs_off_a_terminal_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    // One HTTP check of a closed loopback port: the HTTP client logs at trace level.
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[probes]\ndefaults = false\n[[target]]\nname = \"x\"\nkind = \"server\"\ncheck = \"http\"\naddress = \"http://127.0.0.1:1/\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let output = agent(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--log-level",
+        "trace",
+        "check",
+    ]);
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains("TRACE"), "a log line was written:\n{err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes:\n{err:?}");
+}
+
+#[test]
 fn run_without_enrollment_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");

@@ -51,6 +51,18 @@ fn help_shows_first_steps_and_every_command() {
     );
 }
 
+/// Logs written to a pipe (journald, a file) carry no colour codes (issue 16).
+#[test]
+fn logs_off_a_terminal_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let output = collector(&["--config", &config, "--log-level", "debug", "units", "list"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("DEBUG"), "a log line was written:\n{err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes:\n{err:?}");
+}
+
 #[test]
 fn broken_config_names_file_and_key() {
     let dir = tempfile::tempdir().unwrap();

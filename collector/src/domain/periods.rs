@@ -37,6 +37,10 @@ use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 /// The holiday calendar shipped with the collector.
 pub const SHIPPED_HOLIDAYS: &str = include_str!("../../data/holidays-vn.csv");
 
+// Dates as ISO 8601 (`2026-12-10`) in JSON: serde's default for `time::Date` is `[2026, 344]`
+// (issue 16).
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
 /// Vietnam's offset from UTC; due dates end at midnight there.
 pub const VIETNAM: UtcOffset = match UtcOffset::from_hms(7, 0, 0) {
     Ok(offset) => offset,
@@ -326,6 +330,7 @@ pub struct Override {
     /// Period label.
     pub period: String,
     /// The due date to use.
+    #[serde(with = "iso_date")]
     pub due: Date,
     /// Why.
     pub reason: String,
@@ -341,12 +346,16 @@ pub struct Period {
     /// Vietnamese name, e.g. `quý IV năm 2026`.
     pub label_vi: String,
     /// First day of the data window.
+    #[serde(with = "iso_date")]
     pub data_from: Date,
     /// Last day of the data window (inclusive).
+    #[serde(with = "iso_date")]
     pub data_to: Date,
     /// The due date the rule gives before days off are stepped over.
+    #[serde(with = "iso_date")]
     pub nominal_due: Date,
     /// The due date.
+    #[serde(with = "iso_date")]
     pub due: Date,
     /// How the due date was found, in Vietnamese.
     pub rule: String,

@@ -28,6 +28,7 @@ macro_rules! both_databases {
     };
 }
 
+mod api_dates;
 mod audit_chain;
 mod bad_input;
 mod console;

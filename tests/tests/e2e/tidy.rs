@@ -31,6 +31,39 @@ fn every_rust_file_starts_with_a_module_doc() {
     );
 }
 
+/// Files a merge tool leaves behind (`*.orig`, `*.rej`): four were once committed under
+/// `collector/src/` (issue 16).
+#[test]
+fn no_merge_leftovers() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path
+                .extension()
+                .is_some_and(|ext| ext == "orig" || ext == "rej")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut leftovers = Vec::new();
+    for dir in [
+        "common",
+        "agent",
+        "collector",
+        "tests",
+        "docs",
+        "packaging",
+        "scripts",
+        "dashboards",
+    ] {
+        walk(&e2e::repo_file(dir), &mut leftovers);
+    }
+    assert!(leftovers.is_empty(), "merge leftovers: {leftovers:#?}");
+}
+
 #[test]
 fn openapi_document_parses_and_lists_every_route() {
     let text =
