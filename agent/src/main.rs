@@ -25,8 +25,9 @@ use time::OffsetDateTime;
 #[derive(Debug, Parser)]
 #[command(name = "cntt-agent", version, verbatim_doc_comment)]
 struct Cli {
-    /// Configuration file (TOML); see agent/agent.example.toml. Defaults apply when the default
-    /// file does not exist.
+    /// Configuration file (TOML); see agent/agent.example.toml. Default:
+    /// /etc/cntt-agent/agent.toml (Windows: %ProgramData%\cntt-agent\agent.toml); defaults
+    /// apply when that file does not exist.
     #[arg(long, short, global = true, env = "CNTT_AGENT_CONFIG")]
     config: Option<PathBuf>,
     /// Log filter, e.g. info, debug, cntt_agent=debug.
@@ -38,8 +39,6 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
-
-const DEFAULT_CONFIG: &str = "/etc/cntt-agent/agent.toml";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -108,6 +107,25 @@ enum Command {
     /// Periodic reports of the IT officer (quarter, half-year, year; QĐ 02/2017 Điều 12.1).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The Windows service (as administrator): install, uninstall, start, stop. On Linux systemd
+    /// runs the agent (cntt-agent.service).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Register the service (automatic start, LocalSystem), with --config when given.
+    Install,
+    /// Stop the service and remove it; the state folder is kept.
+    Uninstall,
+    /// Start the service.
+    Start,
+    /// Stop the service; unsent events stay in the outbox.
+    Stop,
+    /// What Windows starts; not for people (use `run` in a console).
+    #[command(hide = true)]
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +224,16 @@ fn parse_local_time(text: &str) -> Result<OffsetDateTime, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Service(ServiceCommand::Run) = cli.command {
+        // The service logs to its state folder: it has no terminal.
+        return match service_run(&cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_tracing(&cli.log_level, &cli.log_format);
     // The agent is I/O-bound: two workers are plenty, and each thread costs resident memory on the
     // many-core machines it is installed on. Blocking work (DNS lookups, file syncs) is brief.
@@ -246,11 +274,22 @@ fn init_tracing(filter: &str, format: &str) {
     }
 }
 
+/// The config named by `--config`, else the platform's default file if it exists, else defaults.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    match &cli.config {
+        Some(path) => Config::load(path, false),
+        None => Config::load(&cntt_agent::platform::default_config_path(), true),
+    }
+}
+
+/// `cntt-agent service run`, started by the Windows service control manager.
+fn service_run(cli: &Cli) -> anyhow::Result<()> {
+    let config = load_config(cli)?;
+    cntt_agent::platform::service::run(config, &cli.log_level)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<String> {
-    let config = match &cli.config {
-        Some(path) => Config::load(path, false)?,
-        None => Config::load(std::path::Path::new(DEFAULT_CONFIG), true)?,
-    };
+    let config = load_config(&cli)?;
     match cli.command {
         Command::Enroll {
             server,
@@ -280,6 +319,17 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Run => {
             cntt_agent::run(config, shutdown_signal()).await?;
             Ok(String::new())
+        }
+        Command::Service(command) => {
+            use cntt_agent::platform::ServiceAction;
+            let action = match command {
+                ServiceCommand::Install => ServiceAction::Install,
+                ServiceCommand::Uninstall => ServiceAction::Uninstall,
+                ServiceCommand::Start => ServiceAction::Start,
+                ServiceCommand::Stop => ServiceAction::Stop,
+                ServiceCommand::Run => unreachable!("handled in main before the runtime starts"),
+            };
+            cntt_agent::platform::service::command(action, cli.config.as_deref())
         }
         Command::Simulate {
             agents,

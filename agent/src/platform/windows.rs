@@ -1,0 +1,47 @@
+//! Windows 10/11 and Server 2016+: state under `%ProgramData%`, protected access lists instead of
+//! modes (`acl.rs`), the routing table from iphlpapi (`gateway.rs`), ICMP echo through `icmp.dll`
+//! without administrator rights (`icmp.rs`), and the Windows service (`service.rs`, with the
+//! enrollment settings an MSI leaves in the registry, `registry.rs`).
+//!
+//! Only these files call Win32 directly, so only they allow `unsafe`; each call says what it
+//! relies on.
+
+mod acl;
+mod gateway;
+mod icmp;
+mod registry;
+pub mod service;
+
+use std::ffi::OsStr;
+use std::os::windows::ffi::OsStrExt;
+use std::path::PathBuf;
+
+pub use acl::{create_file, privacy_problem, restrict_dir};
+pub use gateway::default_gateway;
+pub use icmp::system_ping;
+
+/// Whether the system offers an ICMP echo service usable without privileges: `icmp.dll`'s
+/// `IcmpSendEcho2`, which any user may call (raw sockets need an administrator).
+pub const SYSTEM_ICMP: bool = true;
+
+/// `%ProgramData%\cntt-agent`, where the config, state and logs live (`C:\ProgramData` when the
+/// variable is missing, as it never is for services).
+fn program_data() -> PathBuf {
+    let base = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
+    PathBuf::from(base).join("cntt-agent")
+}
+
+/// The config file read when `--config` is not given: `%ProgramData%\cntt-agent\agent.toml`.
+pub fn default_config_path() -> PathBuf {
+    program_data().join("agent.toml")
+}
+
+/// The state folder used when the config names none: `%ProgramData%\cntt-agent\state`.
+pub fn default_state_dir() -> PathBuf {
+    program_data().join("state")
+}
+
+/// `text` as a NUL-terminated UTF-16 string for Win32.
+fn wide(text: &OsStr) -> Vec<u16> {
+    text.encode_wide().chain(std::iter::once(0)).collect()
+}
