@@ -3,7 +3,8 @@
 //!
 //! `unix.rs` and `windows.rs` expose the same functions; this module picks one and re-exports it:
 //! where the config file and the state folder live, how the state folder and private files are
-//! kept from other users, how the default gateway is found, whether the system has an ICMP echo
+//! kept from other users, how a folder's changes are made durable, how CPU use and the load average are read (sysinfo's performance
+//! counters on Windows abort under Wine), how the default gateway is found, whether the system has an ICMP echo
 //! service usable without privileges (Windows' `icmp.dll`; Unix uses sockets, see
 //! `probe/icmp.rs`), and the `cntt-agent service` commands (the Windows service; on Unix the
 //! answer names the systemd unit).
@@ -25,8 +26,8 @@ mod windows;
 use windows as imp;
 
 pub use imp::{
-    create_file, default_config_path, default_gateway, default_state_dir, privacy_problem,
-    restrict_dir, service, system_ping, SYSTEM_ICMP,
+    create_file, default_config_path, default_gateway, default_state_dir, load_average,
+    privacy_problem, restrict_dir, service, sync_dir, system_ping, CpuMeter, SYSTEM_ICMP,
 };
 
 /// What `cntt-agent service` is asked to do.

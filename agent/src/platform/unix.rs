@@ -36,6 +36,15 @@ pub fn restrict_dir(dir: &Path) -> io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Makes the creation, deletion and renaming of files in `dir` durable (fsync of the folder).
+///
+/// # Errors
+///
+/// When the folder cannot be opened or synced.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
 /// Creates (or truncates) `path` for writing: owner-only (0600) when `private`, else 0644.
 ///
 /// # Errors
@@ -60,6 +69,30 @@ pub fn privacy_problem(path: &Path) -> Option<String> {
             path.display()
         )
     })
+}
+
+/// Measures CPU use between two samples, through sysinfo.
+#[derive(Debug)]
+pub struct CpuMeter;
+
+impl CpuMeter {
+    /// Takes the baseline the first sample measures from.
+    pub fn new(system: &mut sysinfo::System) -> CpuMeter {
+        system.refresh_cpu_usage();
+        CpuMeter
+    }
+
+    /// The number of processors and their use since the last sample, in percent.
+    pub fn sample(&mut self, system: &mut sysinfo::System) -> (usize, f32) {
+        system.refresh_cpu_usage();
+        (system.cpus().len(), system.global_cpu_usage())
+    }
+}
+
+/// The load average over 1, 5 and 15 minutes.
+pub fn load_average() -> [f64; 3] {
+    let load = sysinfo::System::load_average();
+    [load.one, load.five, load.fifteen]
 }
 
 /// Never called on Unix ([`SYSTEM_ICMP`] is false): ICMP goes through sockets.

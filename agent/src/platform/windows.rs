@@ -1,5 +1,5 @@
 //! Windows 10/11 and Server 2016+: state under `%ProgramData%`, protected access lists instead of
-//! modes (`acl.rs`), the routing table from iphlpapi (`gateway.rs`), ICMP echo through `icmp.dll`
+//! modes (`acl.rs`), CPU use from the system times (`cpu.rs`), the routing table from iphlpapi (`gateway.rs`), ICMP echo through `icmp.dll`
 //! without administrator rights (`icmp.rs`), and the Windows service (`service.rs`, with the
 //! enrollment settings an MSI leaves in the registry, `registry.rs`).
 //!
@@ -7,6 +7,7 @@
 //! relies on.
 
 mod acl;
+mod cpu;
 mod gateway;
 mod icmp;
 mod registry;
@@ -14,9 +15,10 @@ pub mod service;
 
 use std::ffi::OsStr;
 use std::os::windows::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use acl::{create_file, privacy_problem, restrict_dir};
+pub use cpu::{load_average, CpuMeter};
 pub use gateway::default_gateway;
 pub use icmp::system_ping;
 
@@ -41,7 +43,31 @@ pub fn default_state_dir() -> PathBuf {
     program_data().join("state")
 }
 
+/// Does nothing: Windows cannot open a folder for flushing through the standard library, and
+/// NTFS journals the creation, deletion and renaming of files itself.
+///
+/// # Errors
+///
+/// Never.
+pub fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// `text` as a NUL-terminated UTF-16 string for Win32.
 fn wide(text: &OsStr) -> Vec<u16> {
     text.encode_wide().chain(std::iter::once(0)).collect()
+}
+
+/// Whether this process runs under Wine (its ntdll exports `wine_get_version`), for the tests of
+/// what Wine does not do (file access lists).
+#[cfg(test)]
+#[allow(unsafe_code)]
+pub(crate) fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll = wide(OsStr::new("ntdll.dll"));
+    // SAFETY: NUL-terminated names; ntdll is loaded in every process and never unloaded.
+    unsafe {
+        let module = GetModuleHandleW(ntdll.as_ptr());
+        !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+    }
 }
