@@ -3,12 +3,16 @@
 //! `--version`, `check` (ICMP through `icmp.dll`, a TCP check of the collector), `enroll` (the
 //! token on standard input), `run` until the collector has its first heartbeat with a Windows host
 //! snapshot, and the officer's `status` and `incident report` from a console beside the running
-//! agent. The service itself (install, start, stop, uninstall, enrollment from the registry) is
-//! exercised through the MSI by `packaging/windows/test-msi`.
+//! agent. The MSI (`packaging/windows/build-msi`) has its tables read with `msiinfo`, then is
+//! installed with Wine's `msiexec`: the service starts, enrolls itself with the properties given
+//! to the installer and delivers; a newer MSI upgrades it in place, keeping its identity; the
+//! uninstall removes the service and the program and keeps the state folder.
 //!
 //! `scripts/test` builds the `.exe` (`tests/wine/setup`, then `cargo build --target
-//! x86_64-pc-windows-gnu -p cntt-agent`); when it was not built, the test says so and how to build
-//! it, and passes without running (a plain `cargo test` on a machine without MinGW and Wine).
+//! x86_64-pc-windows-gnu -p cntt-agent`) and the MSI; when they were not built, the tests say so
+//! and how to build them, and pass without running (a plain `cargo test` on a machine without
+//! MinGW and Wine). The two tests take turns with Wine ([`WINE`]), since the MSI's service lives
+//! in the prefix's one Wine server.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use e2e::{eventually, repo_file, spawn_collector, sqlite_db, ChildGuard};
+
+/// Held by a test while it uses Wine.
+static WINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Heartbeats and uploads under Wine start slower than natively (the first start of a prefix).
 const WINE_WAIT: Duration = Duration::from_secs(90);
@@ -66,6 +73,10 @@ fn wine_command(exe: &Path, args: &[&str]) -> Command {
     command
 }
 
+fn as_str(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 fn text(output: &Output) -> String {
     format!(
         "status {}\n--- stdout\n{}--- stderr\n{}",
@@ -80,6 +91,7 @@ async fn windows_agent_checks_enrolls_and_delivers_under_wine() {
     let Some(exe) = windows_agent() else {
         return;
     };
+    let _wine = WINE.lock().await;
     let version = wine(&exe, &["--version"], "");
     assert_eq!(
         String::from_utf8_lossy(&version.stdout),
@@ -114,7 +126,6 @@ async fn windows_agent_checks_enrolls_and_delivers_under_wine() {
             .map(|arg| (*arg).to_owned())
             .collect()
     };
-    let as_str = |args: &[String]| args.iter().map(String::as_str).collect::<Vec<_>>();
 
     let check = wine(&exe, &as_str(&with_config(&["check"])), "");
     let check_text = text(&check);
@@ -181,4 +192,256 @@ async fn windows_agent_checks_enrolls_and_delivers_under_wine() {
     })
     .await;
     agent.kill();
+}
+
+/// The MSI `scripts/test` builds from the debug exe: `CNTT_WINDOWS_MSI`, else
+/// `target/windows-msi/cntt-agent-<version>-x64.msi`.
+fn windows_msi() -> Option<PathBuf> {
+    let msi = std::env::var_os("CNTT_WINDOWS_MSI").map_or_else(
+        || {
+            repo_file(&format!(
+                "target/windows-msi/cntt-agent-{}-x64.msi",
+                env!("CARGO_PKG_VERSION")
+            ))
+        },
+        PathBuf::from,
+    );
+    if msi.is_file() && windows_agent().is_some() {
+        return Some(msi);
+    }
+    eprintln!(
+        "SKIPPED: {} was not built, so the MSI was neither checked nor installed under Wine; \
+         build it with: CNTT_AGENT_EXE=target/x86_64-pc-windows-gnu/debug/cntt-agent.exe \
+         packaging/windows/build-msi target/windows-msi (scripts/test does)",
+        msi.display()
+    );
+    None
+}
+
+/// The rows of one table of `msi`, as `msiinfo export` prints them (after its three header lines,
+/// without the CR of its CR LF line ends).
+fn msi_table(msi: &Path, table: &str) -> Vec<Vec<String>> {
+    let output = Command::new("msiinfo")
+        .arg("export")
+        .arg(msi)
+        .arg(table)
+        .output()
+        .expect("running msiinfo (Debian's msitools)");
+    assert!(output.status.success(), "msiinfo export {table}: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip(3)
+        .map(|line| line.trim_end_matches('\r').split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Runs a program of the Wine prefix (`msiexec`, `reg`) with `args`, and waits.
+fn wine_tool(tool: &str, args: &[&str]) -> Output {
+    wine(Path::new(tool), args, "")
+}
+
+/// The Linux path of the Wine prefix's `%ProgramData%\cntt-agent` (Wine 8 puts ProgramData in
+/// `C:\users\Public`).
+fn wine_program_data() -> PathBuf {
+    let prefix = std::env::var_os("WINEPREFIX")
+        .map_or_else(|| repo_file("target/wine/prefix"), PathBuf::from);
+    prefix.join("drive_c/users/Public/cntt-agent")
+}
+
+/// A Windows path with backslashes, as an officer types it.
+fn backslashed(path: &Path) -> String {
+    windows_path(path).replace('/', "\\")
+}
+
+#[test]
+fn msi_tables_install_the_service_and_nothing_else() {
+    let Some(msi) = windows_msi() else {
+        return;
+    };
+    let files = msi_table(&msi, "File");
+    let names: Vec<&str> = files.iter().map(|row| row[2].as_str()).collect();
+    assert_eq!(names, ["cntt-agent.exe"], "only the agent, never the Wine stand-in DLL");
+    assert!(!format!("{files:?}").to_lowercase().contains("bcryptprimitives"));
+
+    let services = msi_table(&msi, "ServiceInstall");
+    assert_eq!(services.len(), 1, "{services:?}");
+    let service = &services[0];
+    // Name, display name, own process (16), automatic start (2), normal errors (1), LocalSystem,
+    // arguments, component.
+    assert_eq!(
+        (
+            service[1].as_str(),
+            service[3].as_str(),
+            service[4].as_str(),
+            service[5].as_str(),
+            service[8].as_str(),
+            service[10].as_str(),
+            service[11].as_str()
+        ),
+        ("cntt-agent", "16", "2", "1", "LocalSystem", "service run", "AgentExe"),
+        "{service:?}"
+    );
+    let controls = msi_table(&msi, "ServiceControl");
+    // Start on install (1), stop on install (2) and uninstall (32), remove on uninstall (128).
+    assert_eq!(controls.len(), 1, "{controls:?}");
+    assert_eq!((controls[0][1].as_str(), controls[0][2].as_str()), ("cntt-agent", "163"));
+
+    let upgrade_code = "{3B2E66A4-F60A-4B45-8512-C443D2A7A474}";
+    let upgrades = msi_table(&msi, "Upgrade");
+    assert!(
+        upgrades.iter().any(|row| row[0] == upgrade_code && row[6] == "WIX_UPGRADE_DETECTED"),
+        "{upgrades:?}"
+    );
+    let properties = msi_table(&msi, "Property");
+    let property = |name: &str| {
+        properties
+            .iter()
+            .find(|row| row[0] == name)
+            .map(|row| row[1].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(property("UpgradeCode").to_uppercase(), upgrade_code);
+    assert_eq!(property("MsiHiddenProperties"), "ENROLL_TOKEN");
+    let secure = property("SecureCustomProperties");
+    for name in ["COLLECTOR_URL", "CA_FILE", "ENROLL_TOKEN", "WIX_UPGRADE_DETECTED"] {
+        assert!(secure.split(';').any(|item| item == name), "{name} in {secure}");
+    }
+    let components = msi_table(&msi, "Component");
+    let enrollment = components
+        .iter()
+        .find(|row| row[0] == "Enrollment")
+        .expect("the enrollment component");
+    assert_eq!(enrollment[4], "COLLECTOR_URL AND CA_FILE AND ENROLL_TOKEN");
+    let registry = msi_table(&msi, "Registry");
+    let values: Vec<(&str, &str)> = registry
+        .iter()
+        .map(|row| (row[3].as_str(), row[4].as_str()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("CollectorUrl", "[COLLECTOR_URL]"),
+            ("CaFile", "[CA_FILE]"),
+            ("EnrollToken", "[ENROLL_TOKEN]")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
+    let Some(msi) = windows_msi() else {
+        return;
+    };
+    let _wine = WINE.lock().await;
+    // Wine ends services when its last ordinary program exits: one waits for input throughout.
+    let mut keepalive = ChildGuard(
+        wine_command(Path::new("cmd"), &["/c", "pause"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting cmd under wine"),
+    );
+    let program_data = wine_program_data();
+    let _ = std::fs::remove_dir_all(&program_data);
+    std::fs::create_dir_all(&program_data).unwrap();
+    std::fs::write(
+        program_data.join("agent.toml"),
+        "[heartbeat]\ninterval = \"1s\"\n[uplink]\nlinger = \"100ms\"\n[probes]\ndefaults = false\n",
+    )
+    .unwrap();
+
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let token = collector
+        .enroll_token("664", 1, Duration::from_secs(3600))
+        .await;
+    let msi_path = backslashed(&msi);
+    let install = wine_tool(
+        "msiexec",
+        &[
+            "/i",
+            &msi_path,
+            "/qn",
+            &format!("COLLECTOR_URL={}", collector.base_url),
+            &format!("CA_FILE={}", backslashed(&collector.ca_pem)),
+            &format!("ENROLL_TOKEN={token}"),
+        ],
+    );
+    assert!(install.status.success(), "{}", text(&install));
+    let enrolled = eventually(WINE_WAIT, "the MSI's service enrolled and delivering", || async {
+        let agents = collector.store.agents_list(None).await.unwrap();
+        agents
+            .into_iter()
+            .find(|listed| listed.last_seen_at.is_some() && listed.heartbeat_interval == Some(1))
+    })
+    .await;
+    assert_eq!(enrolled.unit_code, "664");
+    let state = program_data.join("state");
+    assert!(state.join("credential.json").is_file());
+    let token_value = wine_tool(
+        "reg",
+        &["query", "HKLM\\SOFTWARE\\cntt-agent\\Enrollment", "/v", "EnrollToken"],
+    );
+    assert!(
+        !token_value.status.success(),
+        "the service deletes the token once enrolled: {}",
+        text(&token_value)
+    );
+    let log = std::fs::read_to_string(state.join("logs").join("agent.log")).unwrap();
+    assert!(log.contains("enrolled with the settings given to the installer"), "{log}");
+    assert!(!log.contains(&token), "the token never reaches the log");
+
+    // A newer MSI, without properties, upgrades in place: same identity, still delivering.
+    let newer_dir = tempfile::tempdir().unwrap();
+    let build = Command::new(repo_file("packaging/windows/build-msi"))
+        .arg(newer_dir.path())
+        .env("CNTT_AGENT_EXE", windows_agent().unwrap())
+        .env("CNTT_MSI_VERSION", "99.0.0")
+        .output()
+        .expect("running build-msi");
+    assert!(build.status.success(), "{}", text(&build));
+    let newer = backslashed(&newer_dir.path().join("cntt-agent-99.0.0-x64.msi"));
+    let upgrade = wine_tool("msiexec", &["/i", &newer, "/qn"]);
+    assert!(upgrade.status.success(), "{}", text(&upgrade));
+    let products = wine_tool(
+        "reg",
+        &[
+            "query",
+            "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
+            "/s",
+        ],
+    );
+    let listing = String::from_utf8_lossy(&products.stdout).into_owned();
+    assert_eq!(listing.matches("CNTT Agent").count(), 1, "one product left: {listing}");
+    assert!(listing.contains("99.0.0"), "{listing}");
+    let seen_before = collector.store.agents_list(None).await.unwrap()[0].last_seq;
+    eventually(WINE_WAIT, "the upgraded service delivering as the same agent", || async {
+        let agents = collector.store.agents_list(None).await.unwrap();
+        (agents.len() == 1 && agents[0].id == enrolled.id && agents[0].last_seq > seen_before)
+            .then_some(())
+    })
+    .await;
+
+    let uninstall = wine_tool("msiexec", &["/x", &newer, "/qn"]);
+    assert!(uninstall.status.success(), "{}", text(&uninstall));
+    let service = wine_tool(
+        "reg",
+        &["query", "HKLM\\SYSTEM\\CurrentControlSet\\Services\\cntt-agent"],
+    );
+    assert!(!service.status.success(), "service removed: {}", text(&service));
+    let prefix_program = program_data
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .expect("drive_c")
+        .join("Program Files/cntt-agent/cntt-agent.exe");
+    assert!(!prefix_program.exists(), "{} removed", prefix_program.display());
+    assert!(
+        state.join("credential.json").is_file(),
+        "the state folder is kept for a reinstall"
+    );
+    let log = std::fs::read_to_string(state.join("logs").join("agent.log")).unwrap();
+    assert!(log.trim_end().ends_with("service stopped"), "graceful stop: {log}");
+    keepalive.kill();
 }
