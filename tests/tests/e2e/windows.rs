@@ -50,21 +50,48 @@ fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display())
 }
 
+/// The longest a Wine command may take before the test fails (and kills it).
+const WINE_COMMAND_LIMIT: Duration = Duration::from_secs(180);
+
 /// Runs the agent under Wine with `args`, `stdin` as its standard input, and waits.
+///
+/// Output goes to files, not pipes: the Wine services a command may start (the first of a
+/// session starts `services.exe` and its drivers) inherit its handles and would hold a pipe open
+/// long after the command ended.
 fn wine(exe: &Path, args: &[&str], stdin: &str) -> Output {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let mut child = wine_command(exe, args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
         .spawn()
         .expect("starting tests/wine/run");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
         .write_all(stdin.as_bytes())
         .expect("writing standard input");
-    child.wait_with_output().expect("waiting for wine")
+    drop(input);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for wine") {
+            break status;
+        }
+        if started.elapsed() > WINE_COMMAND_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{} {args:?} did not end within {WINE_COMMAND_LIMIT:?}",
+                exe.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).expect("reading stdout"),
+        stderr: std::fs::read(&err_path).expect("reading stderr"),
+    }
 }
 
 fn wine_command(exe: &Path, args: &[&str]) -> Command {
@@ -167,6 +194,36 @@ async fn windows_agent_checks_enrolls_and_delivers_under_wine() {
     })
     .await;
     assert_eq!(listed.unit_code, "663");
+    let agent_id = listed.id.clone();
+    // Host health as on Linux: the snapshot names Windows, its processors and memory. Under Wine
+    // sysinfo lists no drive and no interface, and Wine's processor times do not follow Windows'
+    // (kernel time without idle time), so those are printed, not checked.
+    let host = eventually(WINE_WAIT, "a host snapshot from Windows", || async {
+        let agents = collector.store.agents_list(None).await.unwrap();
+        let listed = agents.into_iter().find(|listed| listed.id == agent_id)?;
+        serde_json::from_str::<serde_json::Value>(listed.host_snapshot.as_deref()?).ok()
+    })
+    .await;
+    eprintln!("host snapshot from the Windows agent under Wine: {host}");
+    assert!(
+        host["os_name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Windows"),
+        "{host}"
+    );
+    assert!(
+        host["cpu_count"].as_u64().unwrap_or_default() >= 1,
+        "{host}"
+    );
+    assert!(
+        host["memory_total_bytes"].as_u64().unwrap_or_default() > 0,
+        "{host}"
+    );
+    assert!(
+        host["load_average"].is_null(),
+        "Windows has no load average: {host}"
+    );
 
     // The officer's commands, from a console beside the running agent.
     let status = wine(&exe, &as_str(&with_config(&["status"])), "");
@@ -227,11 +284,20 @@ fn msi_table(msi: &Path, table: &str) -> Vec<Vec<String>> {
         .arg(table)
         .output()
         .expect("running msiinfo (Debian's msitools)");
-    assert!(output.status.success(), "msiinfo export {table}: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "msiinfo export {table}: {}",
+        text(&output)
+    );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .skip(3)
-        .map(|line| line.trim_end_matches('\r').split('\t').map(str::to_owned).collect())
+        .map(|line| {
+            line.trim_end_matches('\r')
+                .split('\t')
+                .map(str::to_owned)
+                .collect()
+        })
         .collect()
 }
 
@@ -253,6 +319,29 @@ fn backslashed(path: &Path) -> String {
     windows_path(path).replace('/', "\\")
 }
 
+/// The product codes of the CNTT Agent products installed in the Wine prefix.
+fn installed_products() -> Vec<String> {
+    let products = wine_tool(
+        "reg",
+        &[
+            "query",
+            "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
+            "/s",
+        ],
+    );
+    let listing = String::from_utf8_lossy(&products.stdout).into_owned();
+    let mut codes = Vec::new();
+    let mut key = "";
+    for line in listing.lines() {
+        if line.starts_with("HKEY_") {
+            key = line.trim_end().rsplit('\\').next().unwrap_or_default();
+        } else if line.contains("DisplayName") && line.trim_end().ends_with("CNTT Agent") {
+            codes.push(key.to_owned());
+        }
+    }
+    codes
+}
+
 #[test]
 fn msi_tables_install_the_service_and_nothing_else() {
     let Some(msi) = windows_msi() else {
@@ -260,8 +349,14 @@ fn msi_tables_install_the_service_and_nothing_else() {
     };
     let files = msi_table(&msi, "File");
     let names: Vec<&str> = files.iter().map(|row| row[2].as_str()).collect();
-    assert_eq!(names, ["cntt-agent.exe"], "only the agent, never the Wine stand-in DLL");
-    assert!(!format!("{files:?}").to_lowercase().contains("bcryptprimitives"));
+    assert_eq!(
+        names,
+        ["cntt-agent.exe"],
+        "only the agent, never the Wine stand-in DLL"
+    );
+    assert!(!format!("{files:?}")
+        .to_lowercase()
+        .contains("bcryptprimitives"));
 
     let services = msi_table(&msi, "ServiceInstall");
     assert_eq!(services.len(), 1, "{services:?}");
@@ -278,18 +373,31 @@ fn msi_tables_install_the_service_and_nothing_else() {
             service[10].as_str(),
             service[11].as_str()
         ),
-        ("cntt-agent", "16", "2", "1", "LocalSystem", "service run", "AgentExe"),
+        (
+            "cntt-agent",
+            "16",
+            "2",
+            "1",
+            "LocalSystem",
+            "service run",
+            "AgentExe"
+        ),
         "{service:?}"
     );
     let controls = msi_table(&msi, "ServiceControl");
     // Start on install (1), stop on install (2) and uninstall (32), remove on uninstall (128).
     assert_eq!(controls.len(), 1, "{controls:?}");
-    assert_eq!((controls[0][1].as_str(), controls[0][2].as_str()), ("cntt-agent", "163"));
+    assert_eq!(
+        (controls[0][1].as_str(), controls[0][2].as_str()),
+        ("cntt-agent", "163")
+    );
 
     let upgrade_code = "{3B2E66A4-F60A-4B45-8512-C443D2A7A474}";
     let upgrades = msi_table(&msi, "Upgrade");
     assert!(
-        upgrades.iter().any(|row| row[0] == upgrade_code && row[6] == "WIX_UPGRADE_DETECTED"),
+        upgrades
+            .iter()
+            .any(|row| row[0] == upgrade_code && row[6] == "WIX_UPGRADE_DETECTED"),
         "{upgrades:?}"
     );
     let properties = msi_table(&msi, "Property");
@@ -303,8 +411,16 @@ fn msi_tables_install_the_service_and_nothing_else() {
     assert_eq!(property("UpgradeCode").to_uppercase(), upgrade_code);
     assert_eq!(property("MsiHiddenProperties"), "ENROLL_TOKEN");
     let secure = property("SecureCustomProperties");
-    for name in ["COLLECTOR_URL", "CA_FILE", "ENROLL_TOKEN", "WIX_UPGRADE_DETECTED"] {
-        assert!(secure.split(';').any(|item| item == name), "{name} in {secure}");
+    for name in [
+        "COLLECTOR_URL",
+        "CA_FILE",
+        "ENROLL_TOKEN",
+        "WIX_UPGRADE_DETECTED",
+    ] {
+        assert!(
+            secure.split(';').any(|item| item == name),
+            "{name} in {secure}"
+        );
     }
     let components = msi_table(&msi, "Component");
     let enrollment = components
@@ -342,6 +458,10 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
             .spawn()
             .expect("starting cmd under wine"),
     );
+    // What an interrupted run left installed would make this install a repair.
+    for product in installed_products() {
+        let _ = wine_tool("msiexec", &["/x", &product, "/qn"]);
+    }
     let program_data = wine_program_data();
     let _ = std::fs::remove_dir_all(&program_data);
     std::fs::create_dir_all(&program_data).unwrap();
@@ -369,19 +489,28 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
         ],
     );
     assert!(install.status.success(), "{}", text(&install));
-    let enrolled = eventually(WINE_WAIT, "the MSI's service enrolled and delivering", || async {
-        let agents = collector.store.agents_list(None).await.unwrap();
-        agents
-            .into_iter()
-            .find(|listed| listed.last_seen_at.is_some() && listed.heartbeat_interval == Some(1))
-    })
+    let enrolled = eventually(
+        WINE_WAIT,
+        "the MSI's service enrolled and delivering",
+        || async {
+            let agents = collector.store.agents_list(None).await.unwrap();
+            agents.into_iter().find(|listed| {
+                listed.last_seen_at.is_some() && listed.heartbeat_interval == Some(1)
+            })
+        },
+    )
     .await;
     assert_eq!(enrolled.unit_code, "664");
     let state = program_data.join("state");
     assert!(state.join("credential.json").is_file());
     let token_value = wine_tool(
         "reg",
-        &["query", "HKLM\\SOFTWARE\\cntt-agent\\Enrollment", "/v", "EnrollToken"],
+        &[
+            "query",
+            "HKLM\\SOFTWARE\\cntt-agent\\Enrollment",
+            "/v",
+            "EnrollToken",
+        ],
     );
     assert!(
         !token_value.status.success(),
@@ -389,7 +518,10 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
         text(&token_value)
     );
     let log = std::fs::read_to_string(state.join("logs").join("agent.log")).unwrap();
-    assert!(log.contains("enrolled with the settings given to the installer"), "{log}");
+    assert!(
+        log.contains("enrolled with the settings given to the installer"),
+        "{log}"
+    );
     assert!(!log.contains(&token), "the token never reaches the log");
 
     // A newer MSI, without properties, upgrades in place: same identity, still delivering.
@@ -404,44 +536,75 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     let newer = backslashed(&newer_dir.path().join("cntt-agent-99.0.0-x64.msi"));
     let upgrade = wine_tool("msiexec", &["/i", &newer, "/qn"]);
     assert!(upgrade.status.success(), "{}", text(&upgrade));
-    let products = wine_tool(
+    let products = installed_products();
+    assert_eq!(
+        products.len(),
+        1,
+        "the upgrade replaced the product: {products:?}"
+    );
+    let version = wine_tool(
         "reg",
         &[
             "query",
-            "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
-            "/s",
+            &format!(
+                "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{}",
+                products[0]
+            ),
+            "/v",
+            "DisplayVersion",
         ],
     );
-    let listing = String::from_utf8_lossy(&products.stdout).into_owned();
-    assert_eq!(listing.matches("CNTT Agent").count(), 1, "one product left: {listing}");
-    assert!(listing.contains("99.0.0"), "{listing}");
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains("99.0.0"),
+        "{}",
+        text(&version)
+    );
     let seen_before = collector.store.agents_list(None).await.unwrap()[0].last_seq;
-    eventually(WINE_WAIT, "the upgraded service delivering as the same agent", || async {
-        let agents = collector.store.agents_list(None).await.unwrap();
-        (agents.len() == 1 && agents[0].id == enrolled.id && agents[0].last_seq > seen_before)
-            .then_some(())
-    })
+    eventually(
+        WINE_WAIT,
+        "the upgraded service delivering as the same agent",
+        || async {
+            let agents = collector.store.agents_list(None).await.unwrap();
+            (agents.len() == 1 && agents[0].id == enrolled.id && agents[0].last_seq > seen_before)
+                .then_some(())
+        },
+    )
     .await;
 
     let uninstall = wine_tool("msiexec", &["/x", &newer, "/qn"]);
     assert!(uninstall.status.success(), "{}", text(&uninstall));
+    assert_eq!(installed_products(), Vec::<String>::new());
     let service = wine_tool(
         "reg",
-        &["query", "HKLM\\SYSTEM\\CurrentControlSet\\Services\\cntt-agent"],
+        &[
+            "query",
+            "HKLM\\SYSTEM\\CurrentControlSet\\Services\\cntt-agent",
+        ],
     );
-    assert!(!service.status.success(), "service removed: {}", text(&service));
+    assert!(
+        !service.status.success(),
+        "service removed: {}",
+        text(&service)
+    );
     let prefix_program = program_data
         .parent()
         .and_then(Path::parent)
         .and_then(Path::parent)
         .expect("drive_c")
         .join("Program Files/cntt-agent/cntt-agent.exe");
-    assert!(!prefix_program.exists(), "{} removed", prefix_program.display());
+    assert!(
+        !prefix_program.exists(),
+        "{} removed",
+        prefix_program.display()
+    );
     assert!(
         state.join("credential.json").is_file(),
         "the state folder is kept for a reinstall"
     );
     let log = std::fs::read_to_string(state.join("logs").join("agent.log")).unwrap();
-    assert!(log.trim_end().ends_with("service stopped"), "graceful stop: {log}");
+    assert!(
+        log.trim_end().ends_with("service stopped"),
+        "graceful stop: {log}"
+    );
     keepalive.kill();
 }

@@ -196,7 +196,10 @@ mod tests {
         std::fs::write(&open, "x").unwrap();
         let before = dacl_sddl(&open).unwrap();
         assert!(before.starts_with("D:"), "{before}");
-        assert!(!sddl_is_private(&before), "a temp file is not private: {before}");
+        assert!(
+            !sddl_is_private(&before),
+            "a temp file is not private: {before}"
+        );
         assert!(privacy_problem(&open).unwrap().contains("icacls"));
 
         let state = dir.path().join("state");
@@ -211,7 +214,10 @@ mod tests {
             );
             return;
         }
-        assert!(sddl_is_private(&folder) && folder.starts_with("D:P"), "{folder}");
+        assert!(
+            sddl_is_private(&folder) && folder.starts_with("D:P"),
+            "{folder}"
+        );
         assert!(sddl_is_private(&file), "{file}");
         assert_eq!(privacy_problem(&secret), None);
     }

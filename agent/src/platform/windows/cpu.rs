@@ -51,7 +51,8 @@ fn times() -> Option<(u64, u64)> {
     );
     // SAFETY: three valid out-pointers to FILETIME.
     let ok = unsafe { GetSystemTimes(&mut idle, &mut kernel, &mut user) };
-    let value = |time: FILETIME| u64::from(time.dwHighDateTime) << 32 | u64::from(time.dwLowDateTime);
+    let value =
+        |time: FILETIME| u64::from(time.dwHighDateTime) << 32 | u64::from(time.dwLowDateTime);
     (ok != 0).then(|| (value(idle), value(kernel) + value(user)))
 }
 
@@ -73,11 +74,18 @@ mod tests {
     fn busy_share_between_two_readings() {
         assert_eq!(busy_percent((0, 0), (750, 1000)), 25.0);
         assert_eq!(busy_percent((100, 100), (100, 100)), 0.0);
-        assert_eq!(busy_percent((0, 0), (2000, 1000)), 0.0, "idle never above total");
+        assert_eq!(
+            busy_percent((0, 0), (2000, 1000)),
+            0.0,
+            "idle never above total"
+        );
         assert!(times().is_some(), "GetSystemTimes answers");
         let mut system = System::new();
         let mut meter = CpuMeter::new(&mut system);
         let (cpus, usage) = meter.sample(&mut system);
-        assert!(cpus >= 1 && (0.0..=100.0).contains(&usage), "{cpus} {usage}");
+        assert!(
+            cpus >= 1 && (0.0..=100.0).contains(&usage),
+            "{cpus} {usage}"
+        );
     }
 }
