@@ -26,11 +26,37 @@ pub use icmp::system_ping;
 /// `IcmpSendEcho2`, which any user may call (raw sockets need an administrator).
 pub const SYSTEM_ICMP: bool = true;
 
-/// `%ProgramData%\cntt-agent`, where the config, state and logs live (`C:\ProgramData` when the
-/// variable is missing, as it never is for services).
+/// `%ProgramData%\cntt-agent`, where the config, state and logs live. The folder comes from the
+/// shell's known folder, not the environment: a service and a console must agree on it, and
+/// their environments may differ (under Wine the service's `ProgramData` is another folder).
 fn program_data() -> PathBuf {
-    let base = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
-    PathBuf::from(base).join("cntt-agent")
+    known_program_data()
+        .or_else(|| std::env::var_os("ProgramData").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("C:\\ProgramData"))
+        .join("cntt-agent")
+}
+
+/// `FOLDERID_ProgramData` from the shell.
+#[allow(unsafe_code)]
+fn known_program_data() -> Option<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, SHGetKnownFolderPath};
+    let mut path: *mut u16 = std::ptr::null_mut();
+    // SAFETY: a valid folder id and out-pointer; the returned string is freed with CoTaskMemFree
+    // whatever the result, as the documentation asks.
+    let res =
+        unsafe { SHGetKnownFolderPath(&FOLDERID_ProgramData, 0, std::ptr::null_mut(), &mut path) };
+    let folder = (res == 0 && !path.is_null()).then(|| {
+        // SAFETY: on success `path` is a NUL-terminated UTF-16 string.
+        let len = (0..).take_while(|&i| unsafe { *path.add(i) } != 0).count();
+        // SAFETY: `len` units before the NUL were just read.
+        let units = unsafe { std::slice::from_raw_parts(path, len) };
+        PathBuf::from(std::ffi::OsString::from_wide(units))
+    });
+    // SAFETY: allocated by the shell (or null, which CoTaskMemFree accepts).
+    unsafe { CoTaskMemFree(path.cast()) };
+    folder
 }
 
 /// The config file read when `--config` is not given: `%ProgramData%\cntt-agent\agent.toml`.

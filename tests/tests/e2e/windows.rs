@@ -6,7 +6,8 @@
 //! agent. The MSI (`packaging/windows/build-msi`) has its tables read with `msiinfo`, then is
 //! installed with Wine's `msiexec`: the service starts, enrolls itself with the properties given
 //! to the installer and delivers; a newer MSI upgrades it in place, keeping its identity; the
-//! uninstall removes the service and the program and keeps the state folder.
+//! uninstall removes the service and the program and keeps the state folder; installed without
+//! properties, the service waits until the officer runs `cntt-agent enroll`, then delivers.
 //!
 //! `scripts/test` builds the `.exe` (`tests/wine/setup`, then `cargo build --target
 //! x86_64-pc-windows-gnu -p cntt-agent`) and the MSI; when they were not built, the tests say so
@@ -306,12 +307,11 @@ fn wine_tool(tool: &str, args: &[&str]) -> Output {
     wine(Path::new(tool), args, "")
 }
 
-/// The Linux path of the Wine prefix's `%ProgramData%\cntt-agent` (Wine 8 puts ProgramData in
-/// `C:\users\Public`).
+/// The Linux path of the Wine prefix's `%ProgramData%\cntt-agent`.
 fn wine_program_data() -> PathBuf {
     let prefix = std::env::var_os("WINEPREFIX")
         .map_or_else(|| repo_file("target/wine/prefix"), PathBuf::from);
-    prefix.join("drive_c/users/Public/cntt-agent")
+    prefix.join("drive_c/ProgramData/cntt-agent")
 }
 
 /// A Windows path with backslashes, as an officer types it.
@@ -589,7 +589,6 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     let prefix_program = program_data
         .parent()
         .and_then(Path::parent)
-        .and_then(Path::parent)
         .expect("drive_c")
         .join("Program Files/cntt-agent/cntt-agent.exe");
     assert!(
@@ -606,5 +605,42 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
         log.trim_end().ends_with("service stopped"),
         "graceful stop: {log}"
     );
+
+    // A fresh machine installed without properties: the service waits, the officer enrolls from
+    // an administrator's console, and the waiting service starts delivering by itself.
+    std::fs::remove_dir_all(&state).unwrap();
+    let plain = wine_tool("msiexec", &["/i", &msi_path, "/qn"]);
+    assert!(plain.status.success(), "{}", text(&plain));
+    eventually(WINE_WAIT, "the service waiting for enrollment", || async {
+        let log = std::fs::read_to_string(state.join("logs").join("agent.log")).ok()?;
+        log.contains("not enrolled and no enrollment settings from the installer")
+            .then_some(())
+    })
+    .await;
+    let second_token = collector
+        .enroll_token("24700", 1, Duration::from_secs(3600))
+        .await;
+    let ca = backslashed(&collector.ca_pem);
+    let enroll = wine(
+        &prefix_program,
+        &["enroll", "--server", &collector.base_url, "--ca", &ca],
+        &format!("{second_token}\n"),
+    );
+    assert!(enroll.status.success(), "{}", text(&enroll));
+    eventually(
+        WINE_WAIT,
+        "the waiting service delivering after enroll",
+        || async {
+            let agents = collector.store.agents_list(None).await.unwrap();
+            agents
+                .into_iter()
+                .find(|listed| listed.unit_code == "24700" && listed.last_seen_at.is_some())
+        },
+    )
+    .await;
+    for product in installed_products() {
+        let removed = wine_tool("msiexec", &["/x", &product, "/qn"]);
+        assert!(removed.status.success(), "{}", text(&removed));
+    }
     keepalive.kill();
 }

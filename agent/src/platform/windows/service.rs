@@ -39,6 +39,11 @@ pub const SERVICE_NAME: &str = "cntt-agent";
 /// How often a service not yet enrolled looks again for a credential or MSI settings.
 pub const ENROLL_RETRY: Duration = Duration::from_secs(30);
 
+/// The longest wait between two failed enrollments with the MSI's settings: the wait doubles
+/// from [`ENROLL_RETRY`], so a refused token does not knock on the collector every 30 seconds,
+/// while a network that comes back is tried again within the hour.
+pub const ENROLL_RETRY_MAX: Duration = Duration::from_secs(3600);
+
 /// How long `service stop` and `service uninstall` wait for the service to stop.
 const STOP_WAIT: Duration = Duration::from_secs(40);
 
@@ -265,11 +270,14 @@ async fn stopped(mut receiver: watch::Receiver<bool>) {
 /// false when a stop came first.
 async fn wait_for_identity(config: &Config, stop: watch::Receiver<bool>) -> bool {
     let mut said_waiting = false;
+    let mut backoff = ENROLL_RETRY;
+    let mut next_attempt = Instant::now();
     loop {
         if config.state_dir.join(CREDENTIAL_FILE).exists() {
             return true;
         }
         match registry::enrollment_settings() {
+            Some(_) if Instant::now() < next_attempt => {}
             Some(settings) => {
                 let res = enroll(
                     &settings.server,
@@ -293,13 +301,17 @@ async fn wait_for_identity(config: &Config, stop: watch::Receiver<bool>) -> bool
                         }
                         return true;
                     }
-                    Err(err) => tracing::error!(
-                        error = format!("{err:#}"),
-                        server = settings.server,
-                        ca_file = %settings.ca_file.display(),
-                        retry_in = ?ENROLL_RETRY,
-                        "cannot enroll with the settings given to the installer"
-                    ),
+                    Err(err) => {
+                        tracing::error!(
+                            error = format!("{err:#}"),
+                            server = settings.server,
+                            ca_file = %settings.ca_file.display(),
+                            retry_in = ?backoff,
+                            "cannot enroll with the settings given to the installer"
+                        );
+                        next_attempt = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(ENROLL_RETRY_MAX);
+                    }
                 }
             }
             None if !said_waiting => {
