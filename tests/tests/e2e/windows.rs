@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use e2e::{eventually, repo_file, spawn_collector, sqlite_db, ChildGuard};
 
+use crate::WAIT;
+
 /// Held by a test while it uses Wine.
 static WINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -441,6 +443,17 @@ fn msi_tables_install_the_service_and_nothing_else() {
             ("EnrollToken", "[ENROLL_TOKEN]")
         ]
     );
+    // The key holding the token is for SYSTEM and Administrators only (GENERIC_ALL).
+    let locks = msi_table(&msi, "LockPermissions");
+    let token_locks: Vec<(&str, &str)> = locks
+        .iter()
+        .filter(|row| row[0] == "EnrollToken" && row[1] == "Registry")
+        .map(|row| (row[3].as_str(), row[4].as_str()))
+        .collect();
+    assert_eq!(
+        token_locks,
+        [("SYSTEM", "268435456"), ("Administrators", "268435456")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,11 +613,12 @@ async fn msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
         state.join("credential.json").is_file(),
         "the state folder is kept for a reinstall"
     );
-    let log = std::fs::read_to_string(state.join("logs").join("agent.log")).unwrap();
-    assert!(
-        log.trim_end().ends_with("service stopped"),
-        "graceful stop: {log}"
-    );
+    // Wine's msiexec may return before the service has reported itself stopped.
+    eventually(WAIT, "the service's graceful stop in its log", || async {
+        let log = std::fs::read_to_string(state.join("logs").join("agent.log")).ok()?;
+        log.trim_end().ends_with("service stopped").then_some(())
+    })
+    .await;
 
     // A fresh machine installed without properties: the service waits, the officer enrolls from
     // an administrator's console, and the waiting service starts delivering by itself.
