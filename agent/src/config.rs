@@ -292,9 +292,6 @@ pub struct Config {
     pub targets: Vec<Target>,
 }
 
-/// Default state folder.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/cntt-agent";
-
 impl Config {
     /// Reads and checks a config file. A missing file is an error unless `missing_ok`, in which
     /// case the defaults apply (so `cntt-agent enroll` works before any config exists).
@@ -376,7 +373,7 @@ impl Config {
         Ok(Config {
             state_dir: raw
                 .state_dir
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+                .unwrap_or_else(crate::platform::default_state_dir),
             heartbeat_interval: raw.heartbeat.interval,
             uplink: raw.uplink,
             outbox,

@@ -19,6 +19,7 @@ const PSEUDO_FILE_SYSTEMS: [&str; 10] = [
 #[derive(Debug)]
 pub struct HostSampler {
     system: System,
+    cpu: crate::platform::CpuMeter,
     disks: Disks,
     networks: Networks,
 }
@@ -27,10 +28,11 @@ impl Default for HostSampler {
     fn default() -> HostSampler {
         let mut system = System::new();
         // The first CPU reading only sets the baseline; the next sample measures from here.
-        system.refresh_cpu_usage();
+        let cpu = crate::platform::CpuMeter::new(&mut system);
         system.refresh_memory();
         HostSampler {
             system,
+            cpu,
             disks: Disks::new_with_refreshed_list(),
             networks: Networks::new_with_refreshed_list(),
         }
@@ -40,11 +42,10 @@ impl Default for HostSampler {
 impl HostSampler {
     /// Reads the machine now.
     pub fn sample(&mut self) -> HostSnapshot {
-        self.system.refresh_cpu_usage();
+        let (cpu_count, cpu_usage_percent) = self.cpu.sample(&mut self.system);
         self.system.refresh_memory();
         self.disks.refresh(true);
         self.networks.refresh(true);
-        let load = System::load_average();
         let reading = Reading {
             hostname: System::host_name().unwrap_or_default(),
             os_name: System::name().unwrap_or_default(),
@@ -52,9 +53,9 @@ impl HostSampler {
             kernel_version: System::kernel_version().unwrap_or_default(),
             arch: System::cpu_arch(),
             uptime_seconds: System::uptime(),
-            cpu_count: self.system.cpus().len(),
-            cpu_usage_percent: self.system.global_cpu_usage(),
-            load_average: [load.one, load.five, load.fifteen],
+            cpu_count,
+            cpu_usage_percent,
+            load_average: crate::platform::load_average(),
             memory_total_bytes: self.system.total_memory(),
             memory_used_bytes: self.system.used_memory(),
             swap_total_bytes: self.system.total_swap(),

@@ -5,7 +5,7 @@
 //! upload) and `ca.pem` (the CA given at enrollment; the only CA the agent trusts from then on, so
 //! a rogue certificate from a public CA cannot intercept it).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,17 +82,12 @@ impl Identity {
 /// Logs a warning when a credential file may be read by other users of the machine (issue 13,
 /// L4): the agent keeps working, since refusing would stop monitoring, but says how to fix it.
 pub fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(metadata) = fs::metadata(path) {
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                file = %path.display(),
-                mode = format!("{mode:03o}"),
-                "the agent credential may be read by other users; run: chmod 600 {}",
-                path.display()
-            );
-        }
+    if let Some(problem) = crate::platform::privacy_problem(path) {
+        tracing::warn!(
+            file = %path.display(),
+            problem,
+            "the agent credential may be read by other users"
+        );
     }
 }
 
@@ -233,27 +228,16 @@ pub fn ca_path(state_dir: &Path) -> PathBuf {
 }
 
 fn restrict_dir(dir: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
-    }
-    Ok(())
+    crate::platform::restrict_dir(dir)
+        .with_context(|| format!("restricting {} to its owner", dir.display()))
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`; a
+/// `private` file is owner-only (Unix) or for SYSTEM and Administrators only (Windows) from its
+/// creation on.
 fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if private { 0o600 } else { 0o644 });
-    }
-    let mut file = options
-        .open(&tmp)
+    let mut file = crate::platform::create_file(&tmp, private)
         .with_context(|| format!("creating {}", tmp.display()))?;
     file.write_all(bytes)
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -282,15 +266,11 @@ mod tests {
         };
         identity.save(dir.path()).unwrap();
         assert_eq!(Identity::load(dir.path()).unwrap(), identity);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(CREDENTIAL_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_eq!(
+            crate::platform::privacy_problem(&dir.path().join(CREDENTIAL_FILE)),
+            None,
+            "the credential is private from its creation"
+        );
         assert!(
             !format!("{identity:?}").contains("cntt_agent_x"),
             "Debug must not show the credential"

@@ -10,8 +10,10 @@ pub mod detector;
 pub mod heartbeat;
 pub mod host;
 pub mod identity;
+pub mod logfile;
 pub mod monitor;
 pub mod outbox;
+pub mod platform;
 pub mod probe;
 pub mod report;
 pub mod reports;
@@ -87,17 +89,19 @@ pub fn effective_targets(config: &Config, server: &str, icmp: &IcmpMode) -> Vec<
     let (interval, timeout) = (config.probes.interval, config.probes.timeout);
     let mut targets = Vec::new();
     match (probe::default_gateway(), icmp) {
-        (Some(gateway), IcmpMode::Unprivileged | IcmpMode::Raw) => targets.push(Target {
-            name: "gateway".into(),
-            kind: TargetKind::Lan,
-            check: Check::Icmp {
-                host: gateway.to_string(),
-            },
-            interval,
-            timeout,
-            gateway: true,
-            system: None,
-        }),
+        (Some(gateway), IcmpMode::Unprivileged | IcmpMode::Raw | IcmpMode::System) => {
+            targets.push(Target {
+                name: "gateway".into(),
+                kind: TargetKind::Lan,
+                check: Check::Icmp {
+                    host: gateway.to_string(),
+                },
+                interval,
+                timeout,
+                gateway: true,
+                system: None,
+            })
+        }
         (Some(_), IcmpMode::Unavailable { reason }) => {
             tracing::warn!(%reason, "not checking the default gateway: ICMP is unavailable");
         }

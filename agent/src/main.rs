@@ -42,7 +42,7 @@ const DEFAULT_CONFIG: &str = "/etc/cntt-agent/agent.toml";
 /// The help of `--config`, naming the default file (issue 16: `--help` did not say which).
 fn config_help() -> String {
     format!(
-        "Configuration file (TOML) [default: {DEFAULT_CONFIG}; built-in defaults apply when it does not exist]; every setting is in agent.example.toml"
+        "Configuration file (TOML) [default: {DEFAULT_CONFIG} (Windows: %ProgramData%\\cntt-agent\\agent.toml); built-in defaults apply when it does not exist]; every setting is in agent.example.toml"
     )
 }
 
@@ -113,6 +113,25 @@ enum Command {
     /// Periodic reports of the IT officer (quarter, half-year, year; QĐ 02/2017 Điều 12.1).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The Windows service (as administrator): install, uninstall, start, stop. On Linux systemd
+    /// runs the agent (cntt-agent.service).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Register the service (automatic start, LocalSystem), with --config when given.
+    Install,
+    /// Stop the service and remove it; the state folder is kept.
+    Uninstall,
+    /// Start the service.
+    Start,
+    /// Stop the service; unsent events stay in the outbox.
+    Stop,
+    /// What Windows starts; not for people (use `run` in a console).
+    #[command(hide = true)]
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +230,16 @@ fn parse_local_time(text: &str) -> Result<OffsetDateTime, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Service(ServiceCommand::Run) = cli.command {
+        // The service logs to its state folder: it has no terminal.
+        return match service_run(&cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_tracing(&cli.log_level, &cli.log_format);
     // The agent is I/O-bound: two workers are plenty, and each thread costs resident memory on the
     // many-core machines it is installed on. Blocking work (DNS lookups, file syncs) is brief.
@@ -253,11 +282,22 @@ fn init_tracing(filter: &str, format: &str) {
     }
 }
 
+/// The config named by `--config`, else the platform's default file if it exists, else defaults.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    match &cli.config {
+        Some(path) => Config::load(path, false),
+        None => Config::load(&cntt_agent::platform::default_config_path(), true),
+    }
+}
+
+/// `cntt-agent service run`, started by the Windows service control manager.
+fn service_run(cli: &Cli) -> anyhow::Result<()> {
+    let config = load_config(cli)?;
+    cntt_agent::platform::service::run(config, &cli.log_level)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<String> {
-    let config = match &cli.config {
-        Some(path) => Config::load(path, false)?,
-        None => Config::load(std::path::Path::new(DEFAULT_CONFIG), true)?,
-    };
+    let config = load_config(&cli)?;
     match cli.command {
         Command::Enroll {
             server,
@@ -287,6 +327,17 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Run => {
             cntt_agent::run(config, shutdown_signal()).await?;
             Ok(String::new())
+        }
+        Command::Service(command) => {
+            use cntt_agent::platform::ServiceAction;
+            let action = match command {
+                ServiceCommand::Install => ServiceAction::Install,
+                ServiceCommand::Uninstall => ServiceAction::Uninstall,
+                ServiceCommand::Start => ServiceAction::Start,
+                ServiceCommand::Stop => ServiceAction::Stop,
+                ServiceCommand::Run => unreachable!("handled in main before the runtime starts"),
+            };
+            cntt_agent::platform::service::command(action, cli.config.as_deref())
         }
         Command::Simulate {
             agents,

@@ -61,8 +61,7 @@ pub fn submit(state_dir: &Path, event: &Event) -> anyhow::Result<PathBuf> {
         let _ = fs::remove_file(&tmp);
         return Err(err).with_context(|| format!("moving {} into the spool", tmp.display()));
     }
-    fs::File::open(&new_dir)
-        .and_then(|dir| dir.sync_all())
+    crate::platform::sync_dir(&new_dir)
         .with_context(|| format!("syncing {}", new_dir.display()))?;
     Ok(target)
 }

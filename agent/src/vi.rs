@@ -140,3 +140,34 @@ pub const STATUS_STATE_UNSAVED: &str = "Cảnh báo: chưa lưu được xác nh
 pub fn status_disk_error(error: &str) -> String {
     format!("Lỗi ghi ổ đĩa            {error}")
 }
+
+/// Answer of `cntt-agent service` on systems other than Windows.
+pub const SERVICE_NOT_WINDOWS: &str = "Lệnh `cntt-agent service` chỉ dùng trên Windows. \
+Trên Linux, tác tử chạy bằng dịch vụ systemd `cntt-agent.service`: \
+sudo systemctl enable --now cntt-agent (xem trạng thái: systemctl status cntt-agent; nhật ký: journalctl -u cntt-agent).";
+
+/// Display name of the Windows service.
+pub const SERVICE_DISPLAY_NAME: &str = "CNTT Agent - giám sát hạ tầng CNTT";
+
+/// Description of the Windows service, shown in services.msc.
+pub const SERVICE_DESCRIPTION: &str =
+    "Tác tử giám sát của Sở: gửi tình trạng máy và mạng của đơn vị về máy chủ giám sát của tỉnh.";
+
+/// `cntt-agent service` when the service control manager refuses.
+pub const SERVICE_NEEDS_ADMIN: &str = "không mở được trình quản lý dịch vụ của Windows; \
+hãy mở Command Prompt hoặc PowerShell bằng \"Run as administrator\" rồi chạy lại lệnh";
+
+/// `cntt-agent service install` done.
+pub const SERVICE_INSTALLED: &str = "Đã cài dịch vụ cntt-agent (tự khởi động cùng Windows).\n\
+Tiếp theo: cntt-agent service start\n";
+
+/// `cntt-agent service uninstall` done.
+pub const SERVICE_UNINSTALLED: &str =
+    "Đã gỡ dịch vụ cntt-agent. Dữ liệu trong thư mục trạng thái được giữ nguyên.\n";
+
+/// `cntt-agent service start` done.
+pub const SERVICE_STARTED: &str = "Dịch vụ cntt-agent đang chạy.\n";
+
+/// `cntt-agent service stop` done.
+pub const SERVICE_STOPPED: &str =
+    "Đã dừng dịch vụ cntt-agent; các sự kiện chưa gửi vẫn nằm trong hàng đợi trên đĩa.\n";

@@ -126,3 +126,19 @@ fn report_commands_teach_and_refuse_without_enrollment() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("enroll"), "{stderr}");
 }
+
+/// On Linux the Windows service commands explain, in Vietnamese, that systemd runs the agent.
+#[cfg(unix)]
+#[test]
+fn service_commands_name_the_systemd_unit_off_windows() {
+    for action in ["install", "uninstall", "start", "stop", "run"] {
+        let output = agent(&["service", action]);
+        assert_eq!(output.status.code(), Some(1), "service {action}");
+        let err = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            err.contains("chỉ dùng trên Windows")
+                && err.contains("systemctl enable --now cntt-agent"),
+            "service {action}: {err}"
+        );
+    }
+}

@@ -1258,14 +1258,8 @@ impl SegmentReader {
 ///
 /// When the directory cannot be opened or synced.
 fn sync_dir(dir: &Path) -> Result<(), OutboxError> {
-    // Only Unix can open and fsync a directory; elsewhere renames are as durable as they get.
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| OutboxError::io("syncing directory", dir, source))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::platform::sync_dir(dir)
+        .map_err(|source| OutboxError::io("syncing directory", dir, source))
 }
 
 fn unix_ms(at: OffsetDateTime) -> i64 {

@@ -3,7 +3,7 @@
 //! Recovery keeps every byte it cannot use, so that an operator (or a later, smarter version)
 //! can still look at it; the outbox itself never reads `corrupt/` again.
 
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,8 @@ pub(super) fn copy_aside(dir: &Path, path: &Path) -> Result<PathBuf, OutboxError
     let target = target(dir, path)?;
     let copy = || -> io::Result<()> {
         fs::copy(path, &target)?;
-        File::open(&target)?.sync_all()
+        // Windows flushes only handles opened for writing (FlushFileBuffers needs GENERIC_WRITE).
+        OpenOptions::new().write(true).open(&target)?.sync_all()
     };
     copy().map_err(|source| OutboxError::io("copying aside damaged file", path, source))?;
     sync_dir(&dir.join(CORRUPT_DIR))?;

@@ -87,9 +87,14 @@ fn check(script: &str, expect: Expect) {
         writeln!(script_run.out, "> {line}").expect("writing to a String");
         script_run.run(line);
     }
+    // Paths print with '/' on every platform, so one snapshot holds for Windows too.
     let out = script_run
         .out
-        .replace(&format!("{}/", dir.path().display()), "");
+        .replace(
+            &format!("{}{}", dir.path().display(), std::path::MAIN_SEPARATOR),
+            "",
+        )
+        .replace('\\', "/");
     expect.assert_eq(&tidy(&out));
 }
 
@@ -330,7 +335,7 @@ fn list_files(root: &Path, dir: &Path, lines: &mut Vec<String>) {
         }
         let len = entry.metadata().expect("stat").len();
         let name = path.strip_prefix(root).expect("under root").display();
-        lines.push(format!("{name} {len}"));
+        lines.push(format!("{name} {len}").replace('\\', "/"));
     }
 }
 

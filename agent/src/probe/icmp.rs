@@ -9,12 +9,17 @@
 //! once, when the prober is built; [`ping`] opens a fresh socket per check so concurrent checks
 //! never share one.
 //!
+//! Windows needs an administrator for raw ICMP sockets and has no datagram ones, but offers an
+//! echo service any user may call (`icmp.dll`, see `platform/windows/icmp.rs`): where the
+//! platform has one ([`crate::platform::SYSTEM_ICMP`]), it is used instead of sockets, one
+//! thread per blocking call, so no check waits for another.
+//!
 //! Packet layout (RFC 792, RFC 4443): type, code, checksum (16 bits), identifier (16 bits),
 //! sequence (16 bits), then our 16-byte random payload. Echo request is type 8 (IPv4) or 128
 //! (IPv6); echo reply is 0 or 129. The kernel computes ICMPv6 checksums itself.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -25,6 +30,9 @@ const TOKEN_LEN: usize = 16;
 
 /// Finds which ICMP sockets this process may open: unprivileged first, then raw.
 pub(super) fn detect_mode() -> IcmpMode {
+    if crate::platform::SYSTEM_ICMP {
+        return IcmpMode::System;
+    }
     let dgram = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4));
     if dgram.is_ok() {
         return IcmpMode::Unprivileged;
@@ -53,11 +61,13 @@ pub(super) fn unavailable_reason(why: &str) -> String {
     }
 }
 
-/// Sends one echo request to `host` and waits for its reply; the caller bounds the time.
-pub(super) async fn ping(mode: &IcmpMode, host: &str) -> Outcome {
+/// Sends one echo request to `host` and waits for its reply; the caller bounds the time, which
+/// the system's echo service is given too (`timeout`).
+pub(super) async fn ping(mode: &IcmpMode, host: &str, timeout: Duration) -> Outcome {
     let socket_type = match mode {
         IcmpMode::Unprivileged => Type::DGRAM,
         IcmpMode::Raw => Type::RAW,
+        IcmpMode::System => return system_ping(host, timeout).await,
         IcmpMode::Unavailable { reason } => return Outcome::down(reason.clone()),
     };
     let ip = match resolve(host).await {
@@ -91,6 +101,28 @@ pub(super) async fn ping(mode: &IcmpMode, host: &str) -> Outcome {
             Reply::TimeExceeded => return Outcome::down("time to live exceeded"),
             Reply::Echo | Reply::Other => continue,
         }
+    }
+}
+
+/// One echo through the system's service, on a thread of its own since the call blocks.
+async fn system_ping(host: &str, timeout: Duration) -> Outcome {
+    let ip = match resolve(host).await {
+        Ok(ip) => ip,
+        Err(err) => return Outcome::down(err),
+    };
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("icmp-echo".into())
+        .spawn(move || {
+            let _ = sender.send(crate::platform::system_ping(ip, timeout));
+        });
+    if let Err(err) = spawned {
+        return Outcome::down(format!("cannot start icmp echo: {}", io_error_text(&err)));
+    }
+    match receiver.await {
+        Ok(Ok(rtt)) => Outcome::up(rtt),
+        Ok(Err(reason)) => Outcome::down(reason),
+        Err(_) => Outcome::down("icmp echo ended without an answer"),
     }
 }
 

@@ -9,7 +9,7 @@
 //! One file per kind of check: `icmp.rs` (echo over unprivileged or raw ICMP sockets), `tcp.rs`
 //! (connect), `http.rs` (GET with reqwest and rustls, with `cert.rs` reading the expiry date of
 //! the server's certificate) and `dns.rs` (one A query over UDP, or the system resolver).
-//! `gateway.rs` finds the default gateway, the first LAN target an agent watches.
+//! The default gateway, the first LAN target an agent watches, is found by `crate::platform`.
 //!
 //! The scheduler turns outcomes into [`cntt_common::wire::ProbeResult`] with [`Target::result`]
 //! and writes them to the outbox; this module never touches the outbox or the network beyond the
@@ -17,7 +17,6 @@
 
 mod cert;
 mod dns;
-mod gateway;
 mod http;
 mod icmp;
 mod tcp;
@@ -31,7 +30,7 @@ use std::time::Duration;
 use cntt_common::wire::{CheckKind, ProbeResult, TargetKind};
 use time::OffsetDateTime;
 
-pub use gateway::default_gateway;
+pub use crate::platform::default_gateway;
 
 /// One thing the agent watches: what it is, where it sits and how often it is checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +184,8 @@ pub enum IcmpMode {
     Unprivileged,
     /// Raw ICMP sockets (root or `CAP_NET_RAW`).
     Raw,
+    /// The system's echo service, which needs no privilege (Windows' `icmp.dll`).
+    System,
     /// Neither works; ICMP checks fail with `reason`, which says how to enable them.
     Unavailable {
         /// Why, and how to enable ICMP checks.
@@ -197,6 +198,7 @@ impl fmt::Display for IcmpMode {
         match self {
             IcmpMode::Unprivileged => f.write_str("unprivileged icmp sockets"),
             IcmpMode::Raw => f.write_str("raw icmp sockets"),
+            IcmpMode::System => f.write_str("the system's icmp echo service"),
             IcmpMode::Unavailable { reason } => write!(f, "unavailable: {reason}"),
         }
     }
@@ -246,7 +248,7 @@ impl Prober {
     pub async fn probe(&self, check: &Check, timeout: Duration) -> Outcome {
         let run = async {
             match check {
-                Check::Icmp { host } => icmp::ping(&self.icmp_mode, host).await,
+                Check::Icmp { host } => icmp::ping(&self.icmp_mode, host, timeout).await,
                 Check::Tcp { address } => tcp::connect(address).await,
                 Check::Http(http_check) => http::get(&self.http, http_check).await,
                 Check::Dns {

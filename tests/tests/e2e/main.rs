@@ -57,6 +57,7 @@ mod simulate;
 mod slow_body;
 mod store;
 mod tidy;
+mod windows;
 
 /// How long end-to-end waits may take before a test fails.
 const WAIT: Duration = Duration::from_secs(20);

@@ -3,7 +3,8 @@
 //!
 //! On Linux the kernel's routing table is text in `/proc/net/route` (IPv4) and
 //! `/proc/net/ipv6_route` (IPv6); reading is separated from parsing so the parsers are tested on
-//! sample text. Other systems have no gateway discovery yet.
+//! sample text. Other Unix systems have no gateway discovery yet; Windows asks its routing table
+//! (`platform/windows/gateway.rs`).
 //!
 //! `/proc/net/route`: a header line, then one route per line, tab-separated:
 //! `Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT`, with addresses as 8
@@ -22,7 +23,7 @@ const RTF_UP: u32 = 0x1;
 const RTF_GATEWAY: u32 = 0x2;
 
 /// The default gateway of this machine: the IPv4 one with the lowest metric, else the IPv6 one;
-/// `None` when there is none or on systems other than Linux.
+/// `None` when there is none or on Unix systems other than Linux.
 pub fn default_gateway() -> Option<IpAddr> {
     if !cfg!(target_os = "linux") {
         return None;
