@@ -31,8 +31,8 @@ const HELP: &str = "ingestbench: load and limits for scripts/ingestbench (issue 
   ingestbench bodies --server URL --ca CA.pem --token-file F --agents N [--warmup W] --requests R --out FILE
       enrolls N agents with the enrollment token in F (its first line), writes W gzip batch bodies
       to FILE.warmup and R more to FILE
-  ingestbench pushgateway --requests R --out FILE
-      writes R Pushgateway bodies of 20 samples
+  ingestbench pushgateway --requests R [--groups G] --out FILE
+      writes R Pushgateway bodies of 20 samples, pushed to G groups (default 1)
   ingestbench plain --db URL --rows N
       inserts N probe-result rows into a fresh database of the collector's schema; prints rows/s
   ingestbench count --db URL
@@ -70,7 +70,11 @@ fn main() -> anyhow::Result<()> {
             number("--requests")?,
             &option("--out")?,
         )),
-        "pushgateway" => pushgateway(number("--requests")?, &option("--out")?),
+        "pushgateway" => pushgateway(
+            number("--requests")?,
+            number("--groups").unwrap_or(1),
+            &option("--out")?,
+        ),
         "plain" => runtime.block_on(plain(&option("--db")?, number("--rows")?)),
         "count" => runtime.block_on(count(&option("--db")?)),
         "-h" | "--help" | "help" => {
@@ -232,7 +236,7 @@ async fn bodies(
     Ok(())
 }
 
-fn pushgateway(requests: usize, out: &str) -> anyhow::Result<()> {
+fn pushgateway(requests: usize, groups: usize, out: &str) -> anyhow::Result<()> {
     let file = std::fs::File::create(out).with_context(|| format!("creating {out}"))?;
     let mut writer = std::io::BufWriter::new(file);
     let mut total = 0;
@@ -247,8 +251,9 @@ fn pushgateway(requests: usize, out: &str) -> anyhow::Result<()> {
             ));
         }
         total += body.len();
-        // The instance in the path: one group per simulated agent, as a pushing agent would use.
-        writeln!(writer, "{} i{}", body.len(), request % 1000)?;
+        // The group (instance) in the path. The Pushgateway checks each push against every group it
+        // holds, so its rate falls with their number: one group by default, as it is fastest.
+        writeln!(writer, "{} i{}", body.len(), request % groups.max(1))?;
         writer.write_all(body.as_bytes())?;
     }
     writer.flush()?;

@@ -304,9 +304,18 @@ both_databases! {
         // The agents send again what was not acknowledged (and, as after a lost acknowledgement,
         // what was): every event ends up stored exactly once.
         for (agent_index, events, _) in &sent {
-            let ack = post(&client, &base_url, &agents[*agent_index], events)
-                .await
-                .expect("resent batch stored");
+            // As an agent does, wait when the collector says this agent sends too fast (429).
+            let mut attempts = 0;
+            let ack = loop {
+                match post(&client, &base_url, &agents[*agent_index], events).await {
+                    Ok(ack) => break ack,
+                    Err(err) if err.to_string().contains("429") && attempts < 30 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(err) => panic!("resent batch not stored: {err:#}"),
+                }
+            };
             assert_eq!((ack.accepted + ack.duplicates) as usize, events.len());
         }
         let stored = stored_ids(&db).await;
