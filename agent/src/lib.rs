@@ -257,6 +257,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config: config.uplink.clone(),
         rejected_dir: config.state_dir.join("rejected"),
         board: board.clone(),
+        timings: None,
     };
     tasks.spawn(uplink.run(stop_rx.clone()));
     tasks.spawn(housekeeping(

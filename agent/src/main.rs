@@ -109,6 +109,17 @@ enum Command {
         /// or district code; repeat for several.
         #[arg(long = "outage")]
         outages: Vec<cntt_agent::simulate::Outage>,
+        /// Agents of a unit or district that come back from a WAN cut, CODE:LENGTH (e.g. 663:24h):
+        /// their outboxes start with LENGTH of records, dated in the past.
+        #[arg(long)]
+        backlog: Option<cntt_agent::simulate::Backlog>,
+        /// At the end, wait this long at most for the outboxes to empty.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        drain: std::time::Duration,
+        /// Write the figures of the run (events recorded and pending, round trips, backlog
+        /// delivery) to this JSON file.
+        #[arg(long)]
+        summary: Option<PathBuf>,
     },
     /// Periodic reports of the IT officer (quarter, half-year, year; QĐ 02/2017 Điều 12.1).
     #[command(subcommand)]
@@ -349,6 +360,9 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             probe_every,
             duration,
             outages,
+            backlog,
+            drain,
+            summary,
         } => {
             let fleet = cntt_agent::simulate::Fleet {
                 agents,
@@ -360,6 +374,9 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 probe_every,
                 duration,
                 outages,
+                backlog,
+                drain,
+                summary,
             };
             cntt_agent::simulate::run(fleet, shutdown_signal()).await
         }

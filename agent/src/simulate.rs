@@ -15,6 +15,17 @@
 //!
 //! The units file is CSV with a header, `unit,token[,district]`: an enrollment token (with enough
 //! uses) per unit; agents are spread over the units in turn.
+//!
+//! Agents are spread over the check interval (agent `i` checks in slot `i` of the interval's
+//! quarter-second slots), as a real fleet is, rather than all at the same instant.
+//!
+//! `--backlog CODE:LENGTH` starts the agents of `CODE` as if they came back from a WAN cut of
+//! `LENGTH` (e.g. a day): before the run, their outboxes are filled with what they would have
+//! recorded meanwhile at their intervals (checks with the WAN failing, heartbeats, the incident
+//! the cut opened), dated in the past. `--drain` waits at the end until the outboxes are empty, so
+//! what was recorded can be compared with what the collector stored; `--summary FILE` writes the
+//! figures (events recorded, pending, lost; the round trips the agents saw, per minute; when the
+//! backlogs were delivered) as JSON.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,7 +46,7 @@ use crate::identity::{self, Identity};
 use crate::monitor::{record, record_incident};
 use crate::outbox::{Class, Outbox, OutboxConfig};
 use crate::status::Board;
-use crate::uplink::{SharedOutbox, Uplink};
+use crate::uplink::{SharedOutbox, Timings, Uplink};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -58,6 +69,37 @@ pub struct Fleet {
     pub duration: Option<Duration>,
     /// Scripted outages.
     pub outages: Vec<Outage>,
+    /// Agents that start with a backlog, as after a WAN cut.
+    pub backlog: Option<Backlog>,
+    /// At the end, how long to wait for the outboxes to empty.
+    pub drain: Duration,
+    /// Where to write the figures of the run as JSON.
+    pub summary: Option<PathBuf>,
+}
+
+/// Agents of a unit or district that come back from a WAN cut: `CODE:LENGTH` (e.g. `663:24h`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// Unit or district code of the agents.
+    pub code: String,
+    /// How long the cut lasted: their outboxes hold this long of records.
+    pub length: Duration,
+}
+
+impl std::str::FromStr for Backlog {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Backlog, String> {
+        let usage = || format!("{text:?} is not CODE:LENGTH, e.g. 663:24h");
+        let (code, length) = text.split_once(':').ok_or_else(usage)?;
+        if code.is_empty() {
+            return Err(usage());
+        }
+        Ok(Backlog {
+            code: code.to_owned(),
+            length: humantime::parse_duration(length).map_err(|_| usage())?,
+        })
+    }
 }
 
 /// What a scripted outage breaks.
@@ -187,6 +229,16 @@ struct SimAgent {
     uplink_stop: Option<watch::Sender<bool>>,
     disk_used: f64,
     noise: Noise,
+    /// Rounds of checks done, backlog included.
+    rounds: u64,
+    /// Whether it started with a backlog.
+    backlogged: bool,
+    /// Its outbox counters when the run started: next seq, lost and dropped records.
+    start: (u64, u64, u64),
+    /// Its last backlog record's seq, until the outbox has acknowledged it.
+    backlog_through: Option<u64>,
+    /// When the collector had all of its backlog, from the start of the run.
+    drained_after: Option<Duration>,
 }
 
 const GATEWAY: &str = "gateway";
@@ -212,7 +264,7 @@ fn targets() -> Vec<TargetInfo> {
 }
 
 impl SimAgent {
-    fn start_uplink(&mut self, client: &reqwest::Client) {
+    fn start_uplink(&mut self, client: &reqwest::Client, timings: &Arc<Timings>) {
         let (stop, stopped) = watch::channel(false);
         let uplink = Uplink {
             client: client.clone(),
@@ -223,6 +275,7 @@ impl SimAgent {
             config: UplinkConfig::default(),
             rejected_dir: self.state_dir.join("rejected"),
             board: Arc::new(Mutex::new(Board::default())),
+            timings: Some(timings.clone()),
         };
         tokio::spawn(uplink.run(stopped));
         self.uplink_stop = Some(stop);
@@ -361,8 +414,48 @@ async fn prepare(fleet: &Fleet, index: usize, unit: &UnitEntry) -> anyhow::Resul
         uplink_stop: None,
         disk_used: 0.4,
         noise: Noise(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0000_01b3)),
+        rounds: 0,
+        backlogged: false,
+        start: (0, 0, 0),
+        backlog_through: None,
+        drained_after: None,
     })
 }
+
+impl SimAgent {
+    fn stats(&self) -> crate::outbox::Stats {
+        self.outbox
+            .lock()
+            .expect("outbox lock is never poisoned")
+            .stats()
+    }
+
+    /// Whether this round is also a heartbeat's.
+    fn heartbeat_due(&self, fleet: &Fleet) -> bool {
+        let every = (fleet.heartbeat.as_millis() / fleet.probe_every.as_millis().max(1)).max(1);
+        u128::from(self.rounds) % every == 0
+    }
+
+    /// Fills the outbox with `length` of records, dated in the past, made with the WAN line cut.
+    fn fill_backlog(&mut self, fleet: &Fleet, length: Duration, now: OffsetDateTime) {
+        let rounds = (length.as_millis() / fleet.probe_every.as_millis().max(1)) as u64;
+        let first = now - length;
+        for round in 0..rounds {
+            let at = first + fleet.probe_every * u32::try_from(round).unwrap_or(u32::MAX);
+            let heartbeat = self.heartbeat_due(fleet);
+            self.check_round(true, false, at);
+            if heartbeat {
+                self.heartbeat(false, fleet.heartbeat, at);
+            }
+            self.rounds += 1;
+        }
+        self.backlogged = true;
+        self.backlog_through = Some(self.stats().next_seq - 1);
+    }
+}
+
+/// Length of a slot of the check interval: agents are spread over the slots.
+const SLOT: Duration = Duration::from_millis(250);
 
 /// Runs the fleet until `duration` passes or `shutdown` completes; returns a summary line.
 ///
@@ -374,6 +467,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<String> {
     let units = read_units(&fleet.units_file)?;
+    if fleet.probe_every.is_zero() || fleet.heartbeat.is_zero() {
+        bail!("--probe-every and --heartbeat must be longer than zero");
+    }
     std::fs::create_dir_all(&fleet.state_dir)
         .with_context(|| format!("creating {}", fleet.state_dir.display()))?;
     // Enroll a few at a time: the collector hashes each credential.
@@ -390,6 +486,13 @@ pub async fn run(
         if let Some(joined) = pending.join_next().await {
             let (index, agent) = joined.context("an enrollment task failed")?;
             agents.push((index, agent?));
+            if agents.len() % 1000 == 0 {
+                tracing::info!(
+                    ready = agents.len(),
+                    of = fleet.agents,
+                    "enrolling simulated agents"
+                );
+            }
         }
     }
     agents.sort_by_key(|(index, _)| *index);
@@ -399,16 +502,58 @@ pub async fn run(
         units = units.len(),
         "simulated fleet enrolled"
     );
+    for agent in &mut agents {
+        let stats = agent.stats();
+        agent.start = (
+            stats.next_seq,
+            stats.lost_total,
+            stats.dropped_routine_total,
+        );
+    }
+    let mut backlog_until = None;
+    if let Some(backlog) = &fleet.backlog {
+        let now = OffsetDateTime::now_utc();
+        let hit: Vec<&mut SimAgent> = agents
+            .iter_mut()
+            .filter(|agent| agent.unit == backlog.code || agent.district == backlog.code)
+            .collect();
+        if hit.is_empty() {
+            bail!(
+                "--backlog {}: no simulated agent is in that unit or district",
+                backlog.code
+            );
+        }
+        let count = hit.len();
+        for (done, agent) in hit.into_iter().enumerate() {
+            agent.fill_backlog(&fleet, backlog.length, now);
+            agent
+                .outbox
+                .lock()
+                .expect("outbox lock is never poisoned")
+                .release_writer();
+            if (done + 1) % 20 == 0 || done + 1 == count {
+                tracing::info!(agents = done + 1, of = count, "backlogs written");
+            }
+        }
+        backlog_until = Some(OffsetDateTime::now_utc());
+    }
 
     let client = identity::pinned_client(&fleet.ca, UplinkConfig::default().request_timeout)?;
-    for agent in &mut agents {
-        agent.start_uplink(&client);
-    }
+    let live_timings = Arc::new(Timings::default());
+    let backlog_timings = Arc::new(Timings::default());
     let started = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval(fleet.probe_every);
+    for agent in &mut agents {
+        let timings = if agent.backlogged {
+            &backlog_timings
+        } else {
+            &live_timings
+        };
+        agent.start_uplink(&client, timings);
+    }
+    let slots = (fleet.probe_every.as_millis() / SLOT.as_millis()).max(1) as usize;
+    let mut ticker = tokio::time::interval(SLOT.min(fleet.probe_every));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_heartbeat: Option<tokio::time::Instant> = None;
-    let mut rounds = 0u64;
+    let mut tick = 0usize;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -419,12 +564,18 @@ pub async fn run(
         if fleet.duration.is_some_and(|duration| elapsed >= duration) {
             break;
         }
-        let heartbeat_due = last_heartbeat.is_none_or(|at| at.elapsed() >= fleet.heartbeat);
-        if heartbeat_due {
-            last_heartbeat = Some(tokio::time::Instant::now());
-        }
         let at = OffsetDateTime::now_utc();
-        for agent in &mut agents {
+        for (index, agent) in agents.iter_mut().enumerate() {
+            if agent.drained_after.is_none() {
+                if let Some(through) = agent.backlog_through {
+                    if agent.stats().acked_through >= through {
+                        agent.drained_after = Some(elapsed);
+                    }
+                }
+            }
+            if index % slots != tick % slots {
+                continue;
+            }
             let broken = |kind| {
                 fleet
                     .outages
@@ -436,40 +587,203 @@ pub async fn run(
                 broken(OutageKind::Server),
                 broken(OutageKind::Disk),
             );
+            let timings = if agent.backlogged {
+                &backlog_timings
+            } else {
+                &live_timings
+            };
             match (link_down, agent.uplink_stop.is_some()) {
                 (true, true) => agent.cut_uplink(),
-                (false, false) => agent.start_uplink(&client),
+                (false, false) => agent.start_uplink(&client, timings),
                 _ => {}
             }
+            let heartbeat = agent.heartbeat_due(&fleet);
             agent.check_round(link_down, server_down, at);
-            if heartbeat_due {
+            if heartbeat {
                 agent.heartbeat(disk_filling, fleet.heartbeat, at);
             }
-        }
-        rounds += 1;
-        // Let the uplinks run between rounds on a busy machine.
-        tokio::task::yield_now().await;
-    }
-    for agent in &mut agents {
-        agent.cut_uplink();
-    }
-    let pending: u64 = agents
-        .iter()
-        .map(|agent| {
+            agent.rounds += 1;
+            // Thousands of outboxes may not each hold a file open between rounds.
             agent
                 .outbox
                 .lock()
                 .expect("outbox lock is never poisoned")
-                .stats()
-                .records
-        })
-        .sum();
-    Ok(format!(
-        "simulated {} agents of {} units for {} rounds; {pending} events still in their outboxes\n",
+                .release_writer();
+        }
+        tick += 1;
+        // Let the uplinks run between slots on a busy machine.
+        tokio::task::yield_now().await;
+    }
+    let ran = started.elapsed();
+    // Nothing is recorded any more; give the uplinks time to deliver what is left.
+    if !fleet.drain.is_zero() {
+        tracing::info!(within = ?fleet.drain, "draining the outboxes");
+        let deadline = tokio::time::Instant::now() + fleet.drain;
+        while tokio::time::Instant::now() < deadline
+            && agents.iter().any(|agent| agent.stats().records > 0)
+        {
+            tokio::time::sleep(SLOT).await;
+        }
+    }
+    for agent in &mut agents {
+        agent.cut_uplink();
+    }
+    let mut figures = Figures::of(&agents, ran, started, &live_timings, &backlog_timings);
+    figures.backlog_until_ms =
+        backlog_until.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64);
+    if let Some(path) = &fleet.summary {
+        let text = serde_json::to_string_pretty(&figures).context("encoding the summary")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut line = format!(
+        "simulated {} agents of {} units for {:.0} s: {} events recorded, {} still in their outboxes, {} lost, {} dropped; round trips p99 {} ms (live agents)",
         agents.len(),
         units.len(),
-        rounds
-    ))
+        ran.as_secs_f64(),
+        figures.recorded,
+        figures.pending,
+        figures.lost,
+        figures.dropped,
+        figures.live.p99_ms.map_or("-".into(), |ms| format!("{ms:.1}")),
+    );
+    if fleet.backlog.is_some() {
+        line.push_str(&format!(
+            ", {} ms (agents with a backlog); backlogs delivered after {}",
+            figures
+                .backlog
+                .p99_ms
+                .map_or("-".into(), |ms| format!("{ms:.1}")),
+            figures
+                .backlog_drained_after_s
+                .map_or("(not all delivered)".into(), |s| format!("{s:.1} s")),
+        ));
+    }
+    line.push('\n');
+    Ok(line)
+}
+
+/// The figures of a run, as `--summary` writes them.
+#[derive(Debug, serde::Serialize)]
+struct Figures {
+    agents: usize,
+    seconds: f64,
+    /// Records appended to the outboxes during the run, backlogs included.
+    recorded: u64,
+    /// Records still in the outboxes at the end.
+    pending: u64,
+    /// Records that could not be appended.
+    lost: u64,
+    /// Routine records the outboxes thinned out.
+    dropped: u64,
+    backlog_agents: usize,
+    backlog_records: u64,
+    /// When the last backlog was wholly delivered, from the start; none if one was not.
+    backlog_drained_after_s: Option<f64>,
+    /// When the backlogs were written (Unix ms): every backlog record is dated before.
+    backlog_until_ms: Option<i64>,
+    live: RoundTrips,
+    backlog: RoundTrips,
+}
+
+/// Round trips of delivering requests of one group of agents.
+#[derive(Debug, Default, serde::Serialize)]
+struct RoundTrips {
+    requests: usize,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
+    /// p99 of each minute of the run, from its start.
+    p99_ms_per_minute: Vec<Option<f64>>,
+}
+
+impl RoundTrips {
+    fn of(samples: &[(std::time::Instant, Duration)], started: tokio::time::Instant) -> RoundTrips {
+        fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+            if sorted.is_empty() {
+                return None;
+            }
+            let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+            Some(sorted[rank - 1])
+        }
+        let started = started.into_std();
+        let mut all: Vec<f64> = samples
+            .iter()
+            .map(|(_, rtt)| rtt.as_secs_f64() * 1000.0)
+            .collect();
+        all.sort_by(f64::total_cmp);
+        let mut minutes: Vec<Vec<f64>> = Vec::new();
+        for (ended, rtt) in samples {
+            let minute = (ended.saturating_duration_since(started).as_secs() / 60) as usize;
+            if minutes.len() <= minute {
+                minutes.resize(minute + 1, Vec::new());
+            }
+            minutes[minute].push(rtt.as_secs_f64() * 1000.0);
+        }
+        RoundTrips {
+            requests: all.len(),
+            p50_ms: quantile(&all, 0.5),
+            p99_ms: quantile(&all, 0.99),
+            max_ms: all.last().copied(),
+            p99_ms_per_minute: minutes
+                .into_iter()
+                .map(|mut minute| {
+                    minute.sort_by(f64::total_cmp);
+                    quantile(&minute, 0.99)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Figures {
+    fn of(
+        agents: &[SimAgent],
+        ran: Duration,
+        started: tokio::time::Instant,
+        live: &Timings,
+        backlog: &Timings,
+    ) -> Figures {
+        let mut figures = Figures {
+            agents: agents.len(),
+            seconds: ran.as_secs_f64(),
+            recorded: 0,
+            pending: 0,
+            lost: 0,
+            dropped: 0,
+            backlog_agents: 0,
+            backlog_records: 0,
+            backlog_drained_after_s: None,
+            backlog_until_ms: None,
+            live: RoundTrips::of(&live.samples(), started),
+            backlog: RoundTrips::of(&backlog.samples(), started),
+        };
+        let mut all_drained = true;
+        for agent in agents {
+            let stats = agent.stats();
+            let (next_seq, lost, dropped) = agent.start;
+            let lost = stats.lost_total - lost;
+            figures.recorded += stats.next_seq - next_seq - lost;
+            figures.lost += lost;
+            figures.dropped += stats.dropped_routine_total - dropped;
+            figures.pending += stats.records;
+            if let Some(through) = agent.backlog_through {
+                figures.backlog_agents += 1;
+                figures.backlog_records += through + 1 - next_seq;
+                match agent.drained_after {
+                    Some(after) => {
+                        let after = after.as_secs_f64();
+                        figures.backlog_drained_after_s =
+                            Some(figures.backlog_drained_after_s.unwrap_or(0.0).max(after));
+                    }
+                    None => all_drained = false,
+                }
+            }
+        }
+        if !all_drained {
+            figures.backlog_drained_after_s = None;
+        }
+        figures
+    }
 }
 
 #[cfg(test)]
@@ -490,5 +804,34 @@ mod tests {
         );
         assert!("flood:663@1m+1m".parse::<Outage>().is_err());
         assert!("disk:663".parse::<Outage>().is_err());
+    }
+
+    #[test]
+    fn round_trips_are_summed_up_per_minute() {
+        let started = tokio::time::Instant::now();
+        let base = started.into_std();
+        let mut samples: Vec<(std::time::Instant, Duration)> = (1..=100)
+            .map(|ms| (base + Duration::from_secs(1), Duration::from_millis(ms)))
+            .collect();
+        samples.push((base + Duration::from_secs(130), Duration::from_millis(7)));
+        let trips = RoundTrips::of(&samples, started);
+        assert_eq!(trips.requests, 101);
+        assert_eq!(trips.p50_ms, Some(50.0));
+        assert_eq!(trips.p99_ms, Some(99.0));
+        assert_eq!(trips.max_ms, Some(100.0));
+        // Minute 0 holds the hundred, minute 1 nothing, minute 2 the last one.
+        assert_eq!(trips.p99_ms_per_minute, vec![Some(99.0), None, Some(7.0)]);
+        let none = RoundTrips::of(&[], started);
+        assert_eq!((none.requests, none.p99_ms), (0, None));
+    }
+
+    #[test]
+    fn backlogs_parse() {
+        let backlog: Backlog = "663:24h".parse().unwrap();
+        assert_eq!(backlog.code, "663");
+        assert_eq!(backlog.length, Duration::from_secs(86_400));
+        assert!("663".parse::<Backlog>().is_err());
+        assert!(":1h".parse::<Backlog>().is_err());
+        assert!("663:soon".parse::<Backlog>().is_err());
     }
 }

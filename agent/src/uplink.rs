@@ -67,6 +67,33 @@ pub struct Uplink {
     pub rejected_dir: PathBuf,
     /// Where the last delivery and the last error are shown.
     pub board: Arc<Mutex<Board>>,
+    /// Where the round trip of each delivering request is noted, when someone measures
+    /// (`cntt-agent simulate`); none in the daemon.
+    pub timings: Option<Arc<Timings>>,
+}
+
+/// Round trips of the requests that delivered records, with when they ended: what
+/// `cntt-agent simulate` reports as the latency agents saw.
+#[derive(Debug, Default)]
+pub struct Timings {
+    samples: Mutex<Vec<(std::time::Instant, Duration)>>,
+}
+
+impl Timings {
+    fn note(&self, ended: std::time::Instant, round_trip: Duration) {
+        self.samples
+            .lock()
+            .expect("timings lock is never poisoned")
+            .push((ended, round_trip));
+    }
+
+    /// The round trips noted so far, each with the instant its request ended.
+    pub fn samples(&self) -> Vec<(std::time::Instant, Duration)> {
+        self.samples
+            .lock()
+            .expect("timings lock is never poisoned")
+            .clone()
+    }
 }
 
 /// What one delivery attempt came to.
@@ -267,6 +294,7 @@ impl Uplink {
         } else {
             request
         };
+        let sent = std::time::Instant::now();
         let response = match request.send().await {
             Ok(response) => response,
             Err(err) => return retry(format!("reaching {url}: {}", error_chain(&err))),
@@ -288,6 +316,10 @@ impl Uplink {
         if status.is_success() {
             return match serde_json::from_str::<Ack>(&body) {
                 Ok(ack) => {
+                    if let Some(timings) = &self.timings {
+                        let ended = std::time::Instant::now();
+                        timings.note(ended, ended - sent);
+                    }
                     for invalid in &ack.invalid {
                         tracing::warn!(id = %invalid.id, seq = invalid.seq, reason = %invalid.reason, "collector kept an event it could not read");
                     }

@@ -478,6 +478,16 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Where a child process's log goes: nowhere, unless `E2E_CHILD_LOGS` is set (when debugging a
+/// test, `E2E_CHILD_LOGS=1 cargo test … -- --nocapture`).
+pub fn child_stderr() -> std::process::Stdio {
+    if std::env::var_os("E2E_CHILD_LOGS").is_some() {
+        std::process::Stdio::inherit()
+    } else {
+        std::process::Stdio::null()
+    }
+}
+
 /// Starts `collector-under-test` (a real collector process) on a collector's config file, so it
 /// shares its database.
 pub fn spawn_collector_process(binary: &str, config: &Path) -> ChildGuard {
@@ -485,7 +495,7 @@ pub fn spawn_collector_process(binary: &str, config: &Path) -> ChildGuard {
         std::process::Command::new(binary)
             .arg(config)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(child_stderr())
             .spawn()
             .expect("starting collector-under-test"),
     )

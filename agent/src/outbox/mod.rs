@@ -632,6 +632,13 @@ impl Outbox {
         Ok(seq)
     }
 
+    /// Closes the segment file kept open for appending; the next append opens it again. For a
+    /// process holding thousands of outboxes (`cntt-agent simulate`), where each would otherwise
+    /// hold a file descriptor between appends.
+    pub fn release_writer(&mut self) {
+        self.writer = None;
+    }
+
     /// Writes an encoded frame at the end of the newest segment, starting one if needed.
     fn write(
         &mut self,

@@ -620,6 +620,111 @@ struct AgentTouch<'a> {
     heartbeat: Option<&'a HeartbeatUpdate>,
 }
 
+/// An agent's row as [`touch_agents`] binds it.
+#[derive(Serialize)]
+struct TouchRow<'a> {
+    id: &'a str,
+    now: i64,
+    agent_version: &'a str,
+    address: Option<&'a str>,
+    max_seq: Option<i64>,
+    clock_offset_ms: Option<i64>,
+    heartbeat_interval: Option<i64>,
+    host_snapshot: Option<&'a str>,
+}
+
+/// Agents per statement on SQLite, at most (8 parameters each).
+const SQLITE_AGENTS_PER_STATEMENT: usize = 256;
+
+/// Updates the agents a group touched, in one statement per chunk rather than one per agent (on
+/// SQLite each statement is a round trip to the database thread; on PostgreSQL, to the server).
+/// On PostgreSQL their rows are first locked in id order, so that writers side by side never
+/// wait on each other in opposite orders; `FOR NO KEY UPDATE`, the lock the UPDATE itself takes,
+/// because the group's inserts already hold `FOR KEY SHARE` on the same rows (foreign keys), which
+/// `FOR UPDATE` would wait on across writers (a deadlock the kill -9 test found).
+async fn touch_agents(
+    conn: &mut AnyConnection,
+    touched: &BTreeMap<&str, AgentTouch<'_>>,
+) -> anyhow::Result<()> {
+    let rows: Vec<TouchRow<'_>> = touched
+        .iter()
+        .map(|(agent_id, touch)| TouchRow {
+            id: agent_id,
+            now: touch.now,
+            agent_version: touch.agent_version,
+            address: touch.address,
+            max_seq: touch.max_seq,
+            clock_offset_ms: touch.clock_offset_ms,
+            heartbeat_interval: touch.heartbeat.map(|heartbeat| heartbeat.interval_seconds),
+            host_snapshot: touch
+                .heartbeat
+                .map(|heartbeat| heartbeat.host_snapshot.as_str()),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const SET: &str = "last_seen_at = r.now, agent_version = r.agent_version,
+             last_address = COALESCE(r.address, agents.last_address),
+             last_seq = CASE WHEN agents.last_seq IS NULL OR agents.last_seq < r.max_seq
+                             THEN r.max_seq ELSE agents.last_seq END,
+             clock_offset_ms = COALESCE(r.clock_offset_ms, agents.clock_offset_ms),
+             heartbeat_interval = COALESCE(r.heartbeat_interval, agents.heartbeat_interval),
+             host_snapshot = COALESCE(r.host_snapshot, agents.host_snapshot)";
+    if is_postgres(conn) {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let document = serde_json::to_string(chunk).context("encoding agents")?;
+            sqlx::query(
+                "SELECT id FROM agents WHERE id IN (SELECT r.id FROM json_to_recordset($1::json) AS r(id text))
+                 ORDER BY id FOR NO KEY UPDATE",
+            )
+            .bind(&document)
+            .fetch_all(&mut *conn)
+            .await
+            .context("locking agents for update after ingest")?;
+            sqlx::query(&format!(
+                "UPDATE agents SET {SET}
+                 FROM json_to_recordset($1::json) AS r(id text, now bigint, agent_version text, address text,
+                      max_seq bigint, clock_offset_ms bigint, heartbeat_interval bigint, host_snapshot text)
+                 WHERE agents.id = r.id"
+            ))
+            .bind(&document)
+            .execute(&mut *conn)
+            .await
+            .context("updating agents after ingest")?;
+        }
+        return Ok(());
+    }
+    let mut rest = rows.as_slice();
+    for size in chunk_sizes(rows.len(), SQLITE_AGENTS_PER_STATEMENT) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ");
+        let sql = format!(
+            "WITH r(id, now, agent_version, address, max_seq, clock_offset_ms, heartbeat_interval, host_snapshot)
+             AS (VALUES {values})
+             UPDATE agents SET {SET} FROM r WHERE agents.id = r.id"
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(row.id)
+                .bind(row.now)
+                .bind(row.agent_version)
+                .bind(row.address)
+                .bind(row.max_seq)
+                .bind(row.clock_offset_ms)
+                .bind(row.heartbeat_interval)
+                .bind(row.host_snapshot);
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("updating {size} agents after ingest"))?;
+    }
+    Ok(())
+}
+
 /// Writes a group of batches inside `conn`'s transaction; one count per batch, in order. When the
 /// same event id comes in several batches of the group, the first batch stores it and the others
 /// count it as a duplicate.
@@ -711,27 +816,7 @@ async fn write_group(
         touch.heartbeat = batch.heartbeat.as_ref().or(touch.heartbeat);
         all_counts.push(counts);
     }
-    for (agent_id, touch) in &touched {
-        sqlx::query(
-            "UPDATE agents SET last_seen_at = $1, agent_version = $2, last_address = COALESCE($3, last_address),
-                 last_seq = CASE WHEN last_seq IS NULL OR last_seq < $4 THEN $4 ELSE last_seq END,
-                 clock_offset_ms = COALESCE($5, clock_offset_ms),
-                 heartbeat_interval = COALESCE($6, heartbeat_interval),
-                 host_snapshot = COALESCE($7, host_snapshot)
-             WHERE id = $8",
-        )
-        .bind(touch.now)
-        .bind(touch.agent_version)
-        .bind(touch.address)
-        .bind(touch.max_seq)
-        .bind(touch.clock_offset_ms)
-        .bind(touch.heartbeat.map(|heartbeat| heartbeat.interval_seconds))
-        .bind(touch.heartbeat.map(|heartbeat| heartbeat.host_snapshot.as_str()))
-        .bind(*agent_id)
-        .execute(&mut *conn)
-        .await
-        .context("updating agent after ingest")?;
-    }
+    touch_agents(conn, &touched).await?;
     // Any batch, even an empty one, is contact: an "agent unreachable" incident ends.
     let contacts: Vec<(&str, i64)> = touched
         .iter()

@@ -11,6 +11,12 @@ fn main() -> ExitCode {
         eprintln!("usage: collector-under-test CONFIG.toml");
         return ExitCode::from(2);
     };
+    if std::env::var_os("E2E_CHILD_LOGS").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -34,6 +34,9 @@ async fn simulated_agents_report_through_the_agent_code_paths() {
             "server:663@1s+30s".parse::<Outage>().unwrap(),
             "disk:67.S.TTTT@0s+30s".parse::<Outage>().unwrap(),
         ],
+        backlog: None,
+        drain: Duration::ZERO,
+        summary: None,
     };
     let summary = cntt_agent::simulate::run(fleet, std::future::pending())
         .await
@@ -69,5 +72,77 @@ async fn simulated_agents_report_through_the_agent_code_paths() {
         open.iter().all(|o| o.kind == "server" || o.kind == "host"),
         "{open:?}"
     );
+    collector.stop().await;
+}
+
+/// Agents of one unit come back from a WAN cut with their outboxes full of older records: the
+/// backlogs are delivered while the rest keep reporting, incidents ahead of routine records, and the
+/// summary's figures match what the collector stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlogs_are_delivered_and_summed_up() {
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let units_file = dir.path().join("units.csv");
+    let mut units = String::from("unit,token,district\n");
+    for (unit, district) in [("24700", "663"), ("67.S.TTTT", "67.S.TTTT")] {
+        let token = collector
+            .enroll_token(unit, 10, Duration::from_secs(3600))
+            .await;
+        units.push_str(&format!("{unit},{token},{district}\n"));
+    }
+    std::fs::write(&units_file, units).unwrap();
+    let summary_file = dir.path().join("figures.json");
+    let fleet = Fleet {
+        agents: 4,
+        units_file,
+        server: collector.base_url.clone(),
+        ca: collector.ca_pem.clone(),
+        state_dir: dir.path().join("agents"),
+        heartbeat: Duration::from_secs(2),
+        probe_every: Duration::from_millis(500),
+        duration: Some(Duration::from_secs(6)),
+        outages: Vec::new(),
+        backlog: Some("24700:10m".parse().unwrap()),
+        drain: Duration::from_secs(30),
+        summary: Some(summary_file.clone()),
+    };
+    cntt_agent::simulate::run(fleet, std::future::pending())
+        .await
+        .unwrap();
+    let figures: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_file).unwrap()).unwrap();
+    assert_eq!(figures["backlog_agents"], 2, "{figures}");
+    assert_eq!(figures["pending"], 0, "{figures}");
+    assert_eq!(figures["lost"], 0, "{figures}");
+    // Ten minutes of checks every 500 ms, per agent, at least.
+    assert!(
+        figures["backlog_records"].as_u64().unwrap() >= 2 * 1200,
+        "{figures}"
+    );
+    assert!(
+        figures["backlog_drained_after_s"].as_f64().is_some(),
+        "{figures}"
+    );
+    assert!(
+        figures["live"]["requests"].as_u64().unwrap() > 0,
+        "{figures}"
+    );
+    assert!(figures["backlog"]["p99_ms"].as_f64().is_some(), "{figures}");
+
+    // What the collector holds of the backlog agents reaches ten minutes back.
+    let until = figures["backlog_until_ms"].as_i64().unwrap();
+    let agents = collector.store.agents_list(None).await.unwrap();
+    let backlogged: Vec<_> = agents.iter().filter(|a| a.unit_code == "24700").collect();
+    assert_eq!(backlogged.len(), 2);
+    for agent in backlogged {
+        let events = collector.store.events_of_agent(&agent.id).await.unwrap();
+        let oldest = events.iter().map(|e| e.occurred_at).min().unwrap();
+        assert!(
+            oldest <= until - 9 * 60 * 1000,
+            "the oldest stored record of {} is at {oldest}, the backlog ends at {until}",
+            agent.id
+        );
+    }
     collector.stop().await;
 }

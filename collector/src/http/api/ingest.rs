@@ -109,8 +109,15 @@ async fn ingest(
     request: Request,
 ) -> Result<Ack, ApiError> {
     let bytes = json_bytes(request, state.ingest.max_body_bytes).await?;
-    let probe: VersionProbe = parse_json(&bytes)?;
-    match probe.version {
+    // The whole shape is read first, as nearly every batch is good; only when it does not read or
+    // has another version is the version read alone, so that a newer agent gets a clear
+    // "unsupported version" and not a parse error (one pass over the body instead of two).
+    let parsed: Result<Batch, ApiError> = parse_json(&bytes);
+    let version = match &parsed {
+        Ok(batch) => Some(batch.version),
+        Err(_) => parse_json::<VersionProbe>(&bytes)?.version,
+    };
+    match version {
         Some(PROTOCOL_VERSION) => {}
         Some(other) => {
             return Err(ApiError::bad_request(
@@ -120,7 +127,7 @@ async fn ingest(
         }
         None => return Err(ApiError::bad_request("invalid_json", "the batch has no version field")),
     }
-    let batch: Batch = parse_json(&bytes)?;
+    let batch = parsed?;
     ended_unit(state, caller).await?;
     if batch.events.len() > MAX_EVENTS_PER_BATCH {
         return Err(ApiError::unprocessable(
