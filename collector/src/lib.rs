@@ -61,6 +61,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         organisation: Arc::new(config.organisation.clone()),
         guard: Arc::new(http::api::Guard::new(config.limits.clone())),
         console: config.console.clone(),
+        maintenance: config.maintenance,
     };
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))

@@ -98,6 +98,19 @@ enum Command {
     /// Notices to leadership by email and webhook.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Planned maintenance windows: problems are recorded and shown, nobody is told.
+    ///
+    /// During a window incidents are still detected and shown (marked "trong lịch bảo trì"), but
+    /// no notice goes out and no unit or district outage is inferred; afterwards, problems still
+    /// open are announced once. Down time in a unit's windows is shown apart in availability.
+    /// Times are Vietnam time. Examples:
+    ///   cntt-collector maintenance add --unit 68.24670 --start "2026-12-12 22:00" --duration 4h \
+    ///       --repeat weekly --reason "Bảo trì đường truyền hằng tuần của nhà mạng"
+    ///   cntt-collector maintenance add --agent 5f0c… --start "2026-12-06 08:00" --duration 2h --reason "Nâng cấp máy chủ"
+    ///   cntt-collector maintenance list [--all]
+    ///   cntt-collector maintenance cancel ID
+    #[command(subcommand, verbatim_doc_comment)]
+    Maintenance(MaintenanceCommand),
     /// Roll up and delete data older than the [retention] policy.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -391,6 +404,59 @@ enum SystemsCommand {
     List,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum MaintenanceCommand {
+    /// Plan a window over a unit (and the units under it), one agent, a target or a system.
+    Add {
+        /// The unit's code (with --target: the unit whose agents' target it is).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Cover only the unit itself, not the units under it.
+        #[arg(long)]
+        no_subtree: bool,
+        /// One agent's id (`cntt-collector agents list`).
+        #[arg(long)]
+        agent: Option<String>,
+        /// A target's name, as agents report it.
+        #[arg(long)]
+        target: Option<String>,
+        /// A registered system's code (`cntt-collector systems list`).
+        #[arg(long)]
+        system: Option<String>,
+        /// First start, Vietnam time: "2026-12-12 22:00".
+        #[arg(long)]
+        start: String,
+        /// Length of each occurrence: 4h, 90m.
+        #[arg(long)]
+        duration: String,
+        /// once (default), daily or weekly.
+        #[arg(long, default_value = "once")]
+        repeat: String,
+        /// Last day an occurrence may start: 2027-06-30.
+        #[arg(long)]
+        until: Option<String>,
+        /// Why (shown to people and in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Email address reminded before a long window ends (default: the Sở's on-duty contacts).
+        #[arg(long)]
+        remind_to: Option<String>,
+    },
+    /// List active and planned windows.
+    List {
+        /// Ended and cancelled windows too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Cancel a window from now on (it stays in the list, marked cancelled).
+    Cancel {
+        /// The window's id.
+        id: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum ContactsCommand {
     /// Create or update contacts from a CSV file (header: unit_code,name,role,position,phone,email,
@@ -625,6 +691,40 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             admin::profiles_import(&store, &file).await?
         }
         Command::Systems(SystemsCommand::List) => admin::systems_list(&store).await?,
+        Command::Maintenance(MaintenanceCommand::Add {
+            unit,
+            no_subtree,
+            agent,
+            target,
+            system,
+            start,
+            duration,
+            repeat,
+            until,
+            reason,
+            remind_to,
+        }) => {
+            let request = cntt_collector::services::maintenance::WindowRequest {
+                unit,
+                subtree: Some(!no_subtree),
+                agent,
+                target,
+                system,
+                start,
+                duration,
+                repeat: Some(repeat),
+                until,
+                reason,
+                remind_to,
+            };
+            admin::maintenance::add(&store, &config.maintenance, &request).await?
+        }
+        Command::Maintenance(MaintenanceCommand::List { all }) => {
+            admin::maintenance::list(&store, all).await?
+        }
+        Command::Maintenance(MaintenanceCommand::Cancel { id }) => {
+            admin::maintenance::cancel(&store, &id).await?
+        }
         Command::Notify(NotifyCommand::RulesImport { file }) => {
             admin::notify_rules_import(&store, &file).await?
         }

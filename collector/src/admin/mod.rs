@@ -19,6 +19,7 @@ use crate::store::{
     RetentionSummary, Store, Unit,
 };
 
+pub mod maintenance;
 pub mod people;
 pub mod reports;
 

@@ -60,6 +60,9 @@ pub struct CollectorConfig {
     /// People's sessions and logins on the web console (issue 14).
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// Planned maintenance windows (issue 17).
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
 }
 
 /// `[audit]`: the audit log. Its entries are chained by hashes (`cntt-collector audit verify`);
@@ -197,6 +200,17 @@ pub struct ConsoleConfig {
     /// …for this long.
     #[serde(default = "default_lockout_duration", with = "duration_text")]
     pub lockout_duration: Duration,
+    /// The console's address as people reach it (`https://giamsat.example.gov.vn`), for the
+    /// links in notices; none: notices carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long the acknowledgement link in a notice works.
+    #[serde(default = "default_ack_link_lifetime", with = "duration_text")]
+    pub ack_link_lifetime: Duration,
+}
+
+fn default_ack_link_lifetime() -> Duration {
+    Duration::from_secs(7 * 86_400)
 }
 
 impl Default for ConsoleConfig {
@@ -206,6 +220,8 @@ impl Default for ConsoleConfig {
             session_lifetime: default_session_lifetime(),
             lockout_attempts: default_lockout_attempts(),
             lockout_duration: default_lockout_duration(),
+            public_url: None,
+            ack_link_lifetime: default_ack_link_lifetime(),
         }
     }
 }
@@ -259,6 +275,48 @@ pub struct UnitsConfig {
     /// agents, are refused with the successor named.
     #[serde(default)]
     pub ended: EndedUnits,
+}
+
+/// `[maintenance]`: planned maintenance windows (issue 17, `domain::maintenance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Whether down time during a window counts against the unit's availability (it is shown
+    /// apart either way).
+    #[serde(default)]
+    pub planned_counts_against: bool,
+    /// A window whose occurrences last longer than this reminds its planner before it ends.
+    #[serde(default = "default_remind_longer_than", with = "duration_text")]
+    pub remind_longer_than: Duration,
+    /// How long before the end the reminder goes.
+    #[serde(default = "default_remind_before", with = "duration_text")]
+    pub remind_before: Duration,
+    /// Longest occurrence a window may have.
+    #[serde(default = "default_longest_window", with = "duration_text")]
+    pub longest: Duration,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> MaintenanceConfig {
+        MaintenanceConfig {
+            planned_counts_against: false,
+            remind_longer_than: default_remind_longer_than(),
+            remind_before: default_remind_before(),
+            longest: default_longest_window(),
+        }
+    }
+}
+
+fn default_remind_longer_than() -> Duration {
+    Duration::from_secs(8 * 3600)
+}
+
+fn default_remind_before() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_longest_window() -> Duration {
+    Duration::from_secs(7 * 86_400)
 }
 
 /// The rule for units that have ended.
@@ -930,6 +988,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Console sessions and logins.
     pub console: ConsoleConfig,
+    /// Planned maintenance.
+    pub maintenance: MaintenanceConfig,
 }
 
 impl Config {
@@ -1001,6 +1061,13 @@ impl Config {
             None => None,
             Some(file) => Some(read_scrape_token(&base.join(file))?),
         };
+        if let Some(url) = &raw.console.public_url {
+            if !url.starts_with("https://") || url.len() <= "https://".len() {
+                anyhow::bail!(
+                    "console.public_url {url:?} must be the console's https:// address, e.g. \"https://giamsat.example.gov.vn\""
+                );
+            }
+        }
         Ok(Config {
             listen,
             public_metrics: raw.listen.public_metrics,
@@ -1018,6 +1085,7 @@ impl Config {
             limits: raw.limits,
             audit,
             console: raw.console,
+            maintenance: raw.maintenance,
         })
     }
 }
@@ -1152,6 +1220,7 @@ mod tests {
         assert_eq!(config.retention, RetentionConfig::default());
         assert_eq!(config.limits, LimitsConfig::default());
         assert_eq!(config.console, ConsoleConfig::default());
+        assert_eq!(config.maintenance, MaintenanceConfig::default());
         let reports = crate::services::reports::Settings::default();
         assert_eq!(config.reports.required, reports.required);
         assert_eq!(config.reports.unit_kinds, reports.unit_kinds);

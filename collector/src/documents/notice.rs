@@ -423,6 +423,59 @@ pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str)
     }
 }
 
+/// Adds the link with which the person acknowledges the incident from the notice (issue 17),
+/// valid until `expires_at` (Unix ms), to the text and the HTML.
+pub fn add_ack_link(rendered: &mut Rendered, url: &str, expires_at: i64) {
+    let line = format!(
+        "Xác nhận đã tiếp nhận và đang xử lý (đăng nhập, dùng một lần, hạn đến {}): {url}",
+        time_of(expires_at)
+    );
+    rendered.text.push('\n');
+    rendered.text.push_str(&line);
+    rendered.text.push('\n');
+    let html = format!(
+        "<p><a href=\"{}\">Xác nhận đã tiếp nhận và đang xử lý</a> (đăng nhập, dùng một lần, hạn đến {})</p>",
+        escape(url),
+        escape(&time_of(expires_at))
+    );
+    match rendered.html.rfind("</body>") {
+        Some(at) => rendered.html.insert_str(at, &html),
+        None => rendered.html.push_str(&html),
+    }
+}
+
+/// A reminder to whoever planned a long maintenance window that it ends at `end` (Unix ms): the
+/// problems still open then will be announced.
+pub fn render_maintenance_reminder(
+    scope: &str,
+    reason: &str,
+    planned_by: &str,
+    end: i64,
+    now: i64,
+    prefix: &str,
+) -> Rendered {
+    let subject = format!("{prefix} Lịch bảo trì sắp kết thúc: {scope}")
+        .trim_start()
+        .to_owned();
+    let text = format!(
+        "NHẮC LỊCH BẢO TRÌ SẮP KẾT THÚC\n\n\
+         Lịch bảo trì của {scope} kết thúc lúc {} (còn khoảng {}).\n\
+         Lý do: {reason}\n\
+         Người lập lịch: {planned_by}\n\n\
+         Trong lịch bảo trì, sự cố vẫn được ghi nhận nhưng không thông báo. Khi lịch kết thúc, \
+         những sự cố còn mở sẽ được thông báo như thường lệ. Nếu công việc chưa xong, đề nghị \
+         lập thêm lịch bảo trì trên bảng điều khiển trước giờ kết thúc.\n\n{FOOTER}\n",
+        time_of(end),
+        duration_text((end - now).max(0)),
+    );
+    let html = preformatted_html(&subject, &text);
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// A reminder to an IT officer that the unit's periodic report is due in `days` days.
 pub fn render_report_reminder(
     name: &str,

@@ -18,6 +18,9 @@
 //! - Down time is the union of the unit's incident intervals within observed time, so overlapping incidents are counted once.
 //! - An open incident is down until the end of observed time: the window's end, the unit's end or `now`, whichever comes first.
 //! - Availability is `(observed − down) / observed`.
+//! - Down time during planned maintenance (issue 17) is reported apart, as `planned_down_ms`; it is
+//!   part of `down_ms` (and so of availability) only when the setting says planned work counts
+//!   against the unit ([`figures_with_planned`]).
 //! - An incident counts in a window if it started during observed time, or started earlier and was not yet resolved when observed time began.
 //! - So an incident spanning two periods counts in each of them, and one ending exactly when a period begins counts only in the period before.
 //! - The time to recover of an incident is its full duration, `ended_at − started_at`, even where it began before the window.
@@ -109,8 +112,13 @@ pub struct Outage {
 pub struct Figures {
     /// Time judged: the window within the unit's existence and before `now`.
     pub observed_ms: i64,
-    /// Time within `observed_ms` during which at least one incident was going on.
+    /// Time within `observed_ms` during which at least one incident was going on, and which counts
+    /// against availability: all of it, or, when planned maintenance does not count, only the
+    /// part outside maintenance windows.
     pub down_ms: i64,
+    /// Time within `observed_ms` down during planned maintenance (`domain::maintenance`), shown
+    /// apart; part of `down_ms` only when planned maintenance counts against the unit.
+    pub planned_down_ms: i64,
     /// Share of observed time up, from 0 to 1, or none when nothing was observed.
     pub availability: Option<f64>,
     /// Incidents that count in the window.
@@ -131,6 +139,7 @@ impl Figures {
     fn from_parts(
         observed_ms: i64,
         down_ms: i64,
+        planned_down_ms: i64,
         incidents: u32,
         recovered: u32,
         total_time_to_recover_ms: i64,
@@ -143,6 +152,7 @@ impl Figures {
         Figures {
             observed_ms,
             down_ms,
+            planned_down_ms,
             availability,
             incidents,
             recovered,
@@ -165,10 +175,32 @@ pub fn figures(
     outages: &[Outage],
     kind: Option<&str>,
 ) -> Figures {
+    figures_with_planned(window, now, span, outages, kind, &Planned::default())
+}
+
+/// The unit's planned maintenance within a window, for [`figures_with_planned`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// Its maintenance occurrences, merged and sorted (`domain::maintenance::planned_intervals`).
+    pub intervals: Vec<(i64, i64)>,
+    /// Whether down time during them counts against availability.
+    pub counts_against: bool,
+}
+
+/// [`figures`], with down time during planned maintenance reported apart and, unless
+/// `planned.counts_against`, not counted against availability.
+pub fn figures_with_planned(
+    window: Window,
+    now: i64,
+    span: &UnitSpan,
+    outages: &[Outage],
+    kind: Option<&str>,
+    planned: &Planned,
+) -> Figures {
     let observed_start = window.start.max(span.valid_from.unwrap_or(i64::MIN));
     let observed_end = window.end.min(now).min(span.valid_to.unwrap_or(i64::MAX));
     if observed_end <= observed_start {
-        return Figures::from_parts(0, 0, 0, 0, 0, None);
+        return Figures::from_parts(0, 0, 0, 0, 0, 0, None);
     }
 
     let mut down = Vec::new();
@@ -205,37 +237,27 @@ pub fn figures(
         }
     }
 
+    let merged = crate::domain::maintenance::merge(&mut down);
+    let down_ms: i64 = merged.iter().map(|(start, end)| end - start).sum();
+    let planned_down_ms: i64 = merged
+        .iter()
+        .map(|(start, end)| {
+            crate::domain::maintenance::overlap_ms(&planned.intervals, *start, *end)
+        })
+        .sum();
     Figures::from_parts(
         observed_end.saturating_sub(observed_start),
-        union_length(&mut down),
+        if planned.counts_against {
+            down_ms
+        } else {
+            down_ms - planned_down_ms
+        },
+        planned_down_ms,
         incidents,
         recovered,
         total_time_to_recover_ms,
         longest_time_to_recover_ms,
     )
-}
-
-/// Total length covered by half-open intervals, each counted once where they overlap.
-fn union_length(intervals: &mut [(i64, i64)]) -> i64 {
-    intervals.sort_unstable();
-    let mut total = 0i64;
-    let mut current: Option<(i64, i64)> = None;
-    for &(start, end) in intervals.iter() {
-        current = match current {
-            Some((current_start, current_end)) if start <= current_end => {
-                Some((current_start, current_end.max(end)))
-            }
-            Some((current_start, current_end)) => {
-                total = total.saturating_add(current_end.saturating_sub(current_start));
-                Some((start, end))
-            }
-            None => Some((start, end)),
-        };
-    }
-    if let Some((current_start, current_end)) = current {
-        total = total.saturating_add(current_end.saturating_sub(current_start));
-    }
-    total
 }
 
 /// The figures of several units over the same window, as one: for a parent from its children, or
@@ -247,6 +269,7 @@ fn union_length(intervals: &mut [(i64, i64)]) -> i64 {
 pub fn combine(parts: &[Figures]) -> Figures {
     let mut observed_ms = 0i64;
     let mut down_ms = 0i64;
+    let mut planned_down_ms = 0i64;
     let mut incidents = 0u32;
     let mut recovered = 0u32;
     let mut total_time_to_recover_ms = 0i64;
@@ -254,6 +277,7 @@ pub fn combine(parts: &[Figures]) -> Figures {
     for part in parts {
         observed_ms = observed_ms.saturating_add(part.observed_ms);
         down_ms = down_ms.saturating_add(part.down_ms);
+        planned_down_ms = planned_down_ms.saturating_add(part.planned_down_ms);
         incidents = incidents.saturating_add(part.incidents);
         recovered = recovered.saturating_add(part.recovered);
         total_time_to_recover_ms =
@@ -264,6 +288,7 @@ pub fn combine(parts: &[Figures]) -> Figures {
     Figures::from_parts(
         observed_ms,
         down_ms,
+        planned_down_ms,
         incidents,
         recovered,
         total_time_to_recover_ms,
@@ -379,6 +404,41 @@ mod tests {
             (_, 0) => format!("{hours}h{minutes:02}m{seconds:02}s"),
             _ => format!("{hours}h{minutes:02}m{seconds:02}.{millis:03}s"),
         }
+    }
+
+    #[test]
+    fn down_time_in_planned_maintenance_is_apart_and_counts_only_when_set() {
+        // Down 08:00 to 12:00 = 4 h, of which 10:00 to 12:00 inside a window 10:00 to 14:00.
+        // Not counting it: down 2 h, (672 − 2) / 672 = 99.702381 %; counting it: 4 h, 99.404762 %.
+        let outages = [outage(
+            1,
+            "wan",
+            datetime!(2025-03-01 08:00 +7),
+            Some(datetime!(2025-03-01 12:00 +7)),
+        )];
+        let mut planned = Planned {
+            intervals: vec![(
+                ms(datetime!(2025-03-01 10:00 +7)),
+                ms(datetime!(2025-03-01 14:00 +7)),
+            )],
+            counts_against: false,
+        };
+        let apart =
+            figures_with_planned(period(), after_period(), &unit(1), &outages, None, &planned);
+        assert_eq!(render(&apart), "observed 672h00m, down 2h00m, availability 99.702381%, incidents 1, recovered 1, time to recover mean 4h00m longest 4h00m");
+        assert_eq!(apart.planned_down_ms, 2 * 3_600_000);
+        planned.counts_against = true;
+        let counted =
+            figures_with_planned(period(), after_period(), &unit(1), &outages, None, &planned);
+        assert_eq!(counted.down_ms, 4 * 3_600_000);
+        assert_eq!(counted.planned_down_ms, 2 * 3_600_000);
+        assert_eq!(
+            format!("{:.6}", counted.availability.unwrap() * 100.0),
+            "99.404762"
+        );
+        let both = combine(&[apart, counted]);
+        assert_eq!(both.planned_down_ms, 4 * 3_600_000);
+        assert_eq!(both.down_ms, 6 * 3_600_000);
     }
 
     #[test]

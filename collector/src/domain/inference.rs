@@ -188,6 +188,26 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Drops the outages `skip` picks (units in planned maintenance, `domain::maintenance`), and
+    /// the folding of incidents under them: those incidents stay on their own.
+    pub fn without_openings(mut self, skip: impl Fn(&NewOutage) -> bool) -> Plan {
+        let dropped: Vec<(i64, Scope)> = self
+            .open
+            .iter()
+            .filter(|outage| skip(outage))
+            .map(|outage| (outage.unit_id, outage.scope))
+            .collect();
+        if dropped.is_empty() {
+            return self;
+        }
+        self.open
+            .retain(|outage| !dropped.contains(&(outage.unit_id, outage.scope)));
+        self.reparent.retain(|(_, parent)| {
+            !matches!(parent, Some(Parent::New(unit, scope)) if dropped.contains(&(*unit, *scope)))
+        });
+        self
+    }
+
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.open.is_empty() && self.resolve.is_empty() && self.reparent.is_empty()
@@ -626,6 +646,23 @@ mod tests {
 
     fn reparents(plan: &Plan) -> Vec<(Parent, Option<Parent>)> {
         plan.reparent.clone()
+    }
+
+    #[test]
+    fn outages_of_units_in_maintenance_are_not_opened_and_nothing_is_folded_under_them() {
+        let planned = plan(&units(), &fleet([4, 0, 0]), &[], &[], RULES, 5000);
+        assert!(!planned.open.is_empty());
+        assert!(planned
+            .reparent
+            .iter()
+            .any(|(_, parent)| matches!(parent, Some(Parent::New(..)))));
+        assert_eq!(planned.clone().without_openings(|_| false), planned);
+        let held = planned.clone().without_openings(|_| true);
+        assert!(held.open.is_empty());
+        assert!(held
+            .reparent
+            .iter()
+            .all(|(_, parent)| !matches!(parent, Some(Parent::New(..)))));
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! topology-aware outage planning ([`inference`]), the officers' check, the dated organisation, the
 //! shared CSV rules and every Vietnamese sentence written into incidents ([`vi`]).
 
+pub mod ack_link;
 pub mod auth;
 pub mod availability;
 pub(crate) mod csv_import;
 pub mod incident;
 pub mod inference;
+pub mod maintenance;
 pub mod notice_rules;
 pub mod officers;
 pub mod organisation;

@@ -20,12 +20,19 @@
 //!   every contact of the provincial police (Công an tỉnh, which oversees information security
 //!   since 2025), wherever they are filed.
 //! - A rule with no delay gives the opening notice; one with a delay an escalation once the
-//!   incident has been open that long (from its start).
+//!   incident has been open that long (from its start), unless someone has acknowledged it
+//!   (from the incident page or the link in a notice): then it is being handled, and nobody
+//!   higher up is woken.
 //! - Every `reminder_every` of the incident's life, those already told get a reminder (only the
 //!   latest one is owed; missed ones are not sent in a burst).
 //! - When the incident ends, everyone told of it gets the resolution notice; when an officer
 //!   closes it, the closing report.
 //! - A contact is reached on each channel it has that the collector has set up: email, webhook.
+//! - While a maintenance window covers an incident (`held_until`), nobody is told of it: no
+//!   opening, escalation or reminder; the resolution and closing notices to those already told
+//!   still go. After the window, an incident still open is announced once, its escalations and
+//!   reminders counting from the window's end (`counted_from`); one that ended inside the window
+//!   is never announced.
 
 use std::collections::BTreeSet;
 
@@ -197,6 +204,11 @@ pub struct Subject {
     pub created_at: i64,
     /// Whether it is one agent's silence, which an outage inferred a little later may explain.
     pub silent_agent: bool,
+    /// A maintenance window covers it now: no opening, escalation or reminder before this.
+    pub held_until: Option<i64>,
+    /// What escalations and reminders count from: its start, or the end of the maintenance
+    /// window it started in (`domain::maintenance::hold`).
+    pub counted_from: i64,
 }
 
 /// A notice planned or sent: (contact, channel, kind, step).
@@ -240,12 +252,13 @@ pub fn plan(
     // A security incident is reported even when it ended within the grace period (Điều 12.2):
     // once, by the opening rules, and only if nobody was told while it was open.
     let late_security = !open && subject.kind == "security" && told.is_empty();
-    if !subject.folded && past_grace && (open || late_security) {
+    let held = subject.held_until.is_some_and(|until| now < until);
+    if !subject.folded && past_grace && !held && (open || late_security) {
         for rule in rules.iter().filter(|rule| matches(rule, subject)) {
-            if !open && rule.after_ms != 0 {
+            if (!open || subject.state == "acknowledged") && rule.after_ms != 0 {
                 continue;
             }
-            let due = rule.after_ms == 0 || now >= subject.started_at + rule.after_ms;
+            let due = rule.after_ms == 0 || now >= subject.counted_from + rule.after_ms;
             if !due {
                 continue;
             }
@@ -267,7 +280,7 @@ pub fn plan(
             }
         }
         if timing.reminder_ms > 0 {
-            let n = (now - subject.started_at) / timing.reminder_ms;
+            let n = (now - subject.counted_from) / timing.reminder_ms;
             if n >= 1 {
                 for (contact, channel) in &told {
                     wanted.insert((*contact, channel.clone(), NoticeKind::Reminder, n));
@@ -434,7 +447,66 @@ mod tests {
             started_at: 0,
             created_at: 0,
             silent_agent: false,
+            held_until: None,
+            counted_from: 0,
         }
+    }
+
+    #[test]
+    fn an_acknowledged_incident_is_not_escalated() {
+        let told: BTreeSet<NoticeKey> = run(&subject("high", "open"), &BTreeSet::new(), 3 * MIN)
+            .into_iter()
+            .collect();
+        let acknowledged = subject("high", "acknowledged");
+        assert!(run(&acknowledged, &told, 31 * MIN).is_empty());
+        assert!(!run(&subject("high", "open"), &told, 31 * MIN).is_empty());
+    }
+
+    #[test]
+    fn a_window_holds_news_but_never_the_end_of_news() {
+        let keys =
+            |planned: &[NoticeKey]| -> BTreeSet<NoticeKey> { planned.iter().cloned().collect() };
+        // Begun inside a window that ends at 60 min: nothing while it lasts.
+        let mut held = subject("high", "open");
+        held.held_until = Some(60 * MIN);
+        held.counted_from = 60 * MIN;
+        assert!(run(&held, &BTreeSet::new(), 30 * MIN).is_empty());
+        // Ended inside the window: never announced, not even afterwards.
+        let mut ended = held.clone();
+        ended.state = "resolved".into();
+        assert!(run(&ended, &BTreeSet::new(), 30 * MIN).is_empty());
+        ended.held_until = None;
+        assert!(run(&ended, &BTreeSet::new(), 90 * MIN).is_empty());
+        // Still open at the end: the opening once, escalations counted from the window's end.
+        held.held_until = None;
+        let opening = run(&held, &BTreeSet::new(), 61 * MIN);
+        assert!(
+            opening.iter().all(|key| key.2 == NoticeKind::Opening),
+            "{opening:?}"
+        );
+        assert!(!opening.is_empty());
+        let told = keys(&opening);
+        assert!(run(&held, &told, 62 * MIN).is_empty());
+        let escalation = run(&held, &told, 91 * MIN);
+        assert_eq!(
+            escalation,
+            vec![
+                (3, "email".into(), NoticeKind::Escalation, 30 * MIN),
+                (3, "webhook:bot".into(), NoticeKind::Escalation, 30 * MIN)
+            ]
+        );
+        // Told before a window began: no reminder inside it, the resolution still goes.
+        let mut before = subject("high", "open");
+        before.held_until = Some(10 * 60 * MIN);
+        let told = keys(&run(&subject("high", "open"), &BTreeSet::new(), 3 * MIN));
+        assert!(run(&before, &told, 5 * 60 * MIN).is_empty());
+        before.state = "resolved".into();
+        let resolution = run(&before, &told, 5 * 60 * MIN);
+        assert!(!resolution.is_empty());
+        assert!(
+            resolution.iter().all(|key| key.2 == NoticeKind::Resolution),
+            "{resolution:?}"
+        );
     }
 
     fn run(subject: &Subject, existing: &BTreeSet<NoticeKey>, now: i64) -> Vec<NoticeKey> {

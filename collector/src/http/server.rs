@@ -169,13 +169,25 @@ impl Server {
         let notifier = tokio::spawn(crate::jobs::notify::run(
             self.state.store.clone(),
             self.state.notify.clone(),
-            self.state.incidents.gather,
             self.state.reports.clone(),
             (
                 self.state.incident_reports.clone(),
                 self.state.organisation.clone(),
             ),
             self.state.metrics.clone(),
+            crate::jobs::notify::Extras {
+                gather: self.state.incidents.gather,
+                maintenance: self.state.maintenance,
+                ack_links: self.state.console.public_url.clone().map(|console_url| {
+                    crate::store::AckLinks {
+                        console_url,
+                        lifetime_ms: i64::try_from(
+                            self.state.console.ack_link_lifetime.as_millis(),
+                        )
+                        .unwrap_or(i64::MAX),
+                    }
+                }),
+            },
             stop_rx.clone(),
         ));
         let retention = tokio::spawn(crate::jobs::retention::run(

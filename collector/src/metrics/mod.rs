@@ -58,6 +58,9 @@ pub struct Metrics {
     pub notify_channel_up: IntGaugeVec,
     /// Notices by `state` (`pending`, `sent`, `failed`); set when `/metrics` is scraped.
     pub notices: IntGaugeVec,
+    /// Maintenance windows by `state`: `active` (an occurrence going on) or `planned` (one to
+    /// come), from the database at each scrape (issue 17).
+    pub maintenance_windows: IntGaugeVec,
     /// Rows the retention job removed, by `table` (probe results are rolled up first).
     pub retention_rows: IntCounterVec,
     /// Probe results by unit and target kind, counted at ingest.
@@ -151,6 +154,17 @@ impl Default for Metrics {
             &["state"],
         )
         .expect("metric definition is valid");
+        let maintenance_windows = IntGaugeVec::new(
+            Opts::new(
+                "cntt_collector_maintenance_windows",
+                "Planned maintenance windows with an occurrence going on (active) or to come (planned)",
+            ),
+            &["state"],
+        )
+        .expect("metric definition is valid");
+        for state in ["active", "planned"] {
+            maintenance_windows.with_label_values(&[state]);
+        }
         for channel in ["email", "webhook"] {
             for result in ["sent", "failed"] {
                 notice_attempts.with_label_values(&[channel, result]);
@@ -218,6 +232,7 @@ impl Default for Metrics {
             Box::new(notice_attempts.clone()),
             Box::new(notify_channel_up.clone()),
             Box::new(notices.clone()),
+            Box::new(maintenance_windows.clone()),
             Box::new(retention_rows.clone()),
             Box::new(build_info.clone()),
         ] {
@@ -247,6 +262,7 @@ impl Default for Metrics {
             notice_attempts,
             notify_channel_up,
             notices,
+            maintenance_windows,
             retention_rows,
         }
     }
@@ -323,13 +339,27 @@ impl Metrics {
                 .with_label_values(&[notice_state.as_str()])
                 .set(count);
         }
+        let now_ms = crate::store::millis(now);
+        let (mut active, mut planned) = (0, 0);
+        for window in store.maintenance_live(now_ms).await? {
+            if window.occurrence_at(now_ms).is_some() {
+                active += 1;
+            } else if window.next_occurrence(now_ms).is_some() {
+                planned += 1;
+            }
+        }
+        self.maintenance_windows
+            .with_label_values(&["active"])
+            .set(active);
+        self.maintenance_windows
+            .with_label_values(&["planned"])
+            .set(planned);
         let open = store.metrics_open_incidents().await?;
         let longest = units::WINDOWS
             .iter()
             .map(|(_, length)| *length)
             .max()
             .unwrap_or_default();
-        let now_ms = crate::store::millis(now);
         let outages = store
             .incident_outages(now_ms - longest.whole_milliseconds() as i64, now_ms)
             .await?;

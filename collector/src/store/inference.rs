@@ -33,6 +33,7 @@ use super::{millis, Store};
 use crate::domain::inference::{
     self, AgentState, Evidence, Managed, OpenOutage, Parent, Rules, Scope, SettlingOutage,
 };
+use crate::domain::maintenance;
 use crate::domain::vi;
 
 /// How far back evidence and corrections look: agents buffer at most this long a useful window.
@@ -352,6 +353,41 @@ async fn infer(
     })
     .collect();
     let plan = inference::plan(&links, &agents, &open, &settling, rules.inference, now);
+    // No outage is opened for units in planned maintenance: their agents' own incidents are
+    // recorded and shown, held from notices (`domain::maintenance`).
+    let plan = if plan.open.is_empty() {
+        plan
+    } else {
+        let windows = super::maintenance::live_windows(&mut *conn, now).await?;
+        let parents: HashMap<i64, Option<i64>> =
+            sqlx::query_as::<_, (i64, Option<i64>)>("SELECT id, parent_id FROM units")
+                .fetch_all(&mut *conn)
+                .await
+                .context("reading units' parents")?
+                .into_iter()
+                .collect();
+        let in_window = |unit: i64| {
+            let mut chain = vec![unit];
+            while let Some(Some(up)) = parents.get(chain.last().expect("starts non-empty")) {
+                if chain.contains(up) || chain.len() > 64 {
+                    break;
+                }
+                chain.push(*up);
+            }
+            let covered = maintenance::Covered {
+                unit_chain: chain,
+                ..maintenance::Covered::default()
+            };
+            windows
+                .iter()
+                .any(|window| window.covers(&covered) && window.occurrence_at(now).is_some())
+        };
+        plan.without_openings(|outage| {
+            in_window(outage.unit_id)
+                || (!outage.dark_units.is_empty()
+                    && outage.dark_units.iter().all(|unit| in_window(*unit)))
+        })
+    };
     if plan.is_empty() {
         return Ok(false);
     }

@@ -9,6 +9,7 @@
 //! agents and events are UUID text. Handlers never write SQL; they call the methods of [`Store`],
 //! grouped by table in the sibling files.
 
+mod ack_links;
 mod agents;
 mod audit;
 mod committer;
@@ -16,6 +17,7 @@ mod events;
 mod incident_reports;
 mod incidents;
 mod inference;
+mod maintenance;
 mod metrics;
 mod notices;
 mod people;
@@ -36,6 +38,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
+pub use ack_links::LinkedNotice;
 pub use agents::{Agent, AgentAuth, NewAgent};
 pub use audit::{
     chain_hash, AuditEntry, AuditFilter, AuditQuery, AuditSink, AuditTap, BreakKind, ChainBreak,
@@ -52,8 +55,11 @@ pub use incidents::{
     StoredIncident, TimelineEntry, INCIDENT_KINDS, INCIDENT_STATES,
 };
 pub use inference::{Evaluation, EvaluationRules};
+pub use maintenance::{NewWindow, StoredWindow};
 pub use metrics::OpenIncidents;
-pub use notices::{ContactRecord, Notice, PlanSettings, SentNotice, StoredContact, StoredRule};
+pub use notices::{
+    AckLinks, ContactRecord, Notice, PlanSettings, SentNotice, StoredContact, StoredRule,
+};
 pub use people::{LoginFailure, NewPerson, NewSession, StoredPerson, StoredSession};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use report_drafts::ReportDraft;

@@ -25,10 +25,15 @@ use time::OffsetDateTime;
 
 use super::{millis, Store};
 use crate::documents::notice::{self as render, Facts, NoticeKind, Person};
+use crate::domain::maintenance;
 use crate::domain::notice_rules::{self as rules, Contact, NoticeKey, Subject, Timing};
 
 /// How far back a security incident that ended before anyone was told is still announced.
 const LATE_SECURITY_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// How far back maintenance windows are read when planning: an incident begun inside a window
+/// this long ago still counts its escalations from the window's end.
+const MAINTENANCE_LOOKBACK_MS: i64 = 31 * 86_400_000;
 
 /// A contact as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -168,6 +173,17 @@ pub struct PlanSettings {
     pub timing: Timing,
     /// Channels set up: `email`, `webhook:<name>`.
     pub channels: BTreeSet<String>,
+    /// Acknowledgement links in notices (issue 17), when the console's address is known.
+    pub ack_links: Option<AckLinks>,
+}
+
+/// Where acknowledgement links lead and how long they work.
+#[derive(Debug, Clone)]
+pub struct AckLinks {
+    /// The console's address as people reach it: `https://giamsat.example.gov.vn`.
+    pub console_url: String,
+    /// How long a link works, ms.
+    pub lifetime_ms: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -201,6 +217,8 @@ struct Candidate {
     created_at: i64,
     parent_id: Option<String>,
     scope: Option<String>,
+    agent_id: Option<String>,
+    system_code: Option<String>,
     cause: String,
     resolution: String,
     lessons: String,
@@ -354,7 +372,7 @@ impl Store {
         // announced that has not had its last notice (closing) yet. Read without the lock first.
         let candidates_sql = "SELECT i.id, i.number, i.unit_id, u.name AS unit_name, i.kind, i.severity, i.source, i.state,
                     i.title, i.description, i.target, i.systems_affected, i.started_at, i.ended_at, i.created_at,
-                    i.parent_id, i.scope, i.cause, i.resolution, i.lessons
+                    i.parent_id, i.scope, i.agent_id, i.system_code, i.cause, i.resolution, i.lessons
              FROM incidents i JOIN units u ON u.id = i.unit_id
              WHERE (i.parent_id IS NULL AND i.state IN ('open', 'acknowledged') AND i.created_at <= $1)
                 OR (i.parent_id IS NULL AND i.kind = 'security' AND i.created_at <= $1 AND i.created_at > $2
@@ -376,6 +394,12 @@ impl Store {
         if precheck.is_empty() {
             return Ok(0);
         }
+        // Windows that may cover an incident still being planned for (one started a month ago
+        // inside a window is still counted from that window's end).
+        let windows = self
+            .maintenance_live(now - MAINTENANCE_LOOKBACK_MS)
+            .await
+            .context("reading maintenance windows")?;
         let mut tx = self
             .begin_write()
             .await
@@ -440,6 +464,10 @@ impl Store {
                 channels: channels_of(contact, &settings.channels),
             })
             .collect();
+        let link_key = match &settings.ack_links {
+            Some(_) => Some(self.ack_link_key().await?),
+            None => None,
+        };
         let mut written = 0;
         let mut written_in_round = 0usize;
         for incident in candidates {
@@ -463,7 +491,21 @@ impl Store {
                     Some((contact?, channel, NoticeKind::parse(&kind)?, step))
                 })
                 .collect();
+            let hold = maintenance::hold(
+                &windows,
+                &maintenance::Covered {
+                    unit_chain: chain.clone(),
+                    agent_id: incident.agent_id.clone(),
+                    target: incident.target.clone(),
+                    system_code: incident.system_code.clone(),
+                },
+                &incident.kind,
+                incident.started_at,
+                now,
+            );
             let subject = Subject {
+                held_until: hold.until,
+                counted_from: hold.counted_from,
                 unit_chain: chain.clone(),
                 kind: incident.kind.clone(),
                 severity: incident.severity.clone(),
@@ -532,14 +574,28 @@ impl Store {
                     continue;
                 };
                 let address = address_of(contact, &channel);
-                let rendered = render::render(kind, &facts, &settings.prefix);
+                let notice_id = ordered_notice_id(now, written_in_round);
+                let mut rendered = render::render(kind, &facts, &settings.prefix);
+                // Those asked to act get a link to acknowledge from the notice.
+                if let (Some(links), Some(key)) = (&settings.ack_links, &link_key) {
+                    if matches!(
+                        kind,
+                        NoticeKind::Opening | NoticeKind::Escalation | NoticeKind::Reminder
+                    ) {
+                        let token =
+                            crate::domain::ack_link::sign(key, &notice_id, now + links.lifetime_ms);
+                        let url =
+                            format!("{}/ack/{token}", links.console_url.trim_end_matches('/'));
+                        render::add_ack_link(&mut rendered, &url, now + links.lifetime_ms);
+                    }
+                }
                 let res = sqlx::query(
                     "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
                                           body_html, state, attempts, next_attempt_at, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11)
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(ordered_notice_id(now, written_in_round))
+                .bind(&notice_id)
                 .bind(&incident.id)
                 .bind(contact_id)
                 .bind(&channel)
@@ -1003,7 +1059,7 @@ fn channels_of(contact: &StoredContact, set_up: &BTreeSet<String>) -> Vec<String
 /// like (`now`, `index`) as text, so notices written together (say, a resolution and a closing
 /// planned in one round) are claimed and sent in the order they were planned, which the claim's
 /// `ORDER BY created_at, id` relies on. The low 64 bits are random.
-fn ordered_notice_id(now: i64, index: usize) -> String {
+pub(super) fn ordered_notice_id(now: i64, index: usize) -> String {
     let high = (u128::from(now.max(0).unsigned_abs()) & ((1 << 48) - 1)) << 80;
     let middle = (u128::try_from(index).unwrap_or(u128::MAX) & 0xffff) << 64;
     let low = uuid::Uuid::new_v4().as_u128() & u128::from(u64::MAX);

@@ -28,6 +28,7 @@ macro_rules! both_databases {
     };
 }
 
+mod ack_links;
 mod api_dates;
 mod audit_chain;
 mod bad_input;
@@ -48,6 +49,7 @@ mod incident_documents;
 mod incidents_api;
 mod inference;
 mod lifecycle;
+mod maintenance;
 mod notify;
 mod prometheus;
 mod reports;

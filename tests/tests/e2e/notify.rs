@@ -55,15 +55,15 @@ async fn collector_with_notices(
 }
 
 /// What a notification test sets: timings (as config text) and routing rules (CSV).
-struct Setup<'a> {
-    grace: &'a str,
-    reminder_every: &'a str,
-    alarm_after: &'a str,
-    rules: &'a str,
+pub(super) struct Setup<'a> {
+    pub(super) grace: &'a str,
+    pub(super) reminder_every: &'a str,
+    pub(super) alarm_after: &'a str,
+    pub(super) rules: &'a str,
 }
 
 /// [`collector_with_notices`] with the timings and the routing rules chosen.
-async fn collector_with(
+pub(super) async fn collector_with(
     db: &e2e::TestDb,
     smtp: &SmtpServer,
     webhook: &WebhookReceiver,
@@ -112,7 +112,7 @@ async fn collector_with(
     (collector, secrets)
 }
 
-async fn smtp_sink() -> SmtpServer {
+pub(super) async fn smtp_sink() -> SmtpServer {
     SmtpServer::start(SmtpOptions {
         tls: SmtpTls::StartTls,
         auth: Some(SmtpCredentials {
@@ -159,7 +159,7 @@ async fn act(collector: &TestCollector, token: &str, id: &str, action: &str, bod
     );
 }
 
-fn recipients(mails: &[e2e::mail::ReceivedMail]) -> BTreeSet<String> {
+pub(super) fn recipients(mails: &[e2e::mail::ReceivedMail]) -> BTreeSet<String> {
     mails
         .iter()
         .flat_map(|mail| mail.rcpt_tos.clone())

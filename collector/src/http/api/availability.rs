@@ -3,6 +3,7 @@
 //!
 //! Which incidents make a unit "down": by default the service-affecting kinds (LAN, WAN, Internet,
 //! server, agent unreachable); `kind=` narrows to one kind (including security, host or other).
+//! Down time inside a unit's planned maintenance windows is `planned_down_ms`, apart.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -12,7 +13,9 @@ use time::OffsetDateTime;
 
 use super::read::rfc3339;
 use super::{ok, params, ApiError, AppState, Caller};
-use crate::domain::availability::{combine, figures, Figures, UnitSpan, Window, SERVICE_KINDS};
+use crate::domain::availability::{
+    combine, figures_with_planned, Figures, Planned, UnitSpan, Window, SERVICE_KINDS,
+};
 use crate::store::{millis, INCIDENT_KINDS};
 
 /// Query of `GET /api/v1/availability`.
@@ -67,6 +70,11 @@ pub(super) async fn availability_show(
         .into_iter()
         .filter(|outage| kinds.contains(&outage.kind.as_str()))
         .collect();
+    // Down time in planned maintenance of a unit is shown apart (`planned_down_ms`); it counts
+    // against availability only when `[maintenance] planned_counts_against` says so.
+    let windows = state.store.maintenance_live(window.start).await?;
+    let planned =
+        crate::services::maintenance::planned_by_unit(&windows, &units, window.start, window.end);
     let date = time::macros::format_description!("[year]-[month]-[day]");
     let mut rows = Vec::new();
     for unit in units
@@ -78,7 +86,11 @@ pub(super) async fn availability_show(
                 .and_then(|text| time::Date::parse(text, &date).ok())
         };
         let span = UnitSpan::from_days(unit.id, day(&unit.valid_from), day(&unit.valid_to));
-        let unit_figures = figures(window, now, &span, &outages, None);
+        let unit_planned = Planned {
+            intervals: planned.get(&unit.id).cloned().unwrap_or_default(),
+            counts_against: state.maintenance.planned_counts_against,
+        };
+        let unit_figures = figures_with_planned(window, now, &span, &outages, None, &unit_planned);
         rows.push(UnitFigures {
             unit_code: unit.code.clone(),
             unit_name: unit.name.clone(),

@@ -276,7 +276,12 @@ fn default_manual_severity() -> String {
 }
 
 /// A refusal of the incidents service as the API answers it; a forbidden one is audited.
-async fn refused(state: &AppState, caller: &Caller, target: &str, refusal: Refusal) -> ApiError {
+pub(super) async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    target: &str,
+    refusal: Refusal,
+) -> ApiError {
     match refusal {
         Refusal::NotFound(message) => ApiError::NotFound(message),
         Refusal::Forbidden(why) => caller.forbid(state, target, why).await,

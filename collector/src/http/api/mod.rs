@@ -21,6 +21,7 @@ mod error;
 pub mod guard;
 mod incidents;
 mod ingest;
+mod maintenance;
 mod notices;
 mod params;
 mod probe_results;
@@ -91,6 +92,8 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// Console sessions and logins (`[console]`).
     pub console: crate::config::ConsoleConfig,
+    /// Planned maintenance (`[maintenance]`).
+    pub maintenance: crate::config::MaintenanceConfig,
 }
 
 /// The client's address, put into request extensions by the server loop. Absent in tests that call
@@ -130,6 +133,14 @@ pub fn app(state: AppState) -> Router {
             post(notices::incidents_report_reissue),
         )
         .route("/api/v1/notices", get(notices::notices_list))
+        .route(
+            "/api/v1/maintenance-windows",
+            get(maintenance::windows_list).post(maintenance::windows_create),
+        )
+        .route(
+            "/api/v1/maintenance-windows/{id}/cancel",
+            post(maintenance::windows_cancel),
+        )
         .route(
             "/api/v1/reports",
             get(reports::reports_list)

@@ -143,9 +143,23 @@ pub(super) struct Row {
     pub(super) started: String,
     pub(super) ended: String,
     pub(super) folded: bool,
+    /// Begun in (or now under) a planned maintenance window: shown "trong lịch bảo trì".
+    pub(super) maintenance: bool,
 }
 
 impl Row {
+    /// The row of `incident`, marked when a maintenance window holds it.
+    pub(super) fn marked(
+        incident: &StoredIncident,
+        marker: &crate::services::maintenance::Marker,
+        now: i64,
+    ) -> Row {
+        Row {
+            maintenance: marker.marks(incident, now),
+            ..Row::of(incident)
+        }
+    }
+
     /// The row of `incident`.
     pub(super) fn of(incident: &StoredIncident) -> Row {
         Row {
@@ -160,6 +174,7 @@ impl Row {
             started: local_time(incident.started_at),
             ended: incident.ended_at.map(local_time).unwrap_or_default(),
             folded: incident.parent_id.is_some(),
+            maintenance: false,
         }
     }
 }
@@ -287,7 +302,15 @@ async fn incidents_list(
         until: query.until.trim().to_owned(),
         folded,
         limited: incidents.len() as i64 >= LIST_LIMIT,
-        rows: incidents.iter().map(Row::of).collect(),
+        rows: {
+            let now = crate::store::millis(time::OffsetDateTime::now_utc());
+            let marker =
+                crate::services::maintenance::Marker::load(&state.store, &units, now).await?;
+            incidents
+                .iter()
+                .map(|incident| Row::marked(incident, &marker, now))
+                .collect()
+        },
         can_file: person.can_act(),
     }))
 }
@@ -450,6 +473,13 @@ async fn incidents_show(
         .iter()
         .map(Row::of)
         .collect();
+    let now_ms = crate::store::millis(time::OffsetDateTime::now_utc());
+    let marker = crate::services::maintenance::Marker::load(
+        &state.store,
+        &state.store.units_all().await?,
+        now_ms,
+    )
+    .await?;
     let mut facts = vec![
         Fact {
             label: "Đơn vị",
@@ -489,6 +519,14 @@ async fn incidents_show(
             None => "Chưa kết thúc".into(),
         },
     });
+    if marker.marks(&incident, now_ms) {
+        facts.push(Fact {
+            label: "Bảo trì",
+            value: "Trong lịch bảo trì: sự cố vẫn được ghi nhận nhưng không gửi thông báo trong thời gian bảo trì; \
+                    nếu còn mở khi lịch kết thúc, sự cố sẽ được thông báo một lần."
+                .into(),
+        });
+    }
     if let Some(host) = &incident.hostname {
         facts.push(Fact {
             label: "Máy",

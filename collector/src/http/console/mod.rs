@@ -12,9 +12,11 @@
 //! - Actions go through the same store functions, scope checks and audit as the API.
 //! - Errors are pages ([`ConsoleError`]), never JSON; refusals are audited like the API's.
 
+mod ack;
 mod audit;
 mod incidents;
 mod login;
+mod maintenance;
 mod notices;
 mod officers;
 mod overview;
@@ -51,18 +53,21 @@ pub fn router(state: AppState) -> Router {
         .merge(reports::routes())
         .merge(officers::routes())
         .merge(notices::routes())
+        .merge(maintenance::routes())
+        .merge(ack::routes())
         .layer(middleware::map_response(console_headers))
         .with_state(state)
 }
 
 /// The menu: path, label, and who sees it.
-const MENU: [(&str, &str, Section); 7] = [
+const MENU: [(&str, &str, Section); 8] = [
     ("/", "Tổng quan", Section::Overview),
     ("/incidents", "Sự cố", Section::Incidents),
     ("/units", "Đơn vị và máy", Section::Units),
     ("/reports", "Báo cáo định kỳ", Section::Reports),
     ("/officers", "Cán bộ", Section::Officers),
     ("/notices", "Thông báo", Section::Notices),
+    ("/maintenance", "Lịch bảo trì", Section::Maintenance),
     ("/audit", "Nhật ký", Section::Audit),
 ];
 
@@ -81,6 +86,8 @@ pub enum Section {
     Officers,
     /// Thông báo.
     Notices,
+    /// Lịch bảo trì.
+    Maintenance,
     /// Nhật ký (administrators only).
     Audit,
     /// Pages outside the menu (login, password, errors).

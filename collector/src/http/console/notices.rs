@@ -57,6 +57,7 @@ fn kind_label(kind: &str) -> &'static str {
         "report_reminder" => "Nhắc nộp báo cáo",
         "report_overdue" => "Báo cáo quá hạn",
         "closing_report_reminder" => "Nhắc báo cáo kết thúc sự cố",
+        "maintenance_reminder" => "Nhắc lịch bảo trì sắp kết thúc",
         _ => "Khác",
     }
 }

@@ -1,7 +1,8 @@
 //! Tổng quan (`/`): what a person should see first, in their scope: open incidents (top level:
 //! those folded under another are explained by it), silent units (agents not heard from by the
 //! evaluation's silence rule, `metrics::Silence`), notices delivered today, and reports due soon
-//! with each unit's standing (`services::reports::standings`). Leadership lands here.
+//! with each unit's standing (`services::reports::standings`), and maintenance windows going on or
+//! starting within the week (incidents they hold are marked). Leadership lands here.
 //!
 //! A figure nobody measured says "không có số liệu", never 0.
 
@@ -83,6 +84,9 @@ struct OverviewPage {
     n_agents: usize,
     sent: Vec<SentRow>,
     due: Vec<DuePeriod>,
+    /// Maintenance windows going on, and those starting within a week.
+    windows: Vec<super::maintenance::WindowRow>,
+    n_windows_active: usize,
 }
 
 /// How a notice's kind reads.
@@ -94,6 +98,7 @@ fn notice_kind(kind: &str) -> &'static str {
         "resolution" => "Đã khắc phục",
         "closing" => "Đóng sự cố",
         "closing_report_reminder" => "Nhắc báo cáo kết thúc",
+        "maintenance_reminder" => "Nhắc lịch bảo trì",
         "report_reminder" => "Nhắc báo cáo định kỳ",
         "report_overdue" => "Báo cáo định kỳ quá hạn",
         "digest" => "Tổng hợp hằng ngày",
@@ -260,14 +265,37 @@ async fn overview_show(
         }
     }
 
+    // Maintenance going on or within the week: what will not be announced.
+    let marker = crate::services::maintenance::Marker::load(&state.store, &units, now_ms).await?;
+    let windows: Vec<super::maintenance::WindowRow> =
+        crate::services::maintenance::visible(&state.store, &person.principal())
+            .await?
+            .iter()
+            .filter(
+                |window| match crate::services::maintenance::standing(window, now_ms) {
+                    ("active", _) => true,
+                    ("planned", Some((start, _))) => start - now_ms <= 7 * 86_400_000,
+                    _ => false,
+                },
+            )
+            .map(|window| super::maintenance::WindowRow::of(window, now_ms))
+            .collect();
+    let n_windows_active = windows.iter().filter(|row| row.class == "warn").count();
+
     Ok(render(&OverviewPage {
         layout: Layout::new(&person, Section::Overview, "Tổng quan"),
         n_open,
-        open: open.iter().take(OPEN_SHOWN).map(Row::of).collect(),
+        open: open
+            .iter()
+            .take(OPEN_SHOWN)
+            .map(|incident| Row::marked(incident, &marker, now_ms))
+            .collect(),
         n_silent_units: (!agents.is_empty()).then_some(silent.len()),
         n_agents: agents.len(),
         silent,
         sent,
         due,
+        windows,
+        n_windows_active,
     }))
 }

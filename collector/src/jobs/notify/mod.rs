@@ -290,18 +290,34 @@ pub type IncidentReports = (
     std::sync::Arc<crate::domain::organisation::Organisations>,
 );
 
+/// What the loop needs beyond `[notify]`: from `[incidents]`, `[maintenance]` and `[console]`.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// The inference's gather time, which one agent's silence waits on top of the grace.
+    pub gather: Duration,
+    /// Maintenance windows' reminders.
+    pub maintenance: crate::config::MaintenanceConfig,
+    /// Acknowledgement links in notices, when the console's address is set.
+    pub ack_links: Option<crate::store::AckLinks>,
+}
+
 /// Plans and sends notices every `settings.evaluate_every` until `stop` turns true. Every
 /// collector runs it; the store's lock and claims keep each notice to one sender (see
 /// `store::notices`).
 pub async fn run(
     store: crate::store::Store,
     settings: Settings,
-    gather: Duration,
     reports: std::sync::Arc<crate::services::reports::Settings>,
     incident_reports: IncidentReports,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    extras: Extras,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let Extras {
+        gather,
+        maintenance,
+        ack_links,
+    } = extras;
     let channels = match deliver::Channels::new(&settings) {
         Ok(channels) => channels,
         Err(err) => {
@@ -325,6 +341,7 @@ pub async fn run(
             silent_extra_ms: i64::try_from(gather.as_millis()).unwrap_or(0),
         },
         channels: set_up,
+        ack_links,
     };
     let holder = format!("notify-{}", uuid::Uuid::new_v4());
     // Since when each channel family has failed, with its last error, in this process.
@@ -371,6 +388,21 @@ pub async fn run(
             Ok(written) => tracing::info!(notices = written, "closing report reminders written"),
             Err(err) => {
                 tracing::error!(error = %format!("{err:#}"), "planning incident reports failed")
+            }
+        }
+        match store
+            .maintenance_remind(
+                i64::try_from(maintenance.remind_longer_than.as_millis()).unwrap_or(i64::MAX),
+                i64::try_from(maintenance.remind_before.as_millis()).unwrap_or(0),
+                &settings.subject_prefix,
+                now,
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(written) => tracing::info!(notices = written, "maintenance reminders written"),
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "writing maintenance reminders failed")
             }
         }
         match crate::services::reports::plan_notices(
