@@ -53,7 +53,10 @@ pub use incidents::{
 };
 pub use inference::{Evaluation, EvaluationRules};
 pub use metrics::OpenIncidents;
-pub use notices::{ContactRecord, Notice, PlanSettings, SentNotice, StoredContact, StoredRule};
+pub use notices::{
+    ContactChange, ContactRecord, ContactSettings, Notice, PlanSettings, SentNotice, StoredContact,
+    StoredRule,
+};
 pub use people::{LoginFailure, NewPerson, NewSession, StoredPerson, StoredSession};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};
 pub use report_drafts::ReportDraft;
