@@ -31,6 +31,7 @@ macro_rules! both_databases {
 mod api_dates;
 mod audit_chain;
 mod bad_input;
+mod channels;
 mod console;
 mod console_auth;
 mod console_incidents;
