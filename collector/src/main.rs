@@ -460,14 +460,30 @@ enum MaintenanceCommand {
 #[derive(Debug, Subcommand)]
 enum ContactsCommand {
     /// Create or update contacts from a CSV file (header: unit_code,name,role,position,phone,email,
-    /// webhook; role: leadership, it_officer, so_on_duty, so_leadership or police). A file with any bad row
-    /// is refused whole.
+    /// webhook, then optionally any of digest, zalo_id, channels, quiet_hours; role: leadership,
+    /// it_officer, so_on_duty, so_leadership or police). A file with any bad row is refused whole.
     Import {
         /// The CSV file.
         file: PathBuf,
     },
     /// List contacts.
     List,
+    /// Change one contact's Zalo user id, choice of channels or quiet hours.
+    Set {
+        /// Contact id, from `contacts list`.
+        id: i64,
+        /// Its user id on the province's Zalo bot; `-` for none.
+        #[arg(long)]
+        zalo: Option<String>,
+        /// The channels it is reached on, among email, webhook, zalo, sms (e.g. `email,zalo`);
+        /// `default` for every channel it has an address for.
+        #[arg(long)]
+        channels: Option<String>,
+        /// Hours (Vietnam time) when Zalo and SMS notices that are not urgent wait, e.g.
+        /// `22:00-06:00`; `none` for none.
+        #[arg(long)]
+        quiet_hours: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -684,6 +700,19 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             admin::contacts_import(&store, &file).await?
         }
         Command::Contacts(ContactsCommand::List) => admin::contacts_list(&store).await?,
+        Command::Contacts(ContactsCommand::Set {
+            id,
+            zalo,
+            channels,
+            quiet_hours,
+        }) => {
+            let set = admin::ContactSet {
+                zalo,
+                channels,
+                quiet_hours,
+            };
+            admin::contacts_set(&store, id, &set).await?
+        }
         Command::Systems(SystemsCommand::Import { file }) => {
             admin::systems_import(&store, &file).await?
         }

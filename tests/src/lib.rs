@@ -6,14 +6,18 @@
 //! [`spawn_collector`] runs `cntt_collector::build` with a freshly made CA on a free loopback port
 //! below the ephemeral range, so a paused collector finds its port again.
 //! Notification tests get a real SMTP server ([`mail::SmtpServer`], Python's aiosmtpd as a child
-//! process) and a real HTTP receiver ([`webhook::WebhookReceiver`]).
+//! process) and a real HTTP receiver ([`webhook::WebhookReceiver`]); Zalo and SMS tests a local
+//! bot API speaking the Zalo Bot Platform's shapes ([`zalo::ZaloBot`]) and a local SMS gateway
+//! ([`sms::SmsGateway`]).
 
 pub mod browser;
 pub mod console;
 pub mod mail;
 pub mod prometheus;
+pub mod sms;
 pub mod targets;
 pub mod webhook;
+pub mod zalo;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -682,22 +682,112 @@ pub async fn contacts_list(store: &Store) -> anyhow::Result<String> {
         );
     }
     let mut out = format!(
-        "{:<5} {:<12} {:<14} {:<28} {:<34} {}\n",
-        "ID", "UNIT", "ROLE", "NAME", "EMAIL", "WEBHOOK"
+        "{:<5} {:<12} {:<14} {:<28} {:<34} {:<12} {:<14} {:<16} {:<18} {}\n",
+        "ID", "UNIT", "ROLE", "NAME", "EMAIL", "WEBHOOK", "PHONE", "ZALO", "CHANNELS", "QUIET"
     );
     for contact in contacts {
+        let phone = crate::domain::channels::phone_digits(&contact.phone);
         let _ = writeln!(
             out,
-            "{:<5} {:<12} {:<14} {:<28} {:<34} {}",
+            "{:<5} {:<12} {:<14} {:<28} {:<34} {:<12} {:<14} {:<16} {:<18} {}",
             contact.id,
             contact.unit_code,
             contact.role,
             contact.name,
             contact.email.as_deref().unwrap_or("-"),
-            contact.webhook.as_deref().unwrap_or("-")
+            contact.webhook.as_deref().unwrap_or("-"),
+            if phone.is_empty() {
+                "-"
+            } else {
+                phone.as_str()
+            },
+            contact.zalo_id.as_deref().unwrap_or("-"),
+            contact.channels.as_deref().unwrap_or("default"),
+            contact
+                .quiet_hours()
+                .map_or_else(|| "-".to_owned(), |quiet| quiet.show()),
         );
     }
     Ok(out)
+}
+
+/// What `contacts set` changes; each `Some` sets that setting (see [`contacts_set`]).
+#[derive(Debug, Clone, Default)]
+pub struct ContactSet {
+    /// The Zalo user id; `-` or empty for none.
+    pub zalo: Option<String>,
+    /// The channels chosen (`email,sms`); `default` for every channel it has an address for.
+    pub channels: Option<String>,
+    /// Quiet hours (`22:00-06:00`, Vietnam time); `none` for none.
+    pub quiet_hours: Option<String>,
+}
+
+/// `contacts set ID [--zalo ID] [--channels LIST] [--quiet-hours HH:MM-HH:MM]`: changes one
+/// contact's Zalo user id, choice of channels or quiet hours; audited.
+///
+/// # Errors
+///
+/// When a value is bad, nothing is to change, the contact is unknown, or on a database error.
+pub async fn contacts_set(store: &Store, id: i64, set: &ContactSet) -> anyhow::Result<String> {
+    use crate::domain::channels::{parse_choice, QuietHours};
+    let zalo_id = set.zalo.as_deref().map(|zalo| {
+        let zalo = zalo.trim();
+        (!zalo.is_empty() && zalo != "-").then(|| zalo.to_owned())
+    });
+    if zalo_id.as_ref().is_some_and(|zalo| {
+        zalo.as_deref()
+            .is_some_and(|zalo| zalo.contains(char::is_whitespace))
+    }) {
+        bail!("a Zalo user id has no spaces");
+    }
+    let change = crate::store::ContactChange {
+        zalo_id,
+        channels: set
+            .channels
+            .as_deref()
+            .map(parse_choice)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        quiet_hours: set
+            .quiet_hours
+            .as_deref()
+            .map(QuietHours::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+    };
+    if change == crate::store::ContactChange::default() {
+        bail!("nothing to change: give --zalo, --channels or --quiet-hours");
+    }
+    if !store
+        .contact_change(id, &change, OffsetDateTime::now_utc())
+        .await?
+    {
+        bail!("no contact {id}; `cntt-collector contacts list` shows their ids");
+    }
+    audit_ok(
+        store,
+        "contact.update",
+        &format!("contact:{id}"),
+        serde_json::json!({
+            "zalo_id": change.zalo_id,
+            "channels": change.channels,
+            "quiet_hours": change.quiet_hours.map(|quiet| quiet.map(|quiet| quiet.show())),
+        }),
+    )
+    .await?;
+    let contacts = store.contacts_list().await?;
+    let Some(contact) = contacts.iter().find(|contact| contact.id == id) else {
+        bail!("contact {id} vanished while it was changed");
+    };
+    Ok(format!(
+        "contact {id} ({}): zalo {}, channels {}, quiet hours {}\n",
+        contact.name,
+        contact.zalo_id.as_deref().unwrap_or("-"),
+        contact.channels.as_deref().unwrap_or("default"),
+        contact
+            .quiet_hours()
+            .map_or_else(|| "none".to_owned(), |quiet| quiet.show()),
+    ))
 }
 
 /// `notify test --contact ID|EMAIL`: writes a test notice to each of the contact's channels and
@@ -718,14 +808,7 @@ pub async fn notify_test(
     else {
         bail!("no contact {contact:?}; `cntt-collector contacts list` shows their ids and emails");
     };
-    let mut set_up: std::collections::BTreeSet<String> = settings
-        .webhooks
-        .iter()
-        .map(|webhook| format!("webhook:{}", webhook.name))
-        .collect();
-    if settings.email.is_some() {
-        set_up.insert("email".to_owned());
-    }
+    let set_up = settings.channels_set_up();
     let channels = crate::jobs::notify::deliver::Channels::new(settings)?;
     let holder = format!("cli-{}", uuid::Uuid::new_v4());
     let now = OffsetDateTime::now_utc();
@@ -734,7 +817,7 @@ pub async fn notify_test(
         .await?;
     if notices.is_empty() {
         bail!(
-            "{} has no channel the collector has set up: add [notify.email] or a [[notify.webhook]] named {:?} to the config",
+            "{} has no channel the collector has set up among those it chose: add [notify.email], [notify.zalo], [notify.sms] or a [[notify.webhook]] named {:?} to the config",
             found.name,
             found.webhook.as_deref().unwrap_or("…")
         );

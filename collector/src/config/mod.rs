@@ -470,12 +470,22 @@ pub struct NotifyConfig {
     /// Longest wait between attempts.
     #[serde(default = "default_retry_max", with = "duration_text")]
     pub retry_max: Duration,
+    /// The console's address as people open it, e.g. `https://cntt.example.gov.vn`: Zalo and SMS
+    /// texts link to the incident there. None: they say there is no link.
+    #[serde(default)]
+    pub console_url: Option<String>,
     /// Email over SMTP; none: no email.
     #[serde(default)]
     pub email: Option<EmailConfig>,
     /// Webhooks, each with a name that contacts refer to.
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<WebhookConfig>,
+    /// The province's Zalo bot; none: no Zalo.
+    #[serde(default)]
+    pub zalo: Option<ZaloConfig>,
+    /// An SMS gateway over HTTP; none: no SMS.
+    #[serde(default)]
+    pub sms: Option<SmsConfig>,
 }
 
 impl Default for NotifyConfig {
@@ -491,8 +501,11 @@ impl Default for NotifyConfig {
             digest_at: default_digest_at(),
             retry_first: default_retry_first(),
             retry_max: default_retry_max(),
+            console_url: None,
             email: None,
             webhooks: Vec::new(),
+            zalo: None,
+            sms: None,
         }
     }
 }
@@ -591,6 +604,74 @@ pub struct WebhookConfig {
     pub template: Option<String>,
     /// Extra CA certificate (PEM) to trust.
     pub ca_file: Option<PathBuf>,
+}
+
+/// The province's bot on the Zalo Bot Platform: messages go to `{base_url}/bot{token}/sendMessage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZaloConfig {
+    /// The bot API; `https://` (or `http://` to this machine only).
+    #[serde(default = "default_zalo_base_url")]
+    pub base_url: String,
+    /// File holding the bot token (first line, `{bot_id}:{secret}`), readable only by the
+    /// collector; it is part of every request's path and never logged.
+    pub token_file: PathBuf,
+    /// Extra CA certificate (PEM) to trust, e.g. for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_zalo_base_url() -> String {
+    "https://bot-api.zaloplatforms.com".to_owned()
+}
+
+/// An SMS gateway over HTTP (a carrier's brandname or official SMS service): one request per
+/// message, its body (or URL) filled from a template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Where to send; `https://` (or `http://` to this machine only). May hold placeholders,
+    /// filled percent-encoded.
+    pub url: String,
+    /// `POST` (default), `PUT` or `GET`.
+    #[serde(default = "default_sms_method")]
+    pub method: String,
+    /// The body's content type, which says how placeholders are escaped: JSON
+    /// (`application/json`, the default), form (`application/x-www-form-urlencoded`), XML (any
+    /// type ending in `xml`, e.g. a SOAP gateway) or as they are (`text/plain`).
+    #[serde(default = "default_sms_content_type")]
+    pub content_type: String,
+    /// Body template with `{{phone}}`, `{{phone_intl}}` (84…), `{{text}}` and `{{notice}}` (the
+    /// notice's id, usable as the gateway's request id); none for `GET`.
+    pub body: Option<String>,
+    /// Header carrying the gateway's credential, e.g. `Authorization`.
+    pub auth_header: Option<String>,
+    /// File holding that header's value (first line), readable only by the collector.
+    pub auth_file: Option<PathBuf>,
+    /// A sent message's answer must contain this text (besides a 2xx status).
+    pub success_contains: Option<String>,
+    /// A sent message's answer must be JSON with this field (a JSON pointer, e.g. `/status` or
+    /// `/result/code`) equal to `success_json_equals`.
+    pub success_json_field: Option<String>,
+    /// The value `success_json_field` must have, as text (`"0"` matches `0` and `"0"`).
+    pub success_json_equals: Option<String>,
+    /// Longest text, in characters.
+    #[serde(default = "default_sms_max_chars")]
+    pub max_chars: usize,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_sms_method() -> String {
+    "POST".to_owned()
+}
+
+fn default_sms_content_type() -> String {
+    "application/json".to_owned()
+}
+
+fn default_sms_max_chars() -> usize {
+    // Four parts of a concatenated SMS with Vietnamese diacritics (UCS-2, 67 characters each).
+    268
 }
 
 /// When the collector declares an agent unreachable, and how often it looks.

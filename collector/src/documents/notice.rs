@@ -115,7 +115,8 @@ fn discovery_text(source: &str) -> &'static str {
     }
 }
 
-fn state_text(state: &str) -> &'static str {
+/// An incident's state as people say it.
+pub(crate) fn state_text(state: &str) -> &'static str {
     match state {
         "open" => "Đang xảy ra, chưa xử lý xong",
         "acknowledged" => "Đang xảy ra, cán bộ đã tiếp nhận xử lý",
@@ -396,10 +397,14 @@ pub fn render_digest(lines: &[DigestLine], now: i64, prefix: &str) -> Rendered {
 
 /// The notice that one channel has been failing for a while, sent through another.
 pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str) -> Rendered {
-    let name = if channel == "email" {
-        "thư điện tử (email)"
-    } else {
-        "webhook"
+    let (name, what) = match channel {
+        "email" => ("thư điện tử (email)", "máy chủ thư"),
+        "zalo" => (
+            "Zalo",
+            "tài khoản Zalo Bot (mã truy cập) và kết nối tới Zalo",
+        ),
+        "sms" => ("tin nhắn SMS", "cổng gửi tin nhắn SMS của nhà mạng"),
+        _ => ("webhook", "dịch vụ nhận webhook"),
     };
     let subject = format!(
         "{prefix} Kênh thông báo {name} không gửi được từ {}",
@@ -412,7 +417,7 @@ pub fn render_channel_down(channel: &str, since: i64, error: &str, prefix: &str)
          Kênh {name} của hệ thống giám sát không gửi được thông báo từ {}.\n\
          Lỗi gần nhất: {error}\n\n\
          Các thông báo sự cố vẫn được lưu và sẽ được gửi lại theo thứ tự khi kênh hoạt động trở lại. \
-         Đề nghị kiểm tra máy chủ thư hoặc dịch vụ nhận webhook.\n\n{FOOTER}\n",
+         Đề nghị kiểm tra {what}.\n\n{FOOTER}\n",
         time_of(since)
     );
     let html = preformatted_html(&subject, &text);

@@ -2,11 +2,13 @@
 //!
 //! Secrets and roles ([`auth`]), people's passwords ([`password`]), availability figures, reporting periods and the holiday calendar,
 //! topology-aware outage planning ([`inference`]), the officers' check, the dated organisation, the
-//! shared CSV rules and every Vietnamese sentence written into incidents ([`vi`]).
+//! shared CSV rules, how contacts are reached ([`channels`]: channel families, choice, quiet hours) and every
+//! Vietnamese sentence written into incidents ([`vi`]).
 
 pub mod ack_link;
 pub mod auth;
 pub mod availability;
+pub mod channels;
 pub(crate) mod csv_import;
 pub mod incident;
 pub mod inference;

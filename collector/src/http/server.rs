@@ -178,15 +178,20 @@ impl Server {
             crate::jobs::notify::Extras {
                 gather: self.state.incidents.gather,
                 maintenance: self.state.maintenance,
-                ack_links: self.state.console.public_url.clone().map(|console_url| {
-                    crate::store::AckLinks {
+                // The console's address from `[console] public_url`, else `[notify] console_url`.
+                ack_links: self
+                    .state
+                    .console
+                    .public_url
+                    .clone()
+                    .or_else(|| self.state.notify.console_url.clone())
+                    .map(|console_url| crate::store::AckLinks {
                         console_url,
                         lifetime_ms: i64::try_from(
                             self.state.console.ack_link_lifetime.as_millis(),
                         )
                         .unwrap_or(i64::MAX),
-                    }
-                }),
+                    }),
             },
             stop_rx.clone(),
         ));

@@ -52,7 +52,8 @@ pub struct Metrics {
     pub probe_results: IntCounterVec,
     /// Incidents by `kind` and `state`; set by [`Metrics::set_incidents`].
     incidents: IntGaugeVec,
-    /// Notice delivery attempts by `channel` (`email`, `webhook`) and `result` (`sent`, `failed`).
+    /// Notice delivery attempts by `channel` (`email`, `webhook`, `zalo`, `sms`) and `result`
+    /// (`sent`, `failed`).
     pub notice_attempts: IntCounterVec,
     /// 1 while a channel's last attempt succeeded, 0 while it fails, by `channel`.
     pub notify_channel_up: IntGaugeVec,
@@ -165,7 +166,7 @@ impl Default for Metrics {
         for state in ["active", "planned"] {
             maintenance_windows.with_label_values(&[state]);
         }
-        for channel in ["email", "webhook"] {
+        for channel in crate::domain::channels::FAMILIES {
             for result in ["sent", "failed"] {
                 notice_attempts.with_label_values(&[channel, result]);
             }

@@ -58,7 +58,8 @@ pub use inference::{Evaluation, EvaluationRules};
 pub use maintenance::{NewWindow, StoredWindow};
 pub use metrics::OpenIncidents;
 pub use notices::{
-    AckLinks, ContactRecord, Notice, PlanSettings, SentNotice, StoredContact, StoredRule,
+    AckLinks, ContactChange, ContactRecord, ContactSettings, Notice, PlanSettings, SentNotice,
+    StoredContact, StoredRule,
 };
 pub use people::{LoginFailure, NewPerson, NewSession, StoredPerson, StoredSession};
 pub use probe_results::{NewProbeResult, ProbeResultFilter, StoredProbeResult};

@@ -16,6 +16,13 @@
 //!   same `Message-ID`, which most mail clients fold).
 //! - Failures back off (10 s, doubling, at most 10 minutes) until `max_attempts`, then the notice
 //!   is `failed`, visible in the API and the metrics.
+//! - Order per recipient: a notice is claimed only when no earlier pending notice to the same
+//!   channel and address (an e-mail address, a webhook, a Zalo user id, a phone number) waits
+//!   for a later attempt, so one recipient's notices arrive in the order they were written.
+//! - Zalo and SMS (issue 17) carry short texts (`documents::short_notice`): the head is written
+//!   here, the link to the console is added by the sender. A contact's quiet hours set a notice's
+//!   first attempt to their end when it is not urgent (`urgent`); an urgent one written for a
+//!   recipient brings that recipient's waiting notices forward with it, so the order holds.
 
 use std::collections::BTreeSet;
 
@@ -25,6 +32,8 @@ use time::OffsetDateTime;
 
 use super::{millis, Store};
 use crate::documents::notice::{self as render, Facts, NoticeKind, Person};
+use crate::documents::short_notice::{self, Form};
+use crate::domain::channels::{self, QuietHours};
 use crate::domain::maintenance;
 use crate::domain::notice_rules::{self as rules, Contact, NoticeKey, Subject, Timing};
 
@@ -59,7 +68,28 @@ pub struct StoredContact {
     pub webhook: Option<String>,
     /// Whether it receives the daily digest (0 or 1).
     pub digest: i64,
+    /// Its user id on the province's Zalo bot.
+    pub zalo_id: Option<String>,
+    /// The channel families it chose, comma-separated (`email,sms`); none: every one it has an
+    /// address for.
+    pub channels: Option<String>,
+    /// Quiet hours' first minute after midnight, Vietnam time.
+    pub quiet_start: Option<i64>,
+    /// The minute quiet hours end.
+    pub quiet_end: Option<i64>,
 }
+
+impl StoredContact {
+    /// Its quiet hours, if it has any.
+    pub fn quiet_hours(&self) -> Option<QuietHours> {
+        QuietHours::from_columns(self.quiet_start, self.quiet_end)
+    }
+}
+
+/// The columns of [`StoredContact`], from `contacts c JOIN units u`.
+const CONTACT_COLUMNS: &str =
+    "c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email,
+     c.webhook, c.digest, c.zalo_id, c.channels, c.quiet_start, c.quiet_end";
 
 /// A contact to create or update (by unit, name and role).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +110,38 @@ pub struct ContactRecord {
     pub webhook: Option<String>,
     /// Whether it receives the daily digest.
     pub digest: bool,
+    /// Its user id on the province's Zalo bot.
+    pub zalo_id: Option<String>,
+    /// Channel families chosen (checked, `email,sms`); none: every one it has an address for.
+    pub channels: Option<String>,
+    /// Quiet hours.
+    pub quiet_hours: Option<QuietHours>,
+    /// Which of the three settings above the record gives; a contact already stored keeps the
+    /// others as they are (a file without those columns does not wipe them).
+    pub given: ContactSettings,
+}
+
+/// Which of a contact's channel settings an imported record sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContactSettings {
+    /// The Zalo user id.
+    pub zalo_id: bool,
+    /// The choice of channels.
+    pub channels: bool,
+    /// The quiet hours.
+    pub quiet_hours: bool,
+}
+
+/// A change to one contact's channel settings (`cntt-collector contacts set`): each `Some` sets
+/// that setting, to nothing when it holds `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactChange {
+    /// New Zalo user id.
+    pub zalo_id: Option<Option<String>>,
+    /// New choice of channels (checked).
+    pub channels: Option<Option<String>>,
+    /// New quiet hours.
+    pub quiet_hours: Option<Option<QuietHours>>,
 }
 
 /// A notice as stored.
@@ -91,9 +153,9 @@ pub struct Notice {
     pub incident_id: Option<String>,
     /// Its contact.
     pub contact_id: Option<i64>,
-    /// `email` or `webhook:<name>`.
+    /// `email`, `webhook:<name>`, `zalo` or `sms`.
     pub channel: String,
-    /// Email address or webhook name.
+    /// Email address, webhook name, Zalo user id or phone number (digits).
     pub address: String,
     /// `opening`, `escalation`, `reminder`, `resolution`, `closing`, `test`.
     pub kind: String,
@@ -101,9 +163,9 @@ pub struct Notice {
     pub step: i64,
     /// Subject.
     pub subject: String,
-    /// Plain text.
+    /// Plain text; on Zalo and SMS the short text without its link.
     pub body_text: String,
-    /// HTML.
+    /// HTML; empty on Zalo and SMS.
     pub body_html: String,
     /// `pending`, `sent` or `failed`.
     pub state: String,
@@ -171,7 +233,7 @@ pub struct PlanSettings {
     pub prefix: String,
     /// Grace and reminders.
     pub timing: Timing,
-    /// Channels set up: `email`, `webhook:<name>`.
+    /// Channels set up: `email`, `webhook:<name>`, `zalo`, `sms`.
     pub channels: BTreeSet<String>,
     /// Acknowledgement links in notices (issue 17), when the console's address is known.
     pub ack_links: Option<AckLinks>,
@@ -254,10 +316,15 @@ impl Store {
                 );
             };
             sqlx::query(
-                "INSERT INTO contacts (unit_id, name, role, position, phone, email, webhook, active, created_at, updated_at, digest)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)
+                "INSERT INTO contacts (unit_id, name, role, position, phone, email, webhook, active, created_at, updated_at, digest,
+                                       zalo_id, channels, quiet_start, quiet_end)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (unit_id, name, role) DO UPDATE SET position = $4, phone = $5, email = $6, webhook = $7,
-                     active = 1, updated_at = $8, digest = $9",
+                     active = 1, updated_at = $8, digest = $9,
+                     zalo_id = CASE WHEN $14 = 1 THEN $10 ELSE contacts.zalo_id END,
+                     channels = CASE WHEN $15 = 1 THEN $11 ELSE contacts.channels END,
+                     quiet_start = CASE WHEN $16 = 1 THEN $12 ELSE contacts.quiet_start END,
+                     quiet_end = CASE WHEN $16 = 1 THEN $13 ELSE contacts.quiet_end END",
             )
             .bind(unit_id)
             .bind(&record.name)
@@ -268,6 +335,13 @@ impl Store {
             .bind(&record.webhook)
             .bind(now)
             .bind(i64::from(record.digest))
+            .bind(&record.zalo_id)
+            .bind(&record.channels)
+            .bind(record.quiet_hours.map(|quiet| quiet.start))
+            .bind(record.quiet_hours.map(|quiet| quiet.end))
+            .bind(i64::from(record.given.zalo_id))
+            .bind(i64::from(record.given.channels))
+            .bind(i64::from(record.given.quiet_hours))
             .execute(&mut *tx)
             .await
             .with_context(|| format!("storing contact {}", record.name))?;
@@ -282,14 +356,50 @@ impl Store {
     ///
     /// On a database error.
     pub async fn contacts_list(&self) -> anyhow::Result<Vec<StoredContact>> {
-        let contacts = sqlx::query_as::<_, StoredContact>(
-            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook, c.digest
-             FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY u.code, c.name, c.role",
-        )
+        let contacts = sqlx::query_as::<_, StoredContact>(&format!(
+            "SELECT {CONTACT_COLUMNS}
+             FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY u.code, c.name, c.role"
+        ))
         .fetch_all(&self.pool)
         .await
         .context("listing contacts")?;
         Ok(contacts)
+    }
+
+    /// Changes one active contact's channel settings; returns whether there was such a contact.
+    ///
+    /// # Errors
+    ///
+    /// On a database error.
+    pub async fn contact_change(
+        &self,
+        id: i64,
+        change: &ContactChange,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<bool> {
+        let quiet = change.quiet_hours.flatten();
+        let res = sqlx::query(
+            "UPDATE contacts SET
+                 zalo_id = CASE WHEN $1 = 1 THEN $2 ELSE zalo_id END,
+                 channels = CASE WHEN $3 = 1 THEN $4 ELSE channels END,
+                 quiet_start = CASE WHEN $5 = 1 THEN $6 ELSE quiet_start END,
+                 quiet_end = CASE WHEN $5 = 1 THEN $7 ELSE quiet_end END,
+                 updated_at = $8
+             WHERE id = $9 AND active = 1",
+        )
+        .bind(i64::from(change.zalo_id.is_some()))
+        .bind(change.zalo_id.clone().flatten())
+        .bind(i64::from(change.channels.is_some()))
+        .bind(change.channels.clone().flatten())
+        .bind(i64::from(change.quiet_hours.is_some()))
+        .bind(quiet.map(|quiet| quiet.start))
+        .bind(quiet.map(|quiet| quiet.end))
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("changing contact {id}"))?;
+        Ok(res.rows_affected() == 1)
     }
 
     /// Replaces the routing rules with `records`, all or nothing.
@@ -448,10 +558,10 @@ impl Store {
                 )
                 .collect()
         };
-        let stored_contacts = sqlx::query_as::<_, StoredContact>(
-            "SELECT c.id, u.code AS unit_code, c.unit_id, c.name, c.role, c.position, c.phone, c.email, c.webhook, c.digest
-             FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY c.id",
-        )
+        let stored_contacts = sqlx::query_as::<_, StoredContact>(&format!(
+            "SELECT {CONTACT_COLUMNS}
+             FROM contacts c JOIN units u ON u.id = c.unit_id WHERE c.active = 1 ORDER BY c.id"
+        ))
         .fetch_all(&mut *tx)
         .await
         .context("reading contacts")?;
@@ -576,8 +686,18 @@ impl Store {
                 let address = address_of(contact, &channel);
                 let notice_id = ordered_notice_id(now, written_in_round);
                 let mut rendered = render::render(kind, &facts, &settings.prefix);
-                // Those asked to act get a link to acknowledge from the notice.
-                if let (Some(links), Some(key)) = (&settings.ack_links, &link_key) {
+                if let Some(form) = Form::of(&channel) {
+                    rendered.text = short_notice::incident(
+                        kind,
+                        &facts,
+                        &rendered.subject,
+                        &settings.prefix,
+                        form,
+                    );
+                    rendered.html = String::new();
+                } else if let (Some(links), Some(key)) = (&settings.ack_links, &link_key) {
+                    // Those asked to act get a link to acknowledge from the notice (e-mail and
+                    // webhooks; Zalo and SMS carry the incident's link, added when sent).
                     if matches!(
                         kind,
                         NoticeKind::Opening | NoticeKind::Escalation | NoticeKind::Reminder
@@ -589,10 +709,13 @@ impl Store {
                         render::add_ack_link(&mut rendered, &url, now + links.lifetime_ms);
                     }
                 }
+                // A critical incident is told at once, quiet hours or not.
+                let urgent = incident.severity == "critical";
+                let due = due_at(contact, &channel, urgent, now);
                 let res = sqlx::query(
                     "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
                                           body_html, state, attempts, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(&notice_id)
@@ -605,11 +728,26 @@ impl Store {
                 .bind(&rendered.subject)
                 .bind(&rendered.text)
                 .bind(&rendered.html)
+                .bind(due)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
                 .context("writing a notice")?;
                 written += usize::try_from(res.rows_affected()).unwrap_or_default();
+                if urgent && channels::is_short(&channel) {
+                    // Woken anyway: what waited for the quiet hours to end goes first, in order.
+                    sqlx::query(
+                        "UPDATE notices SET next_attempt_at = $1
+                         WHERE channel = $2 AND address = $3 AND state = 'pending' AND attempts = 0
+                           AND next_attempt_at > $1 AND (claimed_until IS NULL OR claimed_until < $1)",
+                    )
+                    .bind(now)
+                    .bind(&channel)
+                    .bind(&address)
+                    .execute(&mut *tx)
+                    .await
+                    .context("bringing waiting notices forward")?;
+                }
             }
         }
         tx.commit().await.context("committing notice planning")?;
@@ -631,11 +769,19 @@ impl Store {
         now: OffsetDateTime,
     ) -> anyhow::Result<Vec<Notice>> {
         let now = millis(now);
-        let rendered = render::render(NoticeKind::Test, &Facts::default(), prefix);
+        let full = render::render(NoticeKind::Test, &Facts::default(), prefix);
         let mut ids = Vec::new();
         for channel in channels_of(contact, channels) {
             let id = uuid::Uuid::new_v4().to_string();
             let address = address_of(contact, &channel);
+            let rendered = match Form::of(&channel) {
+                Some(_) => render::Rendered {
+                    subject: full.subject.clone(),
+                    text: short_notice::test(prefix),
+                    html: String::new(),
+                },
+                None => full.clone(),
+            };
             let notice = sqlx::query_as::<_, Notice>(&format!(
                 "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
                                       body_html, state, attempts, next_attempt_at, created_at, claimed_by, claimed_until)
@@ -661,9 +807,9 @@ impl Store {
         Ok(ids)
     }
 
-    /// Writes the alarm that channel family `down` (`email` or `webhook`) has failed since
-    /// `since`, to the Sở's on-duty contacts on their other channels; at most once per contact
-    /// and channel per outage. Returns how many it wrote.
+    /// Writes the alarm that channel family `down` (`email`, `webhook`, `zalo` or `sms`) has
+    /// failed since `since`, to the Sở's on-duty contacts on their other channels, at once (quiet
+    /// hours or not); at most once per contact and channel per outage. Returns how many it wrote.
     ///
     /// # Errors
     ///
@@ -682,24 +828,17 @@ impl Store {
         let mut written = 0;
         for contact in contacts.iter().filter(|c| c.role == "so_on_duty") {
             for channel in channels_of(contact, channels) {
-                let family = if channel == "email" {
-                    "email"
-                } else {
-                    "webhook"
-                };
-                if family == down {
+                if channels::family(&channel) == down {
                     continue;
                 }
-                let address = address_of(contact, &channel);
                 let res = self
                     .insert_once(
                         "channel_down",
-                        contact.id,
+                        contact,
                         &channel,
-                        &address,
                         millis(since),
                         &rendered,
-                        millis(now),
+                        (millis(now), millis(now)),
                     )
                     .await
                     .context("writing a channel alarm")?;
@@ -776,11 +915,9 @@ impl Store {
                 .collect();
             let rendered = render::render_digest(&lines, now_ms, prefix);
             for channel in channels_of(&contact, channels) {
-                let address = address_of(&contact, &channel);
+                let due = due_at(&contact, &channel, false, now_ms);
                 let res = self
-                    .insert_once(
-                        "digest", contact.id, &channel, &address, day, &rendered, now_ms,
-                    )
+                    .insert_once("digest", &contact, &channel, day, &rendered, (now_ms, due))
                     .await
                     .context("writing a digest")?;
                 written += res;
@@ -791,25 +928,29 @@ impl Store {
 
     /// Writes a notice that is not about one incident (a digest, a channel alarm) unless one of
     /// that kind, contact, channel and step exists (its `dedup_key`, unique, holds this also when
-    /// two collectors write at the same instant); returns how many it wrote (0 or 1).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one row's columns, each named at the call"
-    )]
+    /// two collectors write at the same instant); returns how many it wrote (0 or 1). `at` is
+    /// (written, first attempt), Unix ms; on Zalo and SMS the notice is its short form.
     async fn insert_once(
         &self,
         kind: &str,
-        contact_id: i64,
+        contact: &StoredContact,
         channel: &str,
-        address: &str,
         step: i64,
         rendered: &render::Rendered,
-        now: i64,
+        at: (i64, i64),
     ) -> anyhow::Result<usize> {
+        let (text, html) = match Form::of(channel) {
+            Some(form) => (
+                short_notice::other(&rendered.subject, &rendered.text, form),
+                String::new(),
+            ),
+            None => (rendered.text.clone(), rendered.html.clone()),
+        };
+        let contact_id = contact.id;
         let res = sqlx::query(
             "INSERT INTO notices (id, incident_id, contact_id, channel, address, kind, step, subject, body_text,
                                   body_html, state, attempts, next_attempt_at, created_at, dedup_key)
-             SELECT $1, NULL, $2, $3, $4, $10, $5, $6, $7, $8, 'pending', 0, $9, $9, $11
+             SELECT $1, NULL, $2, $3, $4, $10, $5, $6, $7, $8, 'pending', 0, $12, $9, $11
              WHERE NOT EXISTS (SELECT 1 FROM notices WHERE kind = $10 AND contact_id = $2
                                AND channel = $3 AND step = $5)
              ON CONFLICT (dedup_key) DO NOTHING",
@@ -817,14 +958,15 @@ impl Store {
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(contact_id)
         .bind(channel)
-        .bind(address)
+        .bind(address_of(contact, channel))
         .bind(step)
         .bind(&rendered.subject)
-        .bind(&rendered.text)
-        .bind(&rendered.html)
-        .bind(now)
+        .bind(&text)
+        .bind(&html)
+        .bind(at.0)
         .bind(kind)
         .bind(format!("{kind}:{contact_id}:{channel}:{step}"))
+        .bind(at.1)
         .execute(&self.pool)
         .await?;
         Ok(usize::try_from(res.rows_affected()).unwrap_or_default())
@@ -1026,33 +1168,56 @@ impl Store {
     }
 }
 
-/// Where a notice on `channel` goes for `contact`: its email address, or the webhook's name.
+/// Where a notice on `channel` goes for `contact`: its email address, the webhook's name, its
+/// Zalo user id or its phone number (digits only). The claim keeps notices in order per channel
+/// and address, so each of these is a recipient.
 fn address_of(contact: &StoredContact, channel: &str) -> String {
-    if channel == "email" {
-        contact.email.clone().unwrap_or_default()
-    } else {
-        channel.trim_start_matches("webhook:").to_owned()
+    match channel {
+        "email" => contact.email.clone().unwrap_or_default(),
+        "zalo" => contact.zalo_id.clone().unwrap_or_default(),
+        "sms" => channels::phone_digits(&contact.phone),
+        _ => channel.trim_start_matches("webhook:").to_owned(),
     }
 }
 
-/// The channels of a contact that the collector has set up.
+/// The channels of a contact that the collector has set up and the contact has an address for,
+/// among those it chose (all of them when it chose none), in the order email, webhook, Zalo, SMS.
 fn channels_of(contact: &StoredContact, set_up: &BTreeSet<String>) -> Vec<String> {
-    let mut channels = Vec::new();
-    if contact
-        .email
-        .as_deref()
-        .is_some_and(|email| !email.is_empty())
-        && set_up.contains("email")
-    {
-        channels.push("email".to_owned());
+    let choice = contact.channels.as_deref();
+    let has = |value: &Option<String>| value.as_deref().is_some_and(|text| !text.trim().is_empty());
+    let mut found = Vec::new();
+    if has(&contact.email) && set_up.contains("email") && channels::chosen(choice, "email") {
+        found.push("email".to_owned());
     }
     if let Some(webhook) = &contact.webhook {
         let channel = format!("webhook:{webhook}");
-        if set_up.contains(&channel) {
-            channels.push(channel);
+        if set_up.contains(&channel) && channels::chosen(choice, "webhook") {
+            found.push(channel);
         }
     }
-    channels
+    if has(&contact.zalo_id) && set_up.contains("zalo") && channels::chosen(choice, "zalo") {
+        found.push("zalo".to_owned());
+    }
+    if !channels::phone_digits(&contact.phone).is_empty()
+        && set_up.contains("sms")
+        && channels::chosen(choice, "sms")
+    {
+        found.push("sms".to_owned());
+    }
+    found
+}
+
+/// The first attempt of a notice to `contact` on `channel` written at `now` (Unix ms): at once,
+/// unless it is a Zalo or SMS notice that is not urgent, written during the contact's quiet
+/// hours, which then waits until they end.
+fn due_at(contact: &StoredContact, channel: &str, urgent: bool, now: i64) -> i64 {
+    if urgent || !channels::is_short(channel) {
+        return now;
+    }
+    contact
+        .quiet_hours()
+        .and_then(|quiet| quiet.release_at(now))
+        .unwrap_or(now)
 }
 
 /// The id of the `index`-th notice written in one planning round at `now` (Unix ms): ordered

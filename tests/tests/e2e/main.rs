@@ -32,6 +32,7 @@ mod ack_links;
 mod api_dates;
 mod audit_chain;
 mod bad_input;
+mod channels;
 mod console;
 mod console_auth;
 mod console_incidents;

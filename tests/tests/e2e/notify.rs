@@ -62,7 +62,9 @@ pub(super) struct Setup<'a> {
     pub(super) rules: &'a str,
 }
 
-/// [`collector_with_notices`] with the timings and the routing rules chosen.
+/// [`collector_with_notices`] with the timings and the routing rules chosen. Periodic report
+/// reminders are off: their due dates follow the calendar, and in the days before one (e.g. 5 to
+/// 10 December) they arrived among the incident notices these tests count.
 pub(super) async fn collector_with(
     db: &e2e::TestDb,
     smtp: &SmtpServer,
@@ -80,7 +82,8 @@ pub(super) async fn collector_with(
          [notify.email]\nhost = \"{}\"\nport = {}\ntls = \"starttls\"\nusername = \"giamsat\"\npassword_file = \"{}\"\n\
          from = \"Giám sát CNTT <giamsat@stttt.daknong.gov.vn>\"\nca_file = \"{}\"\n\
          [[notify.webhook]]\nname = \"truc\"\nurl = \"{}\"\nsecret_file = \"{}\"\n\
-         template = '{{\"text\": \"{{{{subject}}}}\", \"body\": \"{{{{text}}}}\", \"notice\": \"{{{{notice}}}}\"}}'\n{extra}",
+         template = '{{\"text\": \"{{{{subject}}}}\", \"body\": \"{{{{text}}}}\", \"notice\": \"{{{{notice}}}}\"}}'\n\
+         [reports]\nreminders = []\noverdue_notice = false\n{extra}",
         setup.grace,
         setup.reminder_every,
         setup.alarm_after,
@@ -112,6 +115,7 @@ pub(super) async fn collector_with(
     (collector, secrets)
 }
 
+/// The SMTP sink notification tests send to: STARTTLS and AUTH, as a government mail server.
 pub(super) async fn smtp_sink() -> SmtpServer {
     SmtpServer::start(SmtpOptions {
         tls: SmtpTls::StartTls,
@@ -140,7 +144,14 @@ async fn file_incident(collector: &TestCollector, token: &str, title: &str) -> V
     response.json().await.unwrap()
 }
 
-async fn act(collector: &TestCollector, token: &str, id: &str, action: &str, body: Value) {
+/// `POST /api/v1/incidents/{id}/{action}` with `body`, which must succeed.
+pub(super) async fn act(
+    collector: &TestCollector,
+    token: &str,
+    id: &str,
+    action: &str,
+    body: Value,
+) {
     let response = collector
         .client()
         .post(format!(

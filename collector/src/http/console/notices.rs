@@ -7,8 +7,6 @@
 //! talks to a channel itself (only `jobs::notify` does), and the notice's delivery shows here
 //! like any other's.
 
-use std::collections::BTreeSet;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -97,6 +95,9 @@ struct ContactRow {
     email: String,
     webhook: String,
     digest: bool,
+    zalo: String,
+    channels: String,
+    quiet_hours: String,
 }
 
 struct RuleRow {
@@ -142,17 +143,26 @@ struct NoticesQuery {
     tested: Option<String>,
 }
 
-/// The channels the collector has set up, as the notifier counts them.
-fn set_up(settings: &crate::jobs::notify::Settings) -> BTreeSet<String> {
-    let mut channels: BTreeSet<String> = settings
-        .webhooks
-        .iter()
-        .map(|webhook| format!("webhook:{}", webhook.name))
-        .collect();
-    if settings.email.is_some() {
-        channels.insert("email".to_owned());
+/// A channel as people say it.
+fn channel_label(channel: &str) -> String {
+    match channel {
+        "email" => "thư điện tử".to_owned(),
+        "zalo" => "Zalo".to_owned(),
+        "sms" => "SMS".to_owned(),
+        other => other.to_owned(),
     }
-    channels
+}
+
+/// A contact's choice of channels as people say it.
+fn choice_label(choice: Option<&str>) -> String {
+    match choice {
+        None => "mọi kênh có địa chỉ".to_owned(),
+        Some(choice) => choice
+            .split(',')
+            .map(channel_label)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// `/notices[?state=pending|sent|failed]`.
@@ -179,6 +189,11 @@ async fn notices_show(
             id: contact.id,
             unit: unit_name(contact.unit_id),
             role: role_label(&contact.role),
+            quiet_hours: contact
+                .quiet_hours()
+                .map_or_else(String::new, |quiet| quiet.show().replace('-', "–")),
+            channels: choice_label(contact.channels.as_deref()),
+            zalo: contact.zalo_id.unwrap_or_default(),
             name: contact.name,
             position: contact.position,
             phone: contact.phone,
@@ -272,11 +287,7 @@ async fn notices_show(
                 NoticeRow {
                     created_at: when(notice.created_at),
                     kind: kind_label(&notice.kind),
-                    channel: if notice.channel == "email" {
-                        "thư điện tử".to_owned()
-                    } else {
-                        notice.channel.clone()
-                    },
+                    channel: channel_label(&notice.channel),
                     address: notice.address,
                     subject: notice.subject,
                     state: label,
@@ -289,19 +300,13 @@ async fn notices_show(
     } else {
         Vec::new()
     };
-    let channels = set_up(&state.notify);
+    let channels = state.notify.channels_set_up();
     let channels = if channels.is_empty() {
-        "chưa cấu hình kênh nào (thư điện tử hoặc webhook)".to_owned()
+        "chưa cấu hình kênh nào (thư điện tử, webhook, Zalo hoặc SMS)".to_owned()
     } else {
         channels
             .iter()
-            .map(|channel| {
-                if channel == "email" {
-                    "thư điện tử".to_owned()
-                } else {
-                    channel.clone()
-                }
-            })
+            .map(|channel| channel_label(channel))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -348,7 +353,7 @@ async fn notices_test(
         .store
         .notice_test(
             contact,
-            &set_up(settings),
+            &settings.channels_set_up(),
             &settings.subject_prefix,
             &holder,
             now,
@@ -356,7 +361,7 @@ async fn notices_test(
         .await?;
     if notices.is_empty() {
         return Err(ConsoleError::BadRequest(format!(
-            "{} không có kênh nào mà máy chủ đã cấu hình (thư điện tử hoặc webhook), nên không gửi thử được.",
+            "{} không có kênh nào mà máy chủ đã cấu hình (thư điện tử, webhook, Zalo hoặc SMS) trong số kênh người này chọn, nên không gửi thử được.",
             contact.name
         )));
     }

@@ -1,6 +1,8 @@
-//! Sending one notice on its channel: email over SMTP (lettre, TLS required off this machine) or a
-//! webhook (JSON POST signed with HMAC-SHA256). A failure is a value the engine retries, never a
-//! reason to stop. Secrets are used here and never logged.
+//! Sending one notice on its channel: email over SMTP (lettre, TLS required off this machine), a
+//! webhook (JSON POST signed with HMAC-SHA256), Zalo (`zalo`) or SMS (`sms`). A Zalo or SMS notice
+//! is its stored short text with the incident's link added and cut to the channel's limit
+//! (`documents::short_notice::fit`). A failure is a value the engine retries, never a reason to
+//! stop. Secrets are used here and never logged.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +16,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use sha2::Sha256;
 
-use super::{fill_template, Email, Settings, Webhook};
+use super::{fill_template, incident_link, sms, zalo, Email, Settings, Webhook};
 use crate::config::SmtpTls;
+use crate::documents::short_notice::{self, Form};
 use crate::store::Notice;
 
 /// Header carrying the webhook signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
@@ -26,6 +29,10 @@ pub const SIGNATURE_HEADER: &str = "x-cntt-signature";
 pub struct Channels {
     email: Option<(Arc<AsyncSmtpTransport<Tokio1Executor>>, Mailbox)>,
     webhooks: Vec<(Webhook, reqwest::Client)>,
+    zalo: Option<zalo::Bot>,
+    sms: Option<sms::Gateway>,
+    /// For the links short texts carry.
+    settings: Arc<Settings>,
 }
 
 impl std::fmt::Debug for Channels {
@@ -43,6 +50,8 @@ impl std::fmt::Debug for Channels {
                     .map(|(w, _)| &w.name)
                     .collect::<Vec<_>>(),
             )
+            .field("zalo", &self.zalo.is_some())
+            .field("sms", &self.sms.is_some())
             .finish()
     }
 }
@@ -70,7 +79,33 @@ impl Channels {
                 ))
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Channels { email, webhooks })
+        let zalo = settings
+            .zalo
+            .as_ref()
+            .map(|zalo| zalo::Bot::new(zalo, timeout))
+            .transpose()?;
+        let sms = settings
+            .sms
+            .as_ref()
+            .map(|sms| sms::Gateway::new(sms, timeout))
+            .transpose()?;
+        Ok(Channels {
+            email,
+            webhooks,
+            zalo,
+            sms,
+            settings: Arc::new(settings.clone()),
+        })
+    }
+
+    /// The text a Zalo or SMS notice sends: its stored short text and, for an incident, the
+    /// link (or the word that there is none), within `limit` characters.
+    fn short_text(&self, notice: &Notice, form: Form, limit: usize) -> String {
+        let tail = match &notice.incident_id {
+            Some(id) => short_notice::link_line(incident_link(&self.settings, id).as_deref(), form),
+            None => String::new(),
+        };
+        short_notice::fit(&notice.body_text, &tail, limit, form)
     }
 
     /// Sends one notice.
@@ -79,6 +114,20 @@ impl Channels {
     ///
     /// When the server refuses it or cannot be reached; the message says which.
     pub async fn send(&self, notice: &Notice) -> anyhow::Result<()> {
+        if notice.channel == "zalo" {
+            let Some(bot) = &self.zalo else {
+                bail!("Zalo is not set up in [notify.zalo]");
+            };
+            let text = self.short_text(notice, Form::Message, zalo::MAX_CHARS);
+            return bot.send(&notice.address, &text).await;
+        }
+        if notice.channel == "sms" {
+            let Some(gateway) = &self.sms else {
+                bail!("SMS is not set up in [notify.sms]");
+            };
+            let text = self.short_text(notice, Form::Compact, gateway.max_chars());
+            return gateway.send(&notice.address, &text, &notice.id).await;
+        }
         if notice.channel == "email" {
             let Some((transport, from)) = &self.email else {
                 bail!("email is not set up in [notify.email]");
@@ -206,14 +255,18 @@ fn smtp(
     Ok((Arc::new(builder.build()), from))
 }
 
-fn http_client(ca_pem: Option<&[u8]>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+/// An HTTPS client trusting the Web's roots and `ca_pem`, for webhooks, Zalo and SMS.
+pub(super) fn http_client(
+    ca_pem: Option<&[u8]>,
+    timeout: Duration,
+) -> anyhow::Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = ca_pem {
         for cert in CertificateDer::pem_slice_iter(pem) {
             roots
-                .add(cert.context("reading a webhook ca_file")?)
-                .context("adding a webhook CA")?;
+                .add(cert.context("reading a ca_file")?)
+                .context("adding a CA from a ca_file")?;
         }
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -228,7 +281,7 @@ fn http_client(ca_pem: Option<&[u8]>, timeout: Duration) -> anyhow::Result<reqwe
         .timeout(timeout)
         .user_agent(concat!("cntt-collector/", env!("CARGO_PKG_VERSION")))
         .build()
-        .context("building the webhook client")
+        .context("building an HTTPS client")
 }
 
 #[cfg(test)]

@@ -1,18 +1,26 @@
 //! Notices to leadership and the Sở (the provincial IT authority; issue 5): what to tell whom and
-//! when, written to the database first and then delivered by email or webhook.
+//! when, written to the database first and then delivered by email, webhook, Zalo or SMS (issue
+//! 17).
 //!
-//! - `documents::notice` writes the notices' words (formal Vietnamese, Thông tư 20/2017 fields);
+//! - `documents::notice` writes the notices' words (formal Vietnamese, Thông tư 20/2017 fields),
+//!   `documents::short_notice` their short forms for Zalo and SMS;
 //! - `domain::notice_rules` decides who is told of an incident and when (contacts and rules are data);
+//!   `domain::channels` on which of a contact's channels, and when its quiet hours let them go;
 //! - `store::notices` keeps the notices: planned once (a unique key), claimed by one sender at a
-//!   time, retried with backoff.
+//!   time, retried with backoff, in order per recipient;
+//! - `deliver` sends one notice on its channel (`zalo` and `sms` beside it).
 //!
 //! This module holds the checked settings, built once from `[notify]` of the config with the
-//! secrets read from their files.
+//! secrets read from their files, the link a short text carries ([`incident_link`]) and the loop.
 
 pub mod deliver;
+pub mod sms;
+pub mod zalo;
 pub use crate::documents::notice as render;
 pub use crate::domain::notice_rules as rules;
 
+use std::collections::BTreeSet;
+use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,6 +56,12 @@ pub struct Settings {
     pub email: Option<Email>,
     /// The webhooks by name.
     pub webhooks: Vec<Webhook>,
+    /// The console's address (`https://…`, no trailing slash), for links in short texts.
+    pub console_url: Option<String>,
+    /// The Zalo bot, if Zalo is set up.
+    pub zalo: Option<zalo::Zalo>,
+    /// The SMS gateway, if SMS is set up.
+    pub sms: Option<sms::Sms>,
 }
 
 /// The SMTP server, checked.
@@ -100,7 +114,8 @@ fn digest_minute(text: &str) -> anyhow::Result<i64> {
     parsed.ok_or_else(|| anyhow::anyhow!("notify.digest_at {text:?} is not a time like \"07:30\""))
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` is this machine (`localhost` or a loopback address).
+pub(crate) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_matches(|c| c == '[' || c == ']')
@@ -108,7 +123,7 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn read_secret(path: &Path, key: &str) -> anyhow::Result<Secret> {
+pub(crate) fn read_secret(path: &Path, key: &str) -> anyhow::Result<Secret> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading {key} {}", path.display()))?;
     let first = text.lines().next().unwrap_or_default().trim();
@@ -118,7 +133,7 @@ fn read_secret(path: &Path, key: &str) -> anyhow::Result<Secret> {
     Ok(Secret::new(first))
 }
 
-fn read_ca(path: &Path, key: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_ca(path: &Path, key: &str) -> anyhow::Result<Vec<u8>> {
     let pem = std::fs::read(path).with_context(|| format!("reading {key} {}", path.display()))?;
     if !pem.starts_with(b"-----BEGIN") {
         bail!("{key} {} is not a PEM certificate", path.display());
@@ -150,6 +165,13 @@ impl Settings {
             }
             webhooks.push(check_webhook(webhook, base)?);
         }
+        let console_url = raw
+            .console_url
+            .as_deref()
+            .map(check_console_url)
+            .transpose()?;
+        let zalo = raw.zalo.map(|zalo| zalo::check(zalo, base)).transpose()?;
+        let sms = raw.sms.map(|sms| sms::check(sms, base)).transpose()?;
         Ok(Settings {
             subject_prefix: raw.subject_prefix,
             grace: raw.grace,
@@ -163,6 +185,9 @@ impl Settings {
             retry_max: raw.retry_max.max(raw.retry_first),
             email,
             webhooks,
+            console_url,
+            zalo,
+            sms,
         })
     }
 
@@ -170,6 +195,44 @@ impl Settings {
     pub fn webhook(&self, name: &str) -> Option<&Webhook> {
         self.webhooks.iter().find(|webhook| webhook.name == name)
     }
+
+    /// The channels set up, as notices name them: `email`, `webhook:<name>`, `zalo`, `sms`.
+    pub fn channels_set_up(&self) -> BTreeSet<String> {
+        let mut channels: BTreeSet<String> = self
+            .webhooks
+            .iter()
+            .map(|webhook| format!("webhook:{}", webhook.name))
+            .collect();
+        for (family, set_up) in [
+            ("email", self.email.is_some()),
+            ("zalo", self.zalo.is_some()),
+            ("sms", self.sms.is_some()),
+        ] {
+            if set_up {
+                channels.insert(family.to_owned());
+            }
+        }
+        channels
+    }
+}
+
+/// The link to an incident on the console that Zalo and SMS texts carry; none without
+/// `notify.console_url`. Every link a notice carries is made here.
+pub fn incident_link(settings: &Settings, incident_id: &str) -> Option<String> {
+    let base = settings.console_url.as_deref()?;
+    Some(format!("{base}/incidents/{incident_id}"))
+}
+
+fn check_console_url(text: &str) -> anyhow::Result<String> {
+    let url = reqwest::Url::parse(text.trim()).with_context(|| {
+        format!(
+            "notify.console_url {text:?} is not an address like \"https://cntt.example.gov.vn\""
+        )
+    })?;
+    if url.scheme() != "https" || url.query().is_some() || url.fragment().is_some() {
+        bail!("notify.console_url {text:?} must be an https:// address without ? or #, like \"https://cntt.example.gov.vn\"");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn check_email(email: EmailConfig, base: &Path) -> anyhow::Result<Email> {
@@ -257,6 +320,77 @@ fn check_webhook(webhook: WebhookConfig, base: &Path) -> anyhow::Result<Webhook>
 /// Fills `{{name}}` placeholders with JSON-escaped values (without quotes, so a template writes
 /// `"text": "{{text}}"`); unknown placeholders become empty.
 pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
+    fill(template, values, Escaping::Json)
+}
+
+/// How placeholder values are escaped, by what the filled text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escaping {
+    /// Inside a JSON string, without its quotes.
+    Json,
+    /// Percent-encoded (RFC 3986: all but `A–Z a–z 0–9 - . _ ~`), for a URL or a form body.
+    Percent,
+    /// XML character data or an attribute value (`&`, `<`, `>`, `"`, `'`).
+    Xml,
+    /// As it is.
+    Raw,
+}
+
+impl Escaping {
+    /// The escaping a body of `content_type` needs: JSON, form, XML (`…xml`) or raw.
+    pub fn of_content_type(content_type: &str) -> Escaping {
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if media == "application/json" || media.ends_with("+json") {
+            Escaping::Json
+        } else if media == "application/x-www-form-urlencoded" {
+            Escaping::Percent
+        } else if media.ends_with("xml") {
+            Escaping::Xml
+        } else {
+            Escaping::Raw
+        }
+    }
+
+    fn escape(self, value: &str, out: &mut String) {
+        match self {
+            Escaping::Json => {
+                let quoted = serde_json::to_string(value).expect("strings always serialize");
+                out.push_str(&quoted[1..quoted.len() - 1]);
+            }
+            Escaping::Percent => {
+                for byte in value.bytes() {
+                    if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                        out.push(char::from(byte));
+                    } else {
+                        let _ = write!(out, "%{byte:02X}");
+                    }
+                }
+            }
+            Escaping::Xml => {
+                for c in value.chars() {
+                    match c {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        '"' => out.push_str("&quot;"),
+                        '\'' => out.push_str("&apos;"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Escaping::Raw => out.push_str(value),
+        }
+    }
+}
+
+/// Fills `{{name}}` placeholders with values escaped as `escaping` says; unknown placeholders
+/// become empty.
+pub fn fill(template: &str, values: &[(&str, &str)], escaping: Escaping) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -268,8 +402,7 @@ pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
         };
         let key = after[..end].trim();
         if let Some((_, value)) = values.iter().find(|(name, _)| *name == key) {
-            let quoted = serde_json::to_string(value).expect("strings always serialize");
-            out.push_str(&quoted[1..quoted.len() - 1]);
+            escaping.escape(value, &mut out);
         }
         rest = &after[end + 2..];
     }
@@ -325,14 +458,7 @@ pub async fn run(
             return;
         }
     };
-    let mut set_up: std::collections::BTreeSet<String> = settings
-        .webhooks
-        .iter()
-        .map(|webhook| format!("webhook:{}", webhook.name))
-        .collect();
-    if settings.email.is_some() {
-        set_up.insert("email".to_owned());
-    }
+    let set_up = settings.channels_set_up();
     let plan_settings = crate::store::PlanSettings {
         prefix: settings.subject_prefix.clone(),
         timing: rules::Timing {
@@ -456,7 +582,8 @@ pub async fn run(
     }
 }
 
-/// Since when each channel family (`email`, `webhook`) has been failing, with its last error.
+/// Since when each channel family (`email`, `webhook`, `zalo`, `sms`) has been failing, with its
+/// last error.
 type Failing = std::collections::BTreeMap<&'static str, (time::OffsetDateTime, String)>;
 
 /// Sends every due notice it can claim, oldest first; after a channel fails, its later notices
@@ -484,11 +611,7 @@ async fn deliver_due(
         }
         let mut failing: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for notice in &claimed {
-            let family = if notice.channel == "email" {
-                "email"
-            } else {
-                "webhook"
-            };
+            let family = crate::domain::channels::family(&notice.channel);
             if failing.contains(&notice.channel) {
                 // Keep the order: wait behind the one that failed.
                 let retry_at = time::OffsetDateTime::now_utc() + settings.retry_first;
@@ -601,6 +724,73 @@ mod tests {
         let hook =
             parse("[[webhook]]\nname = \"bot\"\nurl = \"http://127.0.0.1:9/hook\"\n").unwrap();
         assert!(hook.webhook("bot").is_some());
+    }
+
+    /// The keys of a commented-out table of the example config, uncommented.
+    pub(crate) fn example_table(table: &str) -> String {
+        include_str!("../../../collector.example.toml")
+            .split(&format!("\n# [{table}]\n"))
+            .nth(1)
+            .expect("the example shows the table")
+            .lines()
+            .take_while(|line| line.starts_with("# ") && line.contains(" = "))
+            .filter_map(|line| line.strip_prefix("# "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn links_go_to_the_console_s_incident_page_or_nowhere() {
+        let settings = parse("console_url = \"https://cntt.example.gov.vn/\"\n").unwrap();
+        assert_eq!(
+            incident_link(&settings, "0193b1d2").as_deref(),
+            Some("https://cntt.example.gov.vn/incidents/0193b1d2")
+        );
+        assert_eq!(incident_link(&parse("").unwrap(), "0193b1d2"), None);
+        for bad in [
+            "cntt.example.gov.vn",
+            "http://cntt.example.gov.vn",
+            "https://a.vn/?x=1",
+        ] {
+            let err = format!(
+                "{:#}",
+                parse(&format!("console_url = {bad:?}\n")).unwrap_err()
+            );
+            assert!(err.contains("notify.console_url"), "{bad}: {err}");
+        }
+        assert_eq!(
+            parse("").unwrap().channels_set_up(),
+            BTreeSet::new(),
+            "nothing is set up by default"
+        );
+    }
+
+    #[test]
+    fn escaping_follows_the_content_type() {
+        for (content_type, escaping) in [
+            ("application/json", Escaping::Json),
+            ("application/json; charset=utf-8", Escaping::Json),
+            ("application/x-www-form-urlencoded", Escaping::Percent),
+            ("text/xml; charset=utf-8", Escaping::Xml),
+            ("application/soap+xml", Escaping::Xml),
+            ("text/plain", Escaping::Raw),
+        ] {
+            assert_eq!(
+                Escaping::of_content_type(content_type),
+                escaping,
+                "{content_type}"
+            );
+        }
+        let values = [("text", "Sự cố & <\"x\">")];
+        assert_eq!(fill("{{text}}", &values, Escaping::Raw), "Sự cố & <\"x\">");
+        assert_eq!(
+            fill("t={{text}}", &values, Escaping::Percent),
+            "t=S%E1%BB%B1%20c%E1%BB%91%20%26%20%3C%22x%22%3E"
+        );
+        assert_eq!(
+            fill("<t>{{text}}</t>", &values, Escaping::Xml),
+            "<t>Sự cố &amp; &lt;&quot;x&quot;&gt;</t>"
+        );
     }
 
     #[test]
