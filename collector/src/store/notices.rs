@@ -510,6 +510,12 @@ impl Store {
             .maintenance_live(now - MAINTENANCE_LOOKBACK_MS)
             .await
             .context("reading maintenance windows")?;
+        // Read (or made) before the transaction: on SQLite the pool's other connections wait
+        // while it holds the writer.
+        let link_key = match &settings.ack_links {
+            Some(_) => Some(self.ack_link_key().await?),
+            None => None,
+        };
         let mut tx = self
             .begin_write()
             .await
@@ -574,10 +580,6 @@ impl Store {
                 channels: channels_of(contact, &settings.channels),
             })
             .collect();
-        let link_key = match &settings.ack_links {
-            Some(_) => Some(self.ack_link_key().await?),
-            None => None,
-        };
         let mut written = 0;
         let mut written_in_round = 0usize;
         for incident in candidates {

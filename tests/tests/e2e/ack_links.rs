@@ -182,7 +182,10 @@ async fn a_notice_s_link_acknowledges_once_and_stops_escalation() {
     assert!(page.contains("hết hạn"), "{page}");
     let audit = collector
         .store
-        .audit_list(&Default::default())
+        .audit_list(&cntt_collector::store::AuditFilter {
+            action: None,
+            limit: 1000,
+        })
         .await
         .unwrap();
     let reasons: Vec<String> = audit
