@@ -142,6 +142,16 @@ async fn a_notice_s_link_acknowledges_once_and_stops_escalation() {
         collector.store.incident(&id).await.unwrap().unwrap().state,
         "open"
     );
+    // What the person sees, in Chromium (screenshots in target/console-screenshots/ack-*.png).
+    let browser = e2e::browser::Browser::start().await;
+    browser.act_as(&collector, &officer).await;
+    browser.goto(&format!("{}{path}", collector.base_url)).await;
+    let shots = browser
+        .screenshots("ack", &[e2e::browser::DESKTOP, e2e::browser::PHONE])
+        .await;
+    assert!(shots
+        .iter()
+        .all(|shot| std::fs::metadata(shot).unwrap().len() > 1000));
     let (status, location) = confirm(&collector, &officer, &path).await;
     assert_eq!(status, 303, "{location}");
     assert_eq!(location, format!("/incidents/{id}"));
