@@ -411,8 +411,10 @@ fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
-/// A row of `INSERT … VALUES` on SQLite: anonymous `?` placeholders, which SQLite binds by
+/// A multi-row `INSERT … VALUES` on SQLite: anonymous `?` placeholders, which SQLite binds by
 /// position (numbered ones, `$1`, it looks up by name, one by one: quadratic in their number).
+/// No `RETURNING`: the SQLite driver hands each returned row to the async side on its own, a
+/// thread wake-up per row, which cost more than the insert itself (see [`insert_sqlite`]).
 fn sqlite_values(head: &str, rows: usize, row: &str) -> String {
     let mut sql = String::with_capacity(head.len() + rows * (row.len() + 2) + 48);
     sql.push_str(head);
@@ -423,39 +425,121 @@ fn sqlite_values(head: &str, rows: usize, row: &str) -> String {
         }
         sql.push_str(row);
     }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
     sql
 }
 
-/// A statement that returns the ids it stored.
-type IdQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, String, sqlx::any::AnyArguments<'q>>;
+/// What [`insert_sqlite`] needs to know of a table: its name, the head of its `INSERT` (table and
+/// columns), one row's placeholders, and what its rows are called in errors.
+struct SqliteTable {
+    table: &'static str,
+    head: &'static str,
+    row: &'static str,
+    what: &'static str,
+}
 
-/// Binds a chunk of rows to a multi-row statement on SQLite, and returns the ids stored now.
+/// A multi-row statement being bound.
+type RowQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Inserts `rows` (sorted by id) on SQLite and returns the ids stored now for the first time.
+///
+/// The common case, every id new, costs the inserts alone: they run under a savepoint and count
+/// what they stored. Only when the count falls short (an agent sent a batch again) are they rolled
+/// back to the savepoint, the ids already stored looked up, and the others inserted. This is
+/// exact because the caller holds the one write transaction (`Store::begin_write`): nobody else
+/// can store one of these ids between the lookup and the insert. Ids repeated within `rows` are
+/// inserted once, the first row of each.
 async fn insert_sqlite<T>(
     conn: &mut AnyConnection,
-    head: &str,
-    row: &str,
+    spec: &SqliteTable,
     rows: &[T],
-    bind: for<'q> fn(IdQuery<'q>, &'q T) -> IdQuery<'q>,
-    what: &str,
+    id: fn(&T) -> &str,
+    bind: for<'q> fn(RowQuery<'q>, &'q T) -> RowQuery<'q>,
 ) -> anyhow::Result<HashSet<String>> {
-    let mut new_ids = HashSet::with_capacity(rows.len());
+    let mut unique: Vec<&T> = rows.iter().collect();
+    unique.dedup_by(|later, first| id(later) == id(first));
+    sqlx::query("SAVEPOINT ingest_rows")
+        .execute(&mut *conn)
+        .await
+        .context("starting a savepoint")?;
+    let mut stored = insert_sqlite_rows(conn, spec, &unique, bind).await?;
+    if stored != unique.len() {
+        sqlx::query("ROLLBACK TO ingest_rows")
+            .execute(&mut *conn)
+            .await
+            .context("rolling back to the savepoint")?;
+        let known = stored_ids(conn, spec.table, unique.iter().map(|item| id(item))).await?;
+        unique.retain(|item| !known.contains(id(item)));
+        stored = insert_sqlite_rows(conn, spec, &unique, bind).await?;
+        anyhow::ensure!(
+            stored == unique.len(),
+            "stored {stored} of {} new {}: the write lock did not hold",
+            unique.len(),
+            spec.what
+        );
+    }
+    sqlx::query("RELEASE ingest_rows")
+        .execute(&mut *conn)
+        .await
+        .context("releasing the savepoint")?;
+    Ok(unique.into_iter().map(|item| id(item).to_owned()).collect())
+}
+
+/// Binds rows to multi-row statements on SQLite, in power-of-two chunks; returns how many were
+/// stored (a row whose id is already stored is not).
+async fn insert_sqlite_rows<T>(
+    conn: &mut AnyConnection,
+    spec: &SqliteTable,
+    rows: &[&T],
+    bind: for<'q> fn(RowQuery<'q>, &'q T) -> RowQuery<'q>,
+) -> anyhow::Result<usize> {
+    let mut stored = 0;
     let mut rest = rows;
     for size in chunk_sizes(rows.len(), SQLITE_ROWS_PER_STATEMENT) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let sql = sqlite_values(head, size, row);
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let sql = sqlite_values(spec.head, size, spec.row);
+        let mut query = sqlx::query(&sql);
         for item in chunk {
             query = bind(query, item);
         }
-        let stored = query
-            .fetch_all(&mut *conn)
+        let done = query
+            .execute(&mut *conn)
             .await
-            .with_context(|| format!("storing {size} {what}"))?;
-        new_ids.extend(stored);
+            .with_context(|| format!("storing {size} {}", spec.what))?;
+        stored += usize::try_from(done.rows_affected()).expect("a chunk's count fits usize");
     }
-    Ok(new_ids)
+    Ok(stored)
+}
+
+/// Which of `ids` `table` already holds (SQLite; the slow path of [`insert_sqlite`]).
+async fn stored_ids<'a>(
+    conn: &mut AnyConnection,
+    table: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<HashSet<String>> {
+    let ids: Vec<&str> = ids.collect();
+    let mut known = HashSet::new();
+    let mut rest = ids.as_slice();
+    for size in chunk_sizes(ids.len(), SQLITE_ROWS_PER_STATEMENT) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = format!(
+            "SELECT id FROM {table} WHERE id IN ({})",
+            vec!["?"; size].join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        known.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await
+                .with_context(|| format!("looking up {size} ids in {table}"))?,
+        );
+    }
+    Ok(known)
 }
 
 /// Inserts the events of a group, sorted by id (so that concurrent writers on PostgreSQL take
@@ -494,9 +578,14 @@ async fn insert_events(
     } else {
         return insert_sqlite(
             conn,
-            "INSERT INTO events (id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data)",
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &SqliteTable {
+                table: "events",
+                head: "INSERT INTO events (id, agent_id, unit_id, seq, kind, occurred_at, received_at, status, error, data)",
+                row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                what: "events",
+            },
             &rows,
+            |row| row.id,
             |query, row| {
                 query
                     .bind(row.id)
@@ -510,7 +599,6 @@ async fn insert_events(
                     .bind(row.error)
                     .bind(row.data)
             },
-            "events",
         )
         .await;
     };
@@ -561,10 +649,15 @@ async fn insert_probe_results(
     } else {
         return insert_sqlite(
             conn,
-            "INSERT INTO probe_results (id, agent_id, unit_id, target, target_kind, check_kind, address, at, ok,
-                                        rtt_ms, error, http_status, cert_not_after, seq, received_at)",
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &SqliteTable {
+                table: "probe_results",
+                head: "INSERT INTO probe_results (id, agent_id, unit_id, target, target_kind, check_kind, address,
+                                                  at, ok, rtt_ms, error, http_status, cert_not_after, seq, received_at)",
+                row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                what: "probe results",
+            },
             &rows,
+            |row| row.id,
             |query, row| {
                 query
                     .bind(row.id)
@@ -584,7 +677,6 @@ async fn insert_probe_results(
                     .bind(row.seq)
                     .bind(row.received_at)
             },
-            "probe results",
         )
         .await;
     };

@@ -157,8 +157,14 @@ both_databases! {
         let third = store.events_ingest(&BatchWrite { events: &more, ..write }).await.unwrap();
         assert_eq!((third.accepted, third.duplicates), (1, 1));
         assert_eq!(store.events_of_agent(&agent_id).await.unwrap().len(), 3);
+        // The same id twice in one batch, beside one already stored: stored once, the rest counted.
+        let fourth = event(4);
+        let repeated = vec![fourth.clone(), events[0].clone(), fourth];
+        let counts = store.events_ingest(&BatchWrite { events: &repeated, ..write }).await.unwrap();
+        assert_eq!((counts.accepted, counts.duplicates), (1, 2));
+        assert_eq!(store.events_of_agent(&agent_id).await.unwrap().len(), 4);
         let agent = store.agents_list(None).await.unwrap().remove(0);
-        assert_eq!(agent.last_seq, Some(3));
+        assert_eq!(agent.last_seq, Some(4));
         assert_eq!(agent.heartbeat_interval, Some(60));
         assert_eq!(agent.last_address.as_deref(), Some("127.0.0.1:5000"));
         db.drop_database().await;
