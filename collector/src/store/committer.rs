@@ -19,6 +19,14 @@
 //!   cancel the write, which ends cleanly either way, and a crash before the commit keeps nothing of
 //!   the group (the agents send those batches again).
 //!
+//! Two lanes (issue 15, recovery). When a district's WAN comes back, its agents send their day of
+//! records in batches of hundreds while every other agent keeps sending its minute's news. In one
+//! queue, a live batch waited behind every backlog batch queued before it (seconds). So a batch of
+//! at most [`LIVE_ROWS`] rows, what an agent gathers in a few minutes, goes in the live lane, and
+//! anything larger in the bulk lane; a writer fills each group with live batches first, then with
+//! bulk ones. A live batch waits for at most the group being written, whose size is bounded; the
+//! backlogs take what the live traffic leaves, which on a province's fleet is nearly everything.
+//!
 //! SQLite takes one writer (more would only queue on its lock); PostgreSQL takes several, whose
 //! groups commit side by side: rows are inserted in id order and agents updated in id order, so two
 //! groups never wait on each other's locks in opposite orders.
@@ -32,7 +40,12 @@ use super::{Backend, IngestBatch, IngestCounts, Store};
 /// A group holds at most this many rows (events and probe results) beyond its first batch.
 pub const GROUP_ROWS: usize = 4096;
 
-/// Batches waiting for a writer, at most; a request beyond waits to queue (back-pressure).
+/// A batch of at most this many rows (events and probe results) goes in the live lane: an agent
+/// with 20 targets sends 41 a minute; one catching up sends up to its `batch_max_events`, 500.
+pub const LIVE_ROWS: usize = 100;
+
+/// Batches waiting for a writer in each lane, at most; a request beyond waits to queue
+/// (back-pressure).
 const QUEUE: usize = 1024;
 
 struct Job {
@@ -40,10 +53,17 @@ struct Job {
     reply: oneshot::Sender<anyhow::Result<IngestCounts>>,
 }
 
-/// The queue of batches to store and its writer tasks; cheap to clone.
+/// The queues of batches to store and their writer tasks; cheap to clone.
 #[derive(Clone)]
 pub struct Committer {
-    queue: mpsc::Sender<Job>,
+    live: mpsc::Sender<Job>,
+    bulk: mpsc::Sender<Job>,
+}
+
+/// The receiving ends of both lanes, taken by one writer at a time while it gathers a group.
+struct Lanes {
+    live: mpsc::Receiver<Job>,
+    bulk: mpsc::Receiver<Job>,
 }
 
 impl std::fmt::Debug for Committer {
@@ -56,16 +76,20 @@ impl Committer {
     /// Starts the writer tasks: one on SQLite, `postgres_writers` on PostgreSQL. They end when
     /// every clone of the committer is dropped and the queue is empty.
     pub fn start(store: Store, postgres_writers: usize) -> Committer {
-        let (queue, receiver) = mpsc::channel(QUEUE);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (live, live_receiver) = mpsc::channel(QUEUE);
+        let (bulk, bulk_receiver) = mpsc::channel(QUEUE);
+        let lanes = Arc::new(Mutex::new(Lanes {
+            live: live_receiver,
+            bulk: bulk_receiver,
+        }));
         let writers = match store.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => postgres_writers.max(1),
         };
         for _ in 0..writers {
-            tokio::spawn(write_groups(store.clone(), receiver.clone()));
+            tokio::spawn(write_groups(store.clone(), lanes.clone()));
         }
-        Committer { queue }
+        Committer { live, bulk }
     }
 
     /// Stores one batch with whatever else is queued, and returns once it is committed.
@@ -75,8 +99,12 @@ impl Committer {
     /// On a database error, in which case nothing of the batch is stored.
     pub async fn ingest(&self, batch: IngestBatch) -> anyhow::Result<IngestCounts> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { batch, reply })
+        let lane = if batch.rows() <= LIVE_ROWS {
+            &self.live
+        } else {
+            &self.bulk
+        };
+        lane.send(Job { batch, reply })
             .await
             .map_err(|_| anyhow::anyhow!("the collector is shutting down; batch not stored"))?;
         answer
@@ -85,23 +113,29 @@ impl Committer {
     }
 }
 
-/// One writer: takes a group off the queue, stores it, answers, again.
-async fn write_groups(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
+/// One writer: takes a group off the lanes, stores it, answers, again.
+async fn write_groups(store: Store, lanes: Arc<Mutex<Lanes>>) {
     loop {
         let mut group = Vec::new();
         {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
+            let mut lanes = lanes.lock().await;
+            let lanes = &mut *lanes;
+            let first = tokio::select! {
+                biased;
+                Some(job) = lanes.live.recv() => job,
+                Some(job) = lanes.bulk.recv() => job,
+                else => return,
             };
             let mut rows = first.batch.rows();
             group.push(first);
-            while rows < GROUP_ROWS {
-                let Ok(next) = receiver.try_recv() else {
-                    break;
-                };
-                rows += next.batch.rows();
-                group.push(next);
+            for lane in [&mut lanes.live, &mut lanes.bulk] {
+                while rows < GROUP_ROWS {
+                    let Ok(next) = lane.try_recv() else {
+                        break;
+                    };
+                    rows += next.batch.rows();
+                    group.push(next);
+                }
             }
         }
         let (batches, replies): (Vec<IngestBatch>, Vec<_>) =

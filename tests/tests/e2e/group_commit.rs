@@ -329,3 +329,104 @@ both_databases! {
         collector.stop().await;
     }
 }
+
+/// A batch of `probes` probe results (and no raw event) of `agent`, from `seq` on.
+fn probe_batch(agent_id: &str, unit_id: i64, seq: u64, probes: usize) -> IngestBatch {
+    let now = time::OffsetDateTime::now_utc();
+    IngestBatch {
+        agent_id: agent_id.to_owned(),
+        unit_id,
+        events: vec![],
+        heartbeat: None,
+        agent_version: "0.1.0".into(),
+        address: None,
+        now,
+        probe_results: (0..probes)
+            .map(|i| NewProbeResult {
+                event_id: uuid::Uuid::now_v7().to_string(),
+                seq: (seq + i as u64) as i64,
+                target: "may-chu".into(),
+                target_kind: "server".into(),
+                check_kind: "tcp".into(),
+                address: "10.0.0.1:443".into(),
+                at: now,
+                ok: true,
+                rtt_ms: Some(1.0),
+                error: None,
+                http_status: None,
+                cert_not_after: None,
+            })
+            .collect(),
+        incident_phases: vec![],
+        periodic_reports: vec![],
+        clock_offset_ms: None,
+    }
+}
+
+/// Recovery (issue 15): while backlogs of 500-record batches wait for the writer, an agent's
+/// minute of news goes in the live lane and is written in the next group, not after them.
+#[tokio::test]
+async fn a_live_batch_passes_the_backlogs_waiting_for_the_writer() {
+    let db = test_db(e2e::Db::Sqlite).await;
+    let collector = spawn_collector(&db).await;
+    let agent = collector.enroll_agent("24700").await;
+    let agent_id = agent.identity.agent_id.to_string();
+    let unit_id = collector
+        .store
+        .unit_by_code("24700")
+        .await
+        .unwrap()
+        .expect("test unit")
+        .id;
+    let committer = cntt_collector::store::Committer::start(collector.store.clone(), 1);
+    // Another connection holds SQLite's write lock: the writer takes the first backlog batch
+    // alone and waits on the lock while the rest queue up.
+    sqlx::any::install_default_drivers();
+    let mut blocker = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let send = |batch: IngestBatch| {
+        let committer = committer.clone();
+        let finished = finished.clone();
+        tokio::spawn(async move {
+            let counts = committer.ingest(batch).await.expect("stored");
+            (finished.fetch_add(1, Ordering::SeqCst), counts.accepted)
+        })
+    };
+    let mut backlog = vec![send(probe_batch(&agent_id, unit_id, 0, 500))];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    const BACKLOG_BATCHES: u64 = 40;
+    for n in 1..BACKLOG_BATCHES {
+        backlog.push(send(probe_batch(&agent_id, unit_id, n * 500, 500)));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let live = send(probe_batch(&agent_id, unit_id, 1_000_000, 41));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let (live_place, live_accepted) = live.await.unwrap();
+    assert_eq!(live_accepted, 41);
+    let mut places = Vec::new();
+    for batch in backlog {
+        let (place, accepted) = batch.await.unwrap();
+        assert_eq!(accepted, 500);
+        places.push(place);
+    }
+    // The group being written (the first backlog batch) ends first; the next group holds the live
+    // batch and backlog batches up to GROUP_ROWS (8 of 500); 31 more come in later groups. In one
+    // queue it would have ended last, 41st.
+    let later = places.iter().filter(|place| **place > live_place).count();
+    assert!(
+        live_place <= 9,
+        "the live batch ended {}th of 41",
+        live_place + 1
+    );
+    assert!(
+        later >= 31,
+        "{later} backlog batches ended after the live one"
+    );
+    blocker.close().await.ok();
+    collector.stop().await;
+}
