@@ -20,14 +20,15 @@ use cntt_collector::services::units::TreeOptions;
 use cntt_collector::store::{redact_url, Store};
 use cntt_collector::{admin, build};
 
-/// Central collector of the provincial IT monitoring system (Sở TT&TT).
+/// Central collector of the provincial IT monitoring system, run by the provincial IT authority
+/// (the Sở Khoa học và Công nghệ since 1 March 2025, the Sở TT&TT before).
 ///
 /// Receives data from cntt-agent over HTTPS, stores it in SQLite or PostgreSQL, and serves the API.
 /// First steps on a new server:
 ///   cntt-collector tls init --dir /etc/cntt-collector/tls --host collector.example
 ///   cntt-collector units import collector/data/dak-nong-units.csv
 ///   cntt-collector user create --username admin --name "Nguyễn Văn A" --role admin
-///   cntt-collector api-token create --role admin --name "Sở TT&TT"
+///   cntt-collector api-token create --role admin --name "Sở KH&CN"
 ///   cntt-collector enroll-token create --unit 68.S.KHCN --uses 5 --ttl 7d
 ///   cntt-collector contacts import contacts.csv && cntt-collector notify test --contact 1
 ///   cntt-collector serve
@@ -89,7 +90,7 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// People notices go to: leadership, IT officers, the Sở TT&TT's on-duty officers and leaders.
+    /// People notices go to: leadership, IT officers, the provincial IT authority's on-duty officers and leaders.
     #[command(subcommand)]
     Contacts(ContactsCommand),
     /// Units' information systems (named in incident reports) and reporting profiles.
@@ -280,7 +281,7 @@ enum EnrollTokenCommand {
 enum ApiTokenCommand {
     /// Create a token; prints it once.
     Create {
-        /// admin (Sở TT&TT, everything), officer (one unit and its children), viewer (read-only).
+        /// admin (the provincial IT authority, everything), officer (one unit and its children), viewer (read-only).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Unit the token is limited to (required for officer, optional for viewer).

@@ -391,9 +391,15 @@ impl Connection {
 /// (the server then answers 408 and closes the connection). A client that stops sending is caught
 /// too: while the body waits for data, a timer runs to the moment the average would fall below the
 /// rate. A `min_rate` of 0 turns the check off.
+///
+/// The clock starts when the handler first reads the body, not when the request arrived: a large
+/// ingest body may wait for its turn (`Committer::admit`) before it is read, and that wait is the
+/// server's, not the client's. `request_timeout` still bounds the whole request.
 struct MinRateBody {
     inner: Incoming,
     started: tokio::time::Instant,
+    /// Whether the handler has read yet; `started` is reset at its first read.
+    reading: bool,
     received: u64,
     min_rate: u64,
     grace: Duration,
@@ -405,6 +411,7 @@ impl MinRateBody {
     fn new(inner: Incoming, min_rate: u64, grace: Duration, too_slow: Arc<AtomicBool>) -> Self {
         let started = tokio::time::Instant::now();
         MinRateBody {
+            reading: false,
             inner,
             started,
             received: 0,
@@ -430,6 +437,13 @@ impl hyper::body::Body for MinRateBody {
         mut self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if !self.reading {
+            self.reading = true;
+            let started = tokio::time::Instant::now();
+            self.started = started;
+            let grace = self.grace;
+            self.deadline.as_mut().reset(started + grace);
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {

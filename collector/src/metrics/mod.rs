@@ -315,11 +315,13 @@ impl Metrics {
         let units = store.units_all().await?;
         let labels = UnitLabels::new(&units);
         *self.labels.write().expect("labels lock is never poisoned") = labels.clone();
-        let agents = store.agents_list(None).await?;
-        let revoked = agents
-            .iter()
-            .filter(|agent| agent.revoked_at.is_some())
-            .count();
+        let silence = units::Silence::of(incidents_config);
+        let now_ms = crate::store::millis(now);
+        let mut agents = Vec::new();
+        store
+            .agents_for_each(|agent| agents.push(units::AgentFigures::of(&agent, silence, now_ms)))
+            .await?;
+        let revoked = agents.iter().filter(|agent| agent.revoked).count();
         self.agents
             .with_label_values(&["active"])
             .set((agents.len() - revoked) as i64);
@@ -340,7 +342,6 @@ impl Metrics {
                 .with_label_values(&[notice_state.as_str()])
                 .set(count);
         }
-        let now_ms = crate::store::millis(now);
         let (mut active, mut planned) = (0, 0);
         for window in store.maintenance_live(now_ms).await? {
             if window.occurrence_at(now_ms).is_some() {
@@ -364,17 +365,12 @@ impl Metrics {
         let outages = store
             .incident_outages(now_ms - longest.whole_milliseconds() as i64, now_ms)
             .await?;
-        let silence = units::Silence {
-            intervals: incidents_config.silence_intervals,
-            min: incidents_config.silence_min,
-        };
         self.units.set(&units::Snapshot {
             labels: &labels,
             units: &units,
             agents: &agents,
             open: &open,
             outages: &outages,
-            silence,
             now,
         });
         let overrides = store.period_overrides().await?;

@@ -47,13 +47,81 @@ impl Silence {
 
     /// Whether `agent` has reported recently enough at `now_ms`.
     pub fn reporting(&self, agent: &Agent, now_ms: i64) -> bool {
-        let Some(last_seen_at) = agent.last_seen_at else {
+        self.reporting_at(agent.last_seen_at, agent.heartbeat_interval, now_ms)
+    }
+
+    /// Whether an agent last seen at `last_seen_at` (Unix ms) with this heartbeat interval
+    /// (seconds) has reported recently enough at `now_ms`.
+    fn reporting_at(
+        &self,
+        last_seen_at: Option<i64>,
+        heartbeat_interval: Option<i64>,
+        now_ms: i64,
+    ) -> bool {
+        let Some(last_seen_at) = last_seen_at else {
             return false;
         };
-        let interval_ms = agent.heartbeat_interval.unwrap_or(60).max(1) * 1000;
+        let interval_ms = heartbeat_interval.unwrap_or(60).max(1) * 1000;
         let min_ms = i64::try_from(self.min.as_millis()).unwrap_or(i64::MAX);
         let threshold = (i64::from(self.intervals) * interval_ms).max(min_ms);
         now_ms - last_seen_at <= threshold
+    }
+}
+
+/// What a scrape keeps of one agent: a few figures, not its row (issue 15: 20,000 rows with their
+/// host snapshots held tens of MiB at each scrape).
+#[derive(Debug, Clone)]
+pub(super) struct AgentFigures {
+    pub(super) unit_id: i64,
+    pub(super) enrolled_at: i64,
+    pub(super) revoked: bool,
+    pub(super) reporting: bool,
+    /// Use of its machine from 0 to 1, from its last host snapshot, when it sent one that reads.
+    usage: Option<MachineUsage>,
+}
+
+/// One machine's use from 0 to 1; `None` where the snapshot has no such figure.
+#[derive(Debug, Clone, Copy)]
+struct MachineUsage {
+    cpu: f64,
+    memory: Option<f64>,
+    disk: Option<f64>,
+}
+
+impl AgentFigures {
+    /// The figures of `agent` at `now_ms`.
+    pub(super) fn of(agent: &Agent, silence: Silence, now_ms: i64) -> AgentFigures {
+        let usage = agent
+            .host_snapshot
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<HostSnapshot>(text).ok())
+            .map(|host| MachineUsage::of(&host));
+        AgentFigures {
+            unit_id: agent.unit_id,
+            enrolled_at: agent.enrolled_at,
+            revoked: agent.revoked_at.is_some(),
+            reporting: silence.reporting_at(agent.last_seen_at, agent.heartbeat_interval, now_ms),
+            usage,
+        }
+    }
+}
+
+impl MachineUsage {
+    fn of(snapshot: &HostSnapshot) -> MachineUsage {
+        let cpu = (f64::from(snapshot.cpu_usage_percent) / 100.0).clamp(0.0, 1.0);
+        let memory = (snapshot.memory_total_bytes > 0).then(|| {
+            (snapshot.memory_used_bytes as f64 / snapshot.memory_total_bytes as f64).clamp(0.0, 1.0)
+        });
+        let disk = snapshot
+            .disks
+            .iter()
+            .filter(|disk| disk.total_bytes > 0)
+            .map(|disk| 1.0 - disk.available_bytes as f64 / disk.total_bytes as f64)
+            .fold(None, |max: Option<f64>, used| {
+                Some(max.map_or(used, |max| max.max(used)))
+            })
+            .map(|used| used.clamp(0.0, 1.0));
+        MachineUsage { cpu, memory, disk }
     }
 }
 
@@ -61,11 +129,10 @@ impl Silence {
 pub(super) struct Snapshot<'a> {
     pub(super) labels: &'a UnitLabels,
     pub(super) units: &'a [Unit],
-    pub(super) agents: &'a [Agent],
+    pub(super) agents: &'a [AgentFigures],
     pub(super) open: &'a [OpenIncidents],
     /// Incidents overlapping the longest window, of every kind.
     pub(super) outages: &'a [Outage],
-    pub(super) silence: Silence,
     pub(super) now: OffsetDateTime,
 }
 
@@ -100,32 +167,13 @@ struct HostUsage {
 }
 
 impl HostUsage {
-    fn add(&mut self, snapshot: &HostSnapshot) {
-        let cpu = f64::from(snapshot.cpu_usage_percent) / 100.0;
-        self.samples
-            .entry("cpu")
-            .or_default()
-            .push(cpu.clamp(0.0, 1.0));
-        if snapshot.memory_total_bytes > 0 {
-            let memory = snapshot.memory_used_bytes as f64 / snapshot.memory_total_bytes as f64;
-            self.samples
-                .entry("memory")
-                .or_default()
-                .push(memory.clamp(0.0, 1.0));
+    fn add(&mut self, usage: MachineUsage) {
+        self.samples.entry("cpu").or_default().push(usage.cpu);
+        if let Some(memory) = usage.memory {
+            self.samples.entry("memory").or_default().push(memory);
         }
-        let fullest = snapshot
-            .disks
-            .iter()
-            .filter(|disk| disk.total_bytes > 0)
-            .map(|disk| 1.0 - disk.available_bytes as f64 / disk.total_bytes as f64)
-            .fold(None, |max: Option<f64>, used| {
-                Some(max.map_or(used, |max| max.max(used)))
-            });
-        if let Some(used) = fullest {
-            self.samples
-                .entry("disk")
-                .or_default()
-                .push(used.clamp(0.0, 1.0));
+        if let Some(disk) = usage.disk {
+            self.samples.entry("disk").or_default().push(disk);
         }
     }
 }
@@ -240,18 +288,14 @@ impl UnitMetrics {
                 .or_insert(agent.enrolled_at);
             *first = (*first).min(agent.enrolled_at);
         }
-        for agent in snapshot.agents.iter().filter(|a| a.revoked_at.is_none()) {
+        for agent in snapshot.agents.iter().filter(|a| !a.revoked) {
             *known.entry(answer(agent.unit_id)).or_default() += 1;
             let counted = reporting.entry(answer(agent.unit_id)).or_default();
-            if snapshot.silence.reporting(agent, now_ms) {
+            if agent.reporting {
                 *counted += 1;
             }
-            let parsed = agent
-                .host_snapshot
-                .as_deref()
-                .and_then(|text| serde_json::from_str::<HostSnapshot>(text).ok());
-            if let Some(host) = parsed {
-                hosts.entry(answer(agent.unit_id)).or_default().add(&host);
+            if let Some(usage) = agent.usage {
+                hosts.entry(answer(agent.unit_id)).or_default().add(usage);
             }
         }
         let mut unreachable: HashMap<i64, bool> = HashMap::new();

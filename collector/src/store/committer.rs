@@ -11,8 +11,10 @@
 //! what makes the commit cheap per row.
 //!
 //! The guarantees of `docs/protocol.md` hold per batch:
-//! - *Exactly once by id*: rows are inserted with `ON CONFLICT (id) DO NOTHING RETURNING id`; an id
-//!   that two batches of one group both carry is stored by the first and a duplicate for the second.
+//! - *Exactly once by id*: rows are inserted with `ON CONFLICT (id) DO NOTHING` (and the ids that
+//!   went in are known: `RETURNING id` on PostgreSQL, a count and, when short, a look on SQLite); an
+//!   id that two batches of one group both carry is stored by the first and a duplicate for the
+//!   second.
 //! - *All or nothing*: if the group's transaction fails, nothing of it is kept and each of its
 //!   batches is written again alone, so one batch the database refuses cannot sink the others.
 //! - *`200` only when durable*: the reply is sent after the commit; a client that hangs up does not
@@ -27,13 +29,19 @@
 //! bulk ones. A live batch waits for at most the group being written, whose size is bounded; the
 //! backlogs take what the live traffic leaves, which on a province's fleet is nearly everything.
 //!
+//! Large bodies take turns (issue 15, recovery memory). A catching-up agent's body holds hundreds of
+//! records; two hundred of them read, decoded and queued at once held about 300 MiB. So a body
+//! larger than [`LARGE_BODY_BYTES`] on the wire waits for one of [`LARGE_BODIES`] places before it
+//! is read ([`Committer::admit`]) and keeps it until its batch is answered: enough to fill every
+//! group, and a bound on what backlogs hold in memory. Live bodies are far smaller and never wait.
+//!
 //! SQLite takes one writer (more would only queue on its lock); PostgreSQL takes several, whose
 //! groups commit side by side: rows are inserted in id order and agents updated in id order, so two
 //! groups never wait on each other's locks in opposite orders.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 
 use super::{Backend, IngestBatch, IngestCounts, Store};
 
@@ -43,6 +51,15 @@ pub const GROUP_ROWS: usize = 4096;
 /// A batch of at most this many rows (events and probe results) goes in the live lane: an agent
 /// with 20 targets sends 41 a minute; one catching up sends up to its `batch_max_events`, 500.
 pub const LIVE_ROWS: usize = 100;
+
+/// A body larger than this on the wire (bytes, compressed as sent) waits for a place
+/// ([`Committer::admit`]): an agent's minute of news is about 1.3 KB gzip-compressed, 10 KB plain;
+/// a catching-up batch of 500 records about 15 KB compressed.
+pub const LARGE_BODY_BYTES: u64 = 12 * 1024;
+
+/// Large bodies read, decoded, queued or being written at once, at most: eight batches of 500
+/// rows fill a group, so sixteen keep the writer busy.
+pub const LARGE_BODIES: usize = 16;
 
 /// Batches waiting for a writer in each lane, at most; a request beyond waits to queue
 /// (back-pressure).
@@ -58,6 +75,7 @@ struct Job {
 pub struct Committer {
     live: mpsc::Sender<Job>,
     bulk: mpsc::Sender<Job>,
+    large_bodies: Arc<Semaphore>,
 }
 
 /// The receiving ends of both lanes, taken by one writer at a time while it gathers a group.
@@ -89,7 +107,22 @@ impl Committer {
         for _ in 0..writers {
             tokio::spawn(write_groups(store.clone(), lanes.clone()));
         }
-        Committer { live, bulk }
+        Committer {
+            live,
+            bulk,
+            large_bodies: Arc::new(Semaphore::new(LARGE_BODIES)),
+        }
+    }
+
+    /// Waits, for a body of `wire_bytes` (unknown when the client did not say), until it may be
+    /// read: at once when small, else for one of the [`LARGE_BODIES`] places, which the returned
+    /// permit holds until dropped. Call before reading the body; drop after the batch is answered.
+    pub async fn admit(&self, wire_bytes: Option<u64>) -> Option<OwnedSemaphorePermit> {
+        if wire_bytes.is_some_and(|bytes| bytes <= LARGE_BODY_BYTES) {
+            return None;
+        }
+        // The semaphore is never closed.
+        self.large_bodies.clone().acquire_owned().await.ok()
     }
 
     /// Stores one batch with whatever else is queued, and returns once it is committed.

@@ -44,7 +44,7 @@ pub use audit::{
     chain_hash, AuditEntry, AuditFilter, AuditQuery, AuditSink, AuditTap, BreakKind, ChainBreak,
     ChainReport, NewAuditEntry, GENESIS_HASH,
 };
-pub use committer::{Committer, GROUP_ROWS, LIVE_ROWS};
+pub use committer::{Committer, GROUP_ROWS, LARGE_BODIES, LARGE_BODY_BYTES, LIVE_ROWS};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestBatch, IngestCounts, NewEvent,
     StoredEvent,

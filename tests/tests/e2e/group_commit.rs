@@ -430,3 +430,57 @@ async fn a_live_batch_passes_the_backlogs_waiting_for_the_writer() {
     blocker.close().await.ok();
     collector.stop().await;
 }
+
+/// Recovery memory (issue 15): large bodies take one of `LARGE_BODIES` places before they are
+/// read and hold it until dropped; small ones never wait, even while every place is taken.
+#[tokio::test]
+async fn large_bodies_take_turns_and_small_ones_never_wait() {
+    use cntt_collector::store::{LARGE_BODIES, LARGE_BODY_BYTES};
+    let db = test_db(e2e::Db::Sqlite).await;
+    let collector = spawn_collector(&db).await;
+    let committer = cntt_collector::store::Committer::start(collector.store.clone(), 1);
+    let mut places = Vec::new();
+    for _ in 0..LARGE_BODIES {
+        let place = tokio::time::timeout(
+            Duration::from_secs(1),
+            committer.admit(Some(LARGE_BODY_BYTES + 1)),
+        )
+        .await
+        .expect("a free place is given at once");
+        assert!(place.is_some(), "a large body holds a place");
+        places.push(place);
+    }
+    // Every place taken: one more large body waits, and so does one of unknown size.
+    for size in [Some(LARGE_BODY_BYTES * 10), None] {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), committer.admit(size))
+                .await
+                .is_err(),
+            "a large body ({size:?} bytes) waited while every place was taken"
+        );
+    }
+    // A live agent's body passes at once, holding nothing.
+    let small = tokio::time::timeout(
+        Duration::from_millis(300),
+        committer.admit(Some(LARGE_BODY_BYTES)),
+    )
+    .await
+    .expect("a small body never waits");
+    assert!(small.is_none());
+    // One place freed: the next large body gets it.
+    let waiting = tokio::spawn({
+        let committer = committer.clone();
+        async move { committer.admit(Some(LARGE_BODY_BYTES + 1)).await.is_some() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "it waits while every place is taken"
+    );
+    places.pop();
+    assert!(tokio::time::timeout(Duration::from_secs(2), waiting)
+        .await
+        .expect("a freed place is given")
+        .unwrap());
+    collector.stop().await;
+}

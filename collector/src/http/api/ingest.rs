@@ -108,6 +108,13 @@ async fn ingest(
     caller: &AuthenticatedAgent,
     request: Request,
 ) -> Result<Ack, ApiError> {
+    let wire_bytes = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    // A catching-up agent's large body waits its turn before it is read, and holds it until the
+    // batch is answered: backlogs cannot fill the memory (see `store/committer.rs`).
+    let _place = state.committer.admit(wire_bytes).await;
     let bytes = json_bytes(request, state.ingest.max_body_bytes).await?;
     // The whole shape is read first, as nearly every batch is good; only when it does not read or
     // has another version is the version read alone, so that a newer agent gets a clear
