@@ -164,20 +164,7 @@ both_databases! {
                 now: time::OffsetDateTime::now_utc(),
                 probe_results: events[1..]
                     .iter()
-                    .map(|event| NewProbeResult {
-                        event_id: event.id.to_string(),
-                        seq: event.seq as i64,
-                        target: "may-chu".into(),
-                        target_kind: "server".into(),
-                        check_kind: "tcp".into(),
-                        address: "10.0.0.1:443".into(),
-                        at: event.at,
-                        ok: true,
-                        rtt_ms: Some(1.0),
-                        error: None,
-                        http_status: None,
-                        cert_not_after: None,
-                    })
+                    .map(|event| probe_row(event.id.to_string(), event.seq as i64, event.at))
                     .collect(),
                 incident_phases: vec![],
                 periodic_reports: vec![],
@@ -330,6 +317,24 @@ both_databases! {
     }
 }
 
+/// A successful TCP check of the test server, as the store's row.
+fn probe_row(event_id: String, seq: i64, at: time::OffsetDateTime) -> NewProbeResult {
+    NewProbeResult {
+        event_id,
+        seq,
+        target: "may-chu".into(),
+        target_kind: "server".into(),
+        check_kind: "tcp".into(),
+        address: "10.0.0.1:443".into(),
+        at,
+        ok: true,
+        rtt_ms: Some(1.0),
+        error: None,
+        http_status: None,
+        cert_not_after: None,
+    }
+}
+
 /// A batch of `probes` probe results (and no raw event) of `agent`, from `seq` on.
 fn probe_batch(agent_id: &str, unit_id: i64, seq: u64, probes: usize) -> IngestBatch {
     let now = time::OffsetDateTime::now_utc();
@@ -342,19 +347,12 @@ fn probe_batch(agent_id: &str, unit_id: i64, seq: u64, probes: usize) -> IngestB
         address: None,
         now,
         probe_results: (0..probes)
-            .map(|i| NewProbeResult {
-                event_id: uuid::Uuid::now_v7().to_string(),
-                seq: (seq + i as u64) as i64,
-                target: "may-chu".into(),
-                target_kind: "server".into(),
-                check_kind: "tcp".into(),
-                address: "10.0.0.1:443".into(),
-                at: now,
-                ok: true,
-                rtt_ms: Some(1.0),
-                error: None,
-                http_status: None,
-                cert_not_after: None,
+            .map(|i| {
+                probe_row(
+                    uuid::Uuid::now_v7().to_string(),
+                    (seq + i as u64) as i64,
+                    now,
+                )
             })
             .collect(),
         incident_phases: vec![],
