@@ -45,7 +45,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
     .context("starting the audit log's forwarding (see [audit.syslog] in the config)")?;
     let tls = config::tls::server_config(&config.tls)
         .context("loading the server certificate (see [tls] in the config)")?;
-    let state = AppState {
+    let state = AppState::new(http::api::Shared {
         committer: crate::store::Committer::start(store.clone(), config.ingest.postgres_writers),
         store: store.clone(),
         metrics,
@@ -62,7 +62,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Server, Store)> {
         guard: Arc::new(http::api::Guard::new(config.limits.clone())),
         console: config.console.clone(),
         maintenance: config.maintenance,
-    };
+    });
     let server = Server::bind(config.listen, tls, state).await?;
     Ok((server, store))
 }

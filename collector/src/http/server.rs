@@ -40,6 +40,12 @@ use tower::ServiceExt;
 use crate::http::api::{app, ApiError, AppState, PeerAddr};
 use crate::store::NewAuditEntry;
 
+/// The most a connection's read buffer grows to, which also caps a request's headers. hyper's
+/// default is about 400 KiB, and a buffer never shrinks once grown: a connection that once carried
+/// a catching-up batch could keep that much while idle. TLS hands over at most a 16 KiB record at a
+/// time, so a larger buffer saves no work.
+const READ_BUFFER_BYTES: usize = 32 << 10;
+
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -349,7 +355,8 @@ impl Connection {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_timeout);
+            .header_read_timeout(self.limits.header_timeout)
+            .max_buf_size(READ_BUFFER_BYTES);
         let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
         tokio::pin!(conn);
         tokio::select! {

@@ -31,9 +31,12 @@
 //!
 //! Large bodies take turns (issue 15, recovery memory). A catching-up agent's body holds hundreds of
 //! records; two hundred of them read, decoded and queued at once held about 300 MiB. So a body
-//! larger than [`LARGE_BODY_BYTES`] on the wire waits for one of [`LARGE_BODIES`] places before it
-//! is read ([`Committer::admit`]) and keeps it until its batch is answered: enough to fill every
-//! group, and a bound on what backlogs hold in memory. Live bodies are far smaller and never wait.
+//! that may decode to more than [`LARGE_BODY_BYTES`] waits for one of [`LARGE_BODIES`] places
+//! before it is read ([`Committer::admit`]) and keeps it until its batch is answered: enough to
+//! fill every group, and a bound on what backlogs hold in memory. Live bodies are far smaller and
+//! never wait. The size is judged from the wire: a gzip body counts [`GZIP_EXPANSION`] times its
+//! length (agents' records shrink about tenfold), so a backlog batch that compresses below any
+//! fixed wire size still takes its turn.
 //!
 //! SQLite takes one writer (more would only queue on its lock); PostgreSQL takes several, whose
 //! groups commit side by side: rows are inserted in id order and agents updated in id order, so two
@@ -52,10 +55,14 @@ pub const GROUP_ROWS: usize = 4096;
 /// with 20 targets sends 41 a minute; one catching up sends up to its `batch_max_events`, 500.
 pub const LIVE_ROWS: usize = 100;
 
-/// A body larger than this on the wire (bytes, compressed as sent) waits for a place
-/// ([`Committer::admit`]): an agent's minute of news is about 1.3 KB gzip-compressed, 10 KB plain;
-/// a catching-up batch of 500 records about 15 KB compressed.
-pub const LARGE_BODY_BYTES: u64 = 12 * 1024;
+/// A body that may decode to more than this (bytes of JSON) waits for a place
+/// ([`Committer::admit`]): an agent's minute of news (41 records) is about 10 KB of JSON, 1.3 KB
+/// gzip-compressed; a live batch of [`LIVE_ROWS`] about 25 KB; a catching-up batch of 500
+/// records about 125 KB, 12 to 15 KB compressed.
+pub const LARGE_BODY_BYTES: u64 = 32 * 1024;
+
+/// How many times its wire length a gzip body is taken to decode to, when judging its size.
+pub const GZIP_EXPANSION: u64 = 8;
 
 /// Large bodies read, decoded, queued or being written at once, at most: eight batches of 500
 /// rows fill a group, so sixteen keep the writer busy.
@@ -114,11 +121,13 @@ impl Committer {
         }
     }
 
-    /// Waits, for a body of `wire_bytes` (unknown when the client did not say), until it may be
-    /// read: at once when small, else for one of the [`LARGE_BODIES`] places, which the returned
-    /// permit holds until dropped. Call before reading the body; drop after the batch is answered.
-    pub async fn admit(&self, wire_bytes: Option<u64>) -> Option<OwnedSemaphorePermit> {
-        if wire_bytes.is_some_and(|bytes| bytes <= LARGE_BODY_BYTES) {
+    /// Waits, for a body of `wire_bytes` (unknown when the client did not say), gzip-compressed
+    /// or not, until it may be read: at once when small, else for one of the [`LARGE_BODIES`]
+    /// places, which the returned permit holds until dropped. Call before reading the body; drop
+    /// after the batch is answered.
+    pub async fn admit(&self, wire_bytes: Option<u64>, gzip: bool) -> Option<OwnedSemaphorePermit> {
+        let expansion = if gzip { GZIP_EXPANSION } else { 1 };
+        if wire_bytes.is_some_and(|bytes| bytes.saturating_mul(expansion) <= LARGE_BODY_BYTES) {
             return None;
         }
         // The semaphore is never closed.

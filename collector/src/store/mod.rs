@@ -44,7 +44,9 @@ pub use audit::{
     chain_hash, AuditEntry, AuditFilter, AuditQuery, AuditSink, AuditTap, BreakKind, ChainBreak,
     ChainReport, NewAuditEntry, GENESIS_HASH,
 };
-pub use committer::{Committer, GROUP_ROWS, LARGE_BODIES, LARGE_BODY_BYTES, LIVE_ROWS};
+pub use committer::{
+    Committer, GROUP_ROWS, GZIP_EXPANSION, LARGE_BODIES, LARGE_BODY_BYTES, LIVE_ROWS,
+};
 pub use events::{
     BatchPayloads, BatchWrite, FlaggedEvent, HeartbeatUpdate, IngestBatch, IngestCounts, NewEvent,
     StoredEvent,
@@ -384,5 +386,30 @@ mod tests {
         assert_eq!(mode(&dir.path().join("sub")), 0o700, "issue 13, L4");
         assert_eq!(mode(&dir.path().join("sub/c.db")), 0o600, "issue 13, L4");
         assert!(sqlite_url("sqlite::memory:").is_err());
+    }
+
+    /// The bundled SQLite is built as `.cargo/config.toml` says (`LIBSQLITE3_FLAGS`): without the
+    /// global locks on every allocation and page fetch that a profile of ingest found.
+    #[tokio::test]
+    async fn sqlite_is_built_without_its_global_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseConfig {
+            url: format!("sqlite://{}/c.db", dir.path().display()),
+            ..DatabaseConfig::default()
+        })
+        .await
+        .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
     }
 }

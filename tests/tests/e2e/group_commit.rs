@@ -433,7 +433,7 @@ async fn a_live_batch_passes_the_backlogs_waiting_for_the_writer() {
 /// read and hold it until dropped; small ones never wait, even while every place is taken.
 #[tokio::test]
 async fn large_bodies_take_turns_and_small_ones_never_wait() {
-    use cntt_collector::store::{LARGE_BODIES, LARGE_BODY_BYTES};
+    use cntt_collector::store::{GZIP_EXPANSION, LARGE_BODIES, LARGE_BODY_BYTES};
     let db = test_db(e2e::Db::Sqlite).await;
     let collector = spawn_collector(&db).await;
     let committer = cntt_collector::store::Committer::start(collector.store.clone(), 1);
@@ -441,34 +441,50 @@ async fn large_bodies_take_turns_and_small_ones_never_wait() {
     for _ in 0..LARGE_BODIES {
         let place = tokio::time::timeout(
             Duration::from_secs(1),
-            committer.admit(Some(LARGE_BODY_BYTES + 1)),
+            committer.admit(Some(LARGE_BODY_BYTES + 1), false),
         )
         .await
         .expect("a free place is given at once");
         assert!(place.is_some(), "a large body holds a place");
         places.push(place);
     }
-    // Every place taken: one more large body waits, and so does one of unknown size.
-    for size in [Some(LARGE_BODY_BYTES * 10), None] {
+    // Every place taken: one more large body waits, and so do one of unknown size and a gzip body
+    // that is small on the wire but decodes to a large batch (a backlog compresses tenfold).
+    for (size, gzip) in [
+        (Some(LARGE_BODY_BYTES * 10), false),
+        (None, false),
+        (None, true),
+        (Some(LARGE_BODY_BYTES / GZIP_EXPANSION + 1), true),
+    ] {
         assert!(
-            tokio::time::timeout(Duration::from_millis(300), committer.admit(size))
+            tokio::time::timeout(Duration::from_millis(300), committer.admit(size, gzip))
                 .await
                 .is_err(),
-            "a large body ({size:?} bytes) waited while every place was taken"
+            "a large body ({size:?} bytes, gzip {gzip}) waited while every place was taken"
         );
     }
-    // A live agent's body passes at once, holding nothing.
-    let small = tokio::time::timeout(
-        Duration::from_millis(300),
-        committer.admit(Some(LARGE_BODY_BYTES)),
-    )
-    .await
-    .expect("a small body never waits");
-    assert!(small.is_none());
+    // A live agent's body passes at once, holding nothing, plain or compressed.
+    for (size, gzip) in [
+        (LARGE_BODY_BYTES, false),
+        (LARGE_BODY_BYTES / GZIP_EXPANSION, true),
+    ] {
+        let small = tokio::time::timeout(
+            Duration::from_millis(300),
+            committer.admit(Some(size), gzip),
+        )
+        .await
+        .expect("a small body never waits");
+        assert!(small.is_none(), "{size} bytes, gzip {gzip}");
+    }
     // One place freed: the next large body gets it.
     let waiting = tokio::spawn({
         let committer = committer.clone();
-        async move { committer.admit(Some(LARGE_BODY_BYTES + 1)).await.is_some() }
+        async move {
+            committer
+                .admit(Some(LARGE_BODY_BYTES + 1), false)
+                .await
+                .is_some()
+        }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(

@@ -114,7 +114,11 @@ async fn ingest(
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     // A catching-up agent's large body waits its turn before it is read, and holds it until the
     // batch is answered: backlogs cannot fill the memory (see `store/committer.rs`).
-    let _place = state.committer.admit(wire_bytes).await;
+    let gzip = matches!(
+        super::Encoding::of(request.headers()),
+        Ok(super::Encoding::Gzip)
+    );
+    let _place = state.committer.admit(wire_bytes, gzip).await;
     let bytes = json_bytes(request, state.ingest.max_body_bytes).await?;
     // The whole shape is read first, as nearly every batch is good; only when it does not read or
     // has another version is the version read alone, so that a newer agent gets a clear
@@ -267,6 +271,18 @@ async fn ingest(
             .map(|row| (row.target_kind.clone(), row.ok, row.rtt_ms))
             .collect(),
     };
+    // How late each event arrived, for the metrics once it is stored.
+    let delays: Vec<std::time::Duration> = batch
+        .events
+        .iter()
+        .map(|event| (now - event.at).max(time::Duration::ZERO).unsigned_abs())
+        .collect();
+    let agent_version = batch.agent_version.clone();
+    let through_seq = batch.events.iter().map(|event| event.seq).max();
+    // The body and its parsed views are not needed while the batch waits for its commit: freed
+    // now, a request in the queue holds its rows only (issue 15, memory at recovery).
+    drop(batch);
+    drop(bytes);
     let write_started = std::time::Instant::now();
     let counts = state
         .committer
@@ -275,7 +291,7 @@ async fn ingest(
             unit_id: caller.agent.unit_id,
             events,
             heartbeat,
-            agent_version: batch.agent_version.clone(),
+            agent_version,
             address: caller.address.clone(),
             now,
             probe_results,
@@ -284,16 +300,7 @@ async fn ingest(
             clock_offset_ms: Some(clock_offset_ms),
         })
         .await?;
-    record_metrics(
-        state,
-        caller,
-        &batch,
-        &counts,
-        &probe_tally,
-        write_started,
-        now,
-    )
-    .await;
+    record_metrics(state, caller, &delays, &counts, &probe_tally, write_started).await;
     for flagged in &counts.flagged {
         tracing::warn!(agent = %caller.agent.id, event = %flagged.id, reason = %flagged.reason, "event flagged invalid");
         let id = flagged
@@ -333,7 +340,7 @@ async fn ingest(
         duplicates: counts.duplicates,
         unknown_kinds: u32::try_from(unknown_kinds).expect("a batch holds at most 1000 events"),
         invalid,
-        through_seq: batch.events.iter().map(|event| event.seq).max(),
+        through_seq,
         server_time: now,
     })
 }
@@ -382,17 +389,15 @@ fn periodic_report_row(
 async fn record_metrics(
     state: &AppState,
     caller: &AuthenticatedAgent,
-    batch: &Batch<'_>,
+    delays: &[std::time::Duration],
     counts: &IngestCounts,
     probe_tally: &ProbeTally,
     write_started: std::time::Instant,
-    now: OffsetDateTime,
 ) {
     let health = &state.metrics.health;
     health.ingest_written(write_started.elapsed());
-    for event in &batch.events {
-        let delay = (now - event.at).max(time::Duration::ZERO);
-        health.event_arrived(delay.unsigned_abs());
+    for delay in delays {
+        health.event_arrived(*delay);
     }
     if counts.duplicates > 0 || probe_tally.results.is_empty() {
         return;

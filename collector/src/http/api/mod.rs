@@ -59,9 +59,29 @@ use crate::store::{AgentAuth, NewAuditEntry, Store};
 /// Largest body of requests other than ingest.
 const SMALL_BODY_LIMIT: usize = 64 << 10;
 
-/// What every handler shares.
+/// What every handler shares: a handle, cloned for each request (axum hands every handler its own
+/// copy), so cloning costs one reference count, not a copy of every setting.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps what the handlers share.
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// The database.
     pub store: Store,
     /// Where agents' batches are stored, many in one transaction (group commit).
