@@ -883,16 +883,25 @@ mod tests {
     #[test]
     #[allow(unsafe_code)]
     fn the_purge_delay_option_is_the_one_we_set() {
+        // Set in the environment, mimalloc reads it at start and the collector leaves it alone:
+        // option 15 then holds that number.
+        let from_env = std::env::var("MIMALLOC_PURGE_DELAY")
+            .ok()
+            .and_then(|value| value.trim().parse::<std::ffi::c_long>().ok());
+        let (before, after) = match from_env {
+            Some(delay) => (delay, delay),
+            None => (1000, 0),
+        };
         // SAFETY: reads and sets integer options of mimalloc; no pointers.
         unsafe {
             assert_eq!(
                 libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
-                1000,
-                "mimalloc's purge delay defaults to 1,000 ms; another number means its options were renumbered"
+                before,
+                "mimalloc's purge delay is 1,000 ms by default or MIMALLOC_PURGE_DELAY; another number means its options were renumbered"
             );
         }
         purge_freed_memory_at_once();
         // SAFETY: as above.
-        unsafe { assert_eq!(libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY), 0) }
+        unsafe { assert_eq!(libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY), after) }
     }
 }
