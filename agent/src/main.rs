@@ -494,24 +494,32 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-/// Reads the enrollment token from standard input (one line), asking on standard error when it
-/// is a terminal, so the token never appears on a command line (issue 13, L4).
+/// Reads the enrollment token: typed at the terminal without being echoed when standard input is
+/// one, else one line of standard input (piped in), so the token never appears on a command line
+/// (issue 13, L4) nor on the screen.
 fn read_token_from_stdin() -> anyhow::Result<String> {
     use anyhow::Context as _;
-    use std::io::{BufRead, IsTerminal, Write};
+    use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
-        let mut stderr = std::io::stderr();
-        let _ = write!(stderr, "Enrollment token: ");
-        let _ = stderr.flush();
+        let token = rpassword::prompt_password("Enrollment token (not shown as you type): ")
+            .context("reading the enrollment token from the terminal")?;
+        return non_empty_token(&token);
     }
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
         .context("reading the enrollment token from standard input")?;
-    let token = line.trim().to_owned();
+    non_empty_token(&line)
+}
+
+/// The token as typed or piped, trimmed; an error when nothing was given.
+fn non_empty_token(text: &str) -> anyhow::Result<String> {
+    let token = text.trim();
     if token.is_empty() {
-        anyhow::bail!("no enrollment token: pipe it on standard input or set CNTT_ENROLL_TOKEN");
+        anyhow::bail!(
+            "no enrollment token: type it when asked, pipe it on standard input or set CNTT_ENROLL_TOKEN"
+        );
     }
-    Ok(token)
+    Ok(token.to_owned())
 }

@@ -142,3 +142,97 @@ fn service_commands_name_the_systemd_unit_off_windows() {
         );
     }
 }
+
+/// The enrollment token typed at a terminal is not echoed (the screen, a shared session, a
+/// recording), and piped in it is read all the same. The terminal is a real pseudo-terminal, driven
+/// by Python's `pty` module: the token is typed only once the prompt is shown, as a person would.
+#[test]
+fn the_enrollment_token_is_not_echoed_at_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    let token = "sekret-4711-token";
+    // After the token is read the agent refuses the plain http:// address: proof that it got there.
+    let args = [
+        env!("CARGO_BIN_EXE_cntt-agent"),
+        "--config",
+        config.to_str().unwrap(),
+        "enroll",
+        "--server",
+        "http://collector",
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
+    const DRIVE: &str = r#"
+import os, pty, sys, time
+token, args = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.pop("CNTT_AGENT_CONFIG", None)
+    os.environ.pop("CNTT_ENROLL_TOKEN", None)
+    os.execv(args[0], args)
+seen = b""
+deadline = time.time() + 20
+while b"not shown" not in seen and time.time() < deadline:
+    seen += os.read(fd, 4096)
+os.write(fd, token.encode() + b"\r")
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace"))
+"#;
+    let output = Command::new("python3")
+        .args(["-c", DRIVE, token])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let screen = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        screen.contains("Enrollment token (not shown as you type)"),
+        "the prompt is shown:\n{screen}"
+    );
+    assert!(
+        screen.contains("must start with https://"),
+        "the token was read:\n{screen}"
+    );
+    assert!(
+        !screen.contains(token),
+        "the token is not echoed:\n{screen}"
+    );
+
+    // Piped in (a script, `read -rs` then a pipe), and refused when nothing comes.
+    let piped = |input: &str| {
+        let mut child = Command::new(args[0])
+            .args(&args[1..])
+            .env_remove("CNTT_AGENT_CONFIG")
+            .env_remove("CNTT_ENROLL_TOKEN")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stderr).unwrap()
+    };
+    let err = piped(&format!("{token}\n"));
+    assert!(err.contains("must start with https://"), "{err}");
+    let err = piped("");
+    assert!(err.contains("no enrollment token"), "{err}");
+}
