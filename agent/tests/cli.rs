@@ -170,7 +170,7 @@ fn the_enrollment_token_is_not_echoed_at_a_terminal() {
         ca.to_str().unwrap(),
     ];
     const DRIVE: &str = r#"
-import os, pty, sys, time
+import os, pty, sys, termios, time
 token, args = sys.argv[1], sys.argv[2:]
 pid, fd = pty.fork()
 if pid == 0:
@@ -181,6 +181,10 @@ seen = b""
 deadline = time.time() + 20
 while b"not shown" not in seen and time.time() < deadline:
     seen += os.read(fd, 4096)
+# The prompt is written just before echo is turned off: a person never types that fast, a script
+# does. Wait (a while at most) for the terminal to stop echoing, as its settings on the master say.
+while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < deadline:
+    time.sleep(0.01)
 os.write(fd, token.encode() + b"\r")
 while True:
     try:
