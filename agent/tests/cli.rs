@@ -10,6 +10,20 @@ fn agent(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A state folder with nothing enrolled: its config file (naming the folder) and an empty CA file.
+fn unenrolled() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("state_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    (dir, config, ca)
+}
+
 #[test]
 fn help_teaches_enrollment() {
     let help = String::from_utf8(agent(&["--help"]).stdout).unwrap();
@@ -53,13 +67,7 @@ fn logs_off_a_terminal_have_no_colour_codes() {
 
 #[test]
 fn run_without_enrollment_says_what_to_do() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!("state_dir = \"{}\"\n", dir.path().display()),
-    )
-    .unwrap();
+    let (_dir, config, _ca) = unenrolled();
     let output = agent(&["--config", config.to_str().unwrap(), "run"]);
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8(output.stderr).unwrap();
@@ -71,15 +79,7 @@ fn run_without_enrollment_says_what_to_do() {
 
 #[test]
 fn enroll_refuses_plain_http_and_unknown_config_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!("state_dir = \"{}\"\n", dir.path().display()),
-    )
-    .unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "").unwrap();
+    let (_dir, config, ca) = unenrolled();
     let output = agent(&[
         "--config",
         config.to_str().unwrap(),
@@ -106,13 +106,7 @@ fn report_commands_teach_and_refuse_without_enrollment() {
         help.contains("--period") && help.contains("2026-Q4") && help.contains("report submit"),
         "{help}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!("state_dir = \"{}\"\n", dir.path().display()),
-    )
-    .unwrap();
+    let (dir, config, _ca) = unenrolled();
     let report = dir.path().join("bao-cao.md");
     std::fs::write(&report, "# không có phần thông tin\n").unwrap();
     let output = agent(&[
@@ -148,15 +142,7 @@ fn service_commands_name_the_systemd_unit_off_windows() {
 /// by Python's `pty` module: the token is typed only once the prompt is shown, as a person would.
 #[test]
 fn the_enrollment_token_is_not_echoed_at_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!("state_dir = \"{}\"\n", dir.path().display()),
-    )
-    .unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "").unwrap();
+    let (_dir, config, ca) = unenrolled();
     let token = "sekret-4711-token";
     // After the token is read the agent refuses the plain http:// address: proof that it got there.
     let args = [
