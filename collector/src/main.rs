@@ -27,7 +27,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Gives freed memory back to the system at once rather than after mimalloc's default second,
 /// unless `MIMALLOC_PURGE_DELAY` says otherwise. A district's backlog arrives in a burst of
 /// hundreds of requests: with the delay, the collector's resident memory in the fleet's recovery
-/// run peaked at 173 MiB, with 100 ms at 162 MiB, without it at 130 MiB; it costs about 5 % of
+/// run peaked at 173 MiB, with 100 ms at 162 MiB, without it at 130 and 152 MiB (two runs, two
+/// days; docs/performance-fleet.md holds the latest); it costs about 5 % of
 /// ingest throughput in pages faulted in again (issue 15, `scripts/fleetbench recovery` and
 /// `scripts/ingestbench` sprints, figures in the issue's closing notes).
 #[allow(unsafe_code)]
