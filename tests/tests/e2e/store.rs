@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use cntt_collector::store::{
-    AuditFilter, BatchWrite, EnrollRefusal, HeartbeatUpdate, NewAgent, NewAuditEntry,
-    NewEnrollToken, NewEvent, Store, UnitRecord,
+    AuditFilter, BatchPayloads, BatchWrite, EnrollRefusal, HeartbeatUpdate, NewAgent,
+    NewAuditEntry, NewEnrollToken, NewEvent, NewProbeResult, ProbeResultFilter, Store, UnitRecord,
 };
 use e2e::test_db;
 use time::OffsetDateTime;
@@ -167,6 +167,102 @@ both_databases! {
         assert_eq!(agent.last_seq, Some(4));
         assert_eq!(agent.heartbeat_interval, Some(60));
         assert_eq!(agent.last_address.as_deref(), Some("127.0.0.1:5000"));
+        db.drop_database().await;
+    }
+
+    async fn text_and_numbers_come_back_exactly_as_sent(db: Db) {
+        // PostgreSQL gets a group's rows as one array literal per column: every character that
+        // means something there (quotes, backslashes, commas, braces, the word NULL, spaces) must
+        // come back as it was sent, and absent values as absent.
+        let db = test_db(db).await;
+        let store = db.store().await;
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        store.units_import(&[record("67", "province", None)], now).await.unwrap();
+        let agent_id = agent_in(&store, "67").await;
+        let unit_id = store.unit_by_code("67").await.unwrap().unwrap().id;
+        let awkward = r#"Máy chủ "một cửa", {x}\y NULL  \"z\\ ,}{"#;
+        let events = vec![
+            NewEvent {
+                id: format!("{}-\"quoted\"", uuid::Uuid::new_v4()),
+                seq: 1,
+                kind: "kind with spaces, {braces}".into(),
+                occurred_at: now,
+                status: "unknown_kind",
+                error: None,
+                data: serde_json::json!({ "text": awkward, "empty": "" }).to_string(),
+            },
+            NewEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                seq: 2,
+                kind: "NULL".into(),
+                occurred_at: now,
+                status: "invalid",
+                error: Some(awkward.into()),
+                data: "NULL".into(),
+            },
+        ];
+        let probe = |seq: i64, target: &str, rtt_ms: Option<f64>, error: Option<&str>| NewProbeResult {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            seq,
+            target: target.into(),
+            target_kind: "server".into(),
+            check_kind: "http".into(),
+            address: "https://một-cửa.example/\"a,b\"".into(),
+            at: now,
+            ok: error.is_none(),
+            rtt_ms,
+            error: error.map(str::to_owned),
+            http_status: error.is_none().then_some(200),
+            cert_not_after: error.is_none().then_some(now + Duration::from_secs(86_400)),
+        };
+        let probes = vec![
+            probe(3, awkward, Some(0.1 + 0.2), None),
+            probe(4, "", None, Some(awkward)),
+            probe(5, "NULL", Some(1e-7), Some("")),
+            probe(6, "{}", Some(123_456_789.123_456_7), None),
+        ];
+        let write = BatchWrite {
+            agent_id: &agent_id,
+            unit_id,
+            events: &events,
+            heartbeat: None,
+            agent_version: "0.1.0",
+            address: None,
+            now,
+        };
+        let payloads = BatchPayloads { probe_results: &probes, ..BatchPayloads::default() };
+        let counts = store.events_ingest_with(&write, &payloads).await.unwrap();
+        assert_eq!((counts.accepted, counts.duplicates), (6, 0));
+        let stored = store.events_of_agent(&agent_id).await.unwrap();
+        assert_eq!(stored.len(), 6);
+        for (sent, back) in events.iter().zip(&stored) {
+            assert_eq!(back.id, sent.id);
+            assert_eq!(back.kind, sent.kind);
+            assert_eq!(back.status, sent.status);
+            assert_eq!(back.data, sent.data);
+            assert_eq!(back.occurred_at, now.unix_timestamp() * 1000);
+        }
+        let mut rows = store
+            .probe_results_list(&ProbeResultFilter { agent_id: Some(agent_id.clone()), limit: 10, ..ProbeResultFilter::default() })
+            .await
+            .unwrap();
+        rows.sort_by_key(|row| probes.iter().position(|sent| sent.event_id == row.id));
+        assert_eq!(rows.len(), probes.len());
+        for (sent, back) in probes.iter().zip(&rows) {
+            assert_eq!(back.id, sent.event_id);
+            assert_eq!(back.target, sent.target);
+            assert_eq!(back.address, sent.address);
+            assert_eq!(back.ok, i64::from(sent.ok));
+            // Floats to the last bit.
+            assert_eq!(back.rtt_ms.map(f64::to_bits), sent.rtt_ms.map(f64::to_bits));
+            assert_eq!(back.error, sent.error);
+            assert_eq!(back.http_status, sent.http_status);
+            assert_eq!(back.cert_not_after, sent.cert_not_after.map(|at| at.unix_timestamp() * 1000));
+        }
+        // The same batch again: all duplicates, nothing changed.
+        let again = store.events_ingest_with(&write, &payloads).await.unwrap();
+        assert_eq!((again.accepted, again.duplicates), (0, 6));
+        assert_eq!(store.events_of_agent(&agent_id).await.unwrap().len(), 6);
         db.drop_database().await;
     }
 
