@@ -171,9 +171,10 @@ both_databases! {
     }
 
     async fn text_and_numbers_come_back_exactly_as_sent(db: Db) {
-        // PostgreSQL gets a group's rows as one array literal per column: every character that
-        // means something there (quotes, backslashes, commas, braces, the word NULL, spaces) must
-        // come back as it was sent, and absent values as absent.
+        // A group's rows travel as one JSON document per statement to PostgreSQL and as bound
+        // parameters to SQLite: every character that means something in a JSON string, a SQL text
+        // or an array literal (quotes, backslashes, commas, braces, the word NULL, spaces) must
+        // come back as it was sent, floats to the last bit, and absent values as absent.
         let db = test_db(db).await;
         let store = db.store().await;
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
