@@ -526,3 +526,83 @@ fn audit_verify_says_what_it_checked_and_fails_on_a_changed_entry() {
         assert!(text.contains(needle), "{needle:?} in\n{text}");
     }
 }
+
+/// The serving collector keeps transparent huge pages off its heap (issue 15: they held its
+/// recovery peak above 150 MiB); `MIMALLOC_ALLOW_THP` set in the environment leaves the kernel's
+/// choice alone.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_keeps_transparent_huge_pages_off_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let made = collector(&[
+        "tls",
+        "init",
+        "--dir",
+        tls.to_str().unwrap(),
+        "--host",
+        "localhost",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[database]\nurl = \"sqlite://{}/c.db\"\n[tls]\ncert = \"{}/server.pem\"\nkey = \"{}/server-key.pem\"\n",
+            dir.path().display(),
+            tls.display(),
+            tls.display()
+        ),
+    )
+    .unwrap();
+    // `THP_enabled` in /proc/PID/status is 0 once the process has turned them off; the collector
+    // does it first thing, so by the time it listens the line is final.
+    let thp_enabled = |allow: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cntt-collector"));
+        command
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .env_remove("CNTT_COLLECTOR_CONFIG")
+            .env_remove("MIMALLOC_ALLOW_THP")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(value) = allow {
+            command.env("MIMALLOC_ALLOW_THP", value);
+        }
+        let mut child = command.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the collector exited before listening"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the collector did not listen within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("THP_enabled:"))
+            .map(|value| value.trim().to_owned())
+            .expect("/proc/PID/status has a THP_enabled line (Linux 5.0 and later)")
+    };
+    assert_eq!(thp_enabled(None), "0", "turned off by default");
+    // With the variable set, the collector leaves the flag as the kernel set it: 1 unless a parent
+    // turned it off for this test run (the flag is inherited).
+    let inherited = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(|value| value.trim().to_owned())
+        .unwrap();
+    assert_eq!(thp_enabled(Some("1")), inherited, "left alone when set");
+}
