@@ -20,6 +20,18 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `cntt-collector tls init` into `dir` for the host localhost.
+fn tls_init(dir: &Path) -> Output {
+    collector(&[
+        "tls",
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--host",
+        "localhost",
+    ])
+}
+
 fn write_config(dir: &Path) -> String {
     let config = dir.join("collector.toml");
     let text = format!(
@@ -167,23 +179,9 @@ fn units_import_and_list_the_shipped_dataset() {
 fn tls_init_and_tokens_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
-    let output = collector(&[
-        "tls",
-        "init",
-        "--dir",
-        tls.to_str().unwrap(),
-        "--host",
-        "localhost",
-    ]);
+    let output = tls_init(&tls);
     assert!(output.status.success(), "{}", stderr(&output));
-    let again = collector(&[
-        "tls",
-        "init",
-        "--dir",
-        tls.to_str().unwrap(),
-        "--host",
-        "localhost",
-    ]);
+    let again = tls_init(&tls);
     assert!(
         stderr(&again).contains("already exists; pass --force"),
         "{}",
@@ -535,14 +533,7 @@ fn audit_verify_says_what_it_checked_and_fails_on_a_changed_entry() {
 fn serve_keeps_transparent_huge_pages_off_unless_told() {
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
-    let made = collector(&[
-        "tls",
-        "init",
-        "--dir",
-        tls.to_str().unwrap(),
-        "--host",
-        "localhost",
-    ]);
+    let made = tls_init(&tls);
     assert!(made.status.success(), "{}", stderr(&made));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
