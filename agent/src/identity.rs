@@ -128,6 +128,15 @@ pub async fn read_reply(mut response: reqwest::Response, limit: usize) -> anyhow
 ///
 /// When the file holds no usable certificate.
 pub fn pinned_client(ca_pem: &Path, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    client_with(pinned_tls(ca_pem)?, timeout)
+}
+
+/// The TLS settings of [`pinned_client`]: only the CA in `ca_pem` is trusted.
+///
+/// # Errors
+///
+/// When the file holds no usable certificate.
+pub fn pinned_tls(ca_pem: &Path) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_pem)
         .with_context(|| format!("reading CA file {}", ca_pem.display()))?
@@ -144,6 +153,18 @@ pub fn pinned_client(ca_pem: &Path, timeout: Duration) -> anyhow::Result<reqwest
     .context("choosing TLS versions")?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    Ok(tls)
+}
+
+/// An HTTPS client over `tls` (from [`pinned_tls`]); each client has its own connections.
+///
+/// # Errors
+///
+/// When reqwest cannot build the client.
+pub fn client_with(
+    tls: rustls::ClientConfig,
+    timeout: Duration,
+) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .https_only(true)

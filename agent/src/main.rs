@@ -120,6 +120,11 @@ enum Command {
         /// delivery) to this JSON file.
         #[arg(long)]
         summary: Option<PathBuf>,
+        /// Give each agent its own HTTPS client, hence its own connections and TLS sessions, as
+        /// real agents have (default: one client shared by all, a few hundred connections at
+        /// most). Raise the open-files limit (`ulimit -n`) above the number of agents.
+        #[arg(long)]
+        client_per_agent: bool,
     },
     /// Periodic reports of the IT officer (quarter, half-year, year; QĐ 02/2017 Điều 12.1).
     #[command(subcommand)]
@@ -363,6 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             backlog,
             drain,
             summary,
+            client_per_agent,
         } => {
             let fleet = cntt_agent::simulate::Fleet {
                 agents,
@@ -377,6 +383,7 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 backlog,
                 drain,
                 summary,
+                client_per_agent,
             };
             cntt_agent::simulate::run(fleet, shutdown_signal()).await
         }

@@ -3,7 +3,9 @@
 //! Each simulated agent is a real agent minus its sensors: it enrolls with
 //! [`identity::enroll`](crate::identity::enroll), keeps its own state folder and
 //! [`Outbox`](crate::outbox::Outbox), runs its own [`Uplink`](crate::uplink::Uplink) (all of them
-//! share one pinned HTTPS client, as many agents behind one NAT would), and turns probe results
+//! share one pinned HTTPS client, hence a few hundred connections at most, unless
+//! `--client-per-agent` gives each its own client, connections and TLS sessions, as real agents
+//! have), and turns probe results
 //! and host samples into incidents with the agent's own [`Detector`] and [`HostWatch`]. Only the
 //! readings are made up: round-trip times of a gateway (LAN), a WAN peer and a server, and a host
 //! snapshot, with scripted outages:
@@ -75,6 +77,9 @@ pub struct Fleet {
     pub drain: Duration,
     /// Where to write the figures of the run as JSON.
     pub summary: Option<PathBuf>,
+    /// Each agent gets its own HTTPS client (its own connections and TLS sessions), as real
+    /// agents have; otherwise all share one, which needs far fewer connections.
+    pub client_per_agent: bool,
 }
 
 /// Agents of a unit or district that come back from a WAN cut: `CODE:LENGTH` (e.g. `663:24h`).
@@ -227,6 +232,8 @@ struct SimAgent {
     host_watch: HostWatch,
     /// Turning it true stops the running uplink; none while the link is cut.
     uplink_stop: Option<watch::Sender<bool>>,
+    /// The HTTPS client its uplink sends through: its own, or the fleet's shared one.
+    client: Option<reqwest::Client>,
     disk_used: f64,
     noise: Noise,
     /// Rounds of checks done, backlog included.
@@ -264,10 +271,14 @@ fn targets() -> Vec<TargetInfo> {
 }
 
 impl SimAgent {
-    fn start_uplink(&mut self, client: &reqwest::Client, timings: &Arc<Timings>) {
+    /// Starts the uplink on the agent's `client`, set before the first start.
+    fn start_uplink(&mut self, timings: &Arc<Timings>) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
         let (stop, stopped) = watch::channel(false);
         let uplink = Uplink {
-            client: client.clone(),
+            client,
             server: self.identity.server.clone(),
             credential: self.identity.credential.clone(),
             outbox: self.outbox.clone(),
@@ -412,6 +423,7 @@ async fn prepare(fleet: &Fleet, index: usize, unit: &UnitEntry) -> anyhow::Resul
         detector: Detector::new(targets(), thresholds),
         host_watch: HostWatch::new(thresholds, 90.0, 95.0),
         uplink_stop: None,
+        client: None,
         disk_used: 0.4,
         noise: Noise(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0000_01b3)),
         rounds: 0,
@@ -538,7 +550,9 @@ pub async fn run(
         backlog_until = Some(OffsetDateTime::now_utc());
     }
 
-    let client = identity::pinned_client(&fleet.ca, UplinkConfig::default().request_timeout)?;
+    let tls = identity::pinned_tls(&fleet.ca)?;
+    let timeout = UplinkConfig::default().request_timeout;
+    let shared = identity::client_with(tls.clone(), timeout)?;
     let live_timings = Arc::new(Timings::default());
     let backlog_timings = Arc::new(Timings::default());
     let started = tokio::time::Instant::now();
@@ -548,7 +562,15 @@ pub async fn run(
         } else {
             &live_timings
         };
-        agent.start_uplink(&client, timings);
+        agent.client = if fleet.client_per_agent {
+            // A client of its own, with its own TLS session cache, as a real agent has.
+            let mut own = tls.clone();
+            own.resumption = rustls::client::Resumption::in_memory_sessions(4);
+            Some(identity::client_with(own, timeout)?)
+        } else {
+            Some(shared.clone())
+        };
+        agent.start_uplink(timings);
     }
     let slots = (fleet.probe_every.as_millis() / SLOT.as_millis()).max(1) as usize;
     let mut ticker = tokio::time::interval(SLOT.min(fleet.probe_every));
@@ -594,7 +616,7 @@ pub async fn run(
             };
             match (link_down, agent.uplink_stop.is_some()) {
                 (true, true) => agent.cut_uplink(),
-                (false, false) => agent.start_uplink(&client, timings),
+                (false, false) => agent.start_uplink(timings),
                 _ => {}
             }
             let heartbeat = agent.heartbeat_due(&fleet);
@@ -631,6 +653,7 @@ pub async fn run(
     let mut figures = Figures::of(&agents, ran, started, &live_timings, &backlog_timings);
     figures.backlog_until_ms =
         backlog_until.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64);
+    figures.client_per_agent = fleet.client_per_agent;
     if let Some(path) = &fleet.summary {
         let text = serde_json::to_string_pretty(&figures).context("encoding the summary")?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
@@ -683,12 +706,16 @@ struct Figures {
     backlog_until_ms: Option<i64>,
     live: RoundTrips,
     backlog: RoundTrips,
+    /// Whether each agent had its own HTTPS client (`--client-per-agent`).
+    client_per_agent: bool,
 }
 
 /// Round trips of delivering requests of one group of agents.
 #[derive(Debug, Default, serde::Serialize)]
 struct RoundTrips {
     requests: usize,
+    /// Delivery attempts that failed and were retried.
+    failures: u64,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
     max_ms: Option<f64>,
@@ -721,6 +748,7 @@ impl RoundTrips {
         }
         RoundTrips {
             requests: all.len(),
+            failures: 0,
             p50_ms: quantile(&all, 0.5),
             p99_ms: quantile(&all, 0.99),
             max_ms: all.last().copied(),
@@ -754,8 +782,15 @@ impl Figures {
             backlog_records: 0,
             backlog_drained_after_s: None,
             backlog_until_ms: None,
-            live: RoundTrips::of(&live.samples(), started),
-            backlog: RoundTrips::of(&backlog.samples(), started),
+            live: RoundTrips {
+                failures: live.failures(),
+                ..RoundTrips::of(&live.samples(), started)
+            },
+            backlog: RoundTrips {
+                failures: backlog.failures(),
+                ..RoundTrips::of(&backlog.samples(), started)
+            },
+            client_per_agent: false,
         };
         let mut all_drained = true;
         for agent in agents {

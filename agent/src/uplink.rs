@@ -77,9 +77,16 @@ pub struct Uplink {
 #[derive(Debug, Default)]
 pub struct Timings {
     samples: Mutex<Vec<(std::time::Instant, Duration)>>,
+    /// Delivery attempts that failed and were retried (unreachable, refused, cut off).
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl Timings {
+    /// How many delivery attempts failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn note(&self, ended: std::time::Instant, round_trip: Duration) {
         self.samples
             .lock()
@@ -174,6 +181,11 @@ impl Uplink {
                     None
                 }
                 Outcome::Retry { reason, after } => {
+                    if let Some(timings) = &self.timings {
+                        timings
+                            .failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     let delay = backoff
                         .next_delay()
                         .max(after.unwrap_or_default().min(MAX_RETRY_AFTER));

@@ -555,6 +555,21 @@ pub fn heartbeat_event(seq: u64, interval_seconds: u32) -> cntt_common::wire::Ev
     )
 }
 
+/// TLS settings of a client that trusts only the CA in `ca_pem`, for tests that speak raw HTTP
+/// over TLS (slow bodies, hostile clients, keep-alive).
+pub fn tls_client_config(ca_pem: &Path) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_pem).expect("CA file") {
+        roots.add(cert.expect("CA certificate")).expect("usable CA");
+    }
+    rustls::ClientConfig::builder_with_provider(cntt_collector::config::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -880,6 +880,11 @@ pub struct LimitsConfig {
     /// Most TCP connections open at once from one client address (an agency's NAT counts once).
     #[serde(default = "default_max_connections_per_address")]
     pub max_connections_per_address: usize,
+    /// Most connections kept open between requests: a connection accepted while this many are
+    /// open serves one request and is closed (`Connection: close`), so that idle connections (about
+    /// 20 KiB each) cannot fill memory when many agents send; 0 keeps none open.
+    #[serde(default = "default_keep_alive_connections")]
+    pub keep_alive_connections: usize,
     /// Time allowed for the TLS handshake.
     #[serde(default = "default_handshake_timeout", with = "duration_text")]
     pub handshake_timeout: Duration,
@@ -929,6 +934,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_connections: default_max_connections_total(),
             max_connections_per_address: default_max_connections_per_address(),
+            keep_alive_connections: default_keep_alive_connections(),
             handshake_timeout: default_handshake_timeout(),
             header_timeout: default_header_timeout(),
             request_timeout: default_request_timeout(),
@@ -951,6 +957,10 @@ fn default_max_connections_total() -> usize {
 
 fn default_max_connections_per_address() -> usize {
     512
+}
+
+fn default_keep_alive_connections() -> usize {
+    1024
 }
 
 fn default_handshake_timeout() -> Duration {

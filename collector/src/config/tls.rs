@@ -60,6 +60,12 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
             )
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Stateless session tickets (keys kept in memory, rotated every 6 hours): an agent that
+    // reconnects, such as one over `limits.keep_alive_connections`, resumes its session instead
+    // of a full handshake, and the server keeps nothing per client. The default server-side cache
+    // holds only 256 sessions, far fewer than a province's agents.
+    config.ticketer =
+        rustls::crypto::ring::Ticketer::new().context("making TLS session tickets")?;
     Ok(Arc::new(config))
 }
 

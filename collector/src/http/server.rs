@@ -7,7 +7,11 @@
 //! It also holds the connection-level limits against a hostile network (issue 13, H2), all in
 //! `[limits]`: at most `max_connections` connections at once and `max_connections_per_address`
 //! from one address (more are closed at accept, before TLS, costing one file descriptor for an
-//! instant); the TLS handshake within `handshake_timeout`; request headers (and the wait of an idle
+//! instant); at most `keep_alive_connections` kept open between requests (a connection accepted
+//! while that many are open serves one request with `Connection: close`: an idle connection holds
+//! about 20 KiB of buffers in hyper and rustls, and a fleet of 20,000 agents sending every 30 s
+//! would otherwise hold 20,000 of them; the TLS session tickets of `config/tls.rs` make the
+//! reconnection cheap); the TLS handshake within `handshake_timeout`; request headers (and the wait of an idle
 //! kept-alive connection) within `header_timeout`; and a whole request, body included, within
 //! `request_timeout`, else 408 and the connection is closed; and, sooner, a body that arrives
 //! slower than `min_body_rate` bytes a second on average once `body_rate_grace` has passed since it
@@ -62,19 +66,22 @@ struct Occupancy {
 }
 
 impl Occupancy {
-    /// A place for a connection from `address`, or `None` when a cap is reached.
-    fn enter(self: &Arc<Occupancy>, address: IpAddr) -> Option<Slot> {
+    /// A place for a connection from `address`, with how many connections were open before it,
+    /// or `None` when a cap is reached.
+    fn enter(self: &Arc<Occupancy>, address: IpAddr) -> Option<(Slot, usize)> {
         let mut open = self.open.lock().expect("occupancy lock is never poisoned");
         let from_address = open.1.get(&address).copied().unwrap_or(0);
         if open.0 >= self.max_total || from_address >= self.max_per_address {
             return None;
         }
+        let before = open.0;
         open.0 += 1;
         open.1.insert(address, from_address + 1);
-        Some(Slot {
+        let slot = Slot {
             occupancy: self.clone(),
             address,
-        })
+        };
+        Some((slot, before))
     }
 }
 
@@ -166,6 +173,7 @@ impl Server {
             open: Mutex::new((0, HashMap::new())),
         });
         let mut refused_connections: u64 = 0;
+        let mut one_request_connections: u64 = 0;
         let mut connections = JoinSet::new();
         let sweeper = tokio::spawn(crate::jobs::evaluation::run(
             self.state.store.clone(),
@@ -222,7 +230,7 @@ impl Server {
                             continue;
                         }
                     };
-                    let Some(slot) = occupancy.enter(peer.ip()) else {
+                    let Some((slot, open)) = occupancy.enter(peer.ip()) else {
                         // Over a cap: close at once, before any TLS work. Logged sparingly, since
                         // a flood would otherwise flood the log too.
                         refused_connections += 1;
@@ -232,12 +240,27 @@ impl Server {
                         drop(tcp);
                         continue;
                     };
+                    // Over the keep-alive budget: this connection serves one request and closes,
+                    // so idle connections cannot fill memory when tens of thousands of agents send.
+                    let keep_alive = open < limits.keep_alive_connections;
+                    if !keep_alive {
+                        one_request_connections += 1;
+                        if one_request_connections.is_power_of_two() {
+                            tracing::info!(
+                                open,
+                                keep_alive_connections = limits.keep_alive_connections,
+                                connections = one_request_connections,
+                                "many connections open; new ones serve one request without keep-alive"
+                            );
+                        }
+                    }
                     let connection = Connection {
                         acceptor: self.acceptor.clone(),
                         router: router.clone(),
                         state: self.state.clone(),
                         limits: limits.clone(),
                         stop: stop_rx.clone(),
+                        keep_alive,
                         _slot: slot,
                     };
                     connections.spawn(connection.serve(tcp, peer));
@@ -295,6 +318,8 @@ struct Connection {
     state: AppState,
     limits: crate::config::LimitsConfig,
     stop: watch::Receiver<bool>,
+    /// Whether the connection stays open between requests (`limits.keep_alive_connections`).
+    keep_alive: bool,
     /// This connection's place under the connection caps, given back when the task ends.
     _slot: Slot,
 }
@@ -356,6 +381,7 @@ impl Connection {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_timeout)
+            .keep_alive(self.keep_alive)
             .max_buf_size(READ_BUFFER_BYTES);
         let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
         tokio::pin!(conn);

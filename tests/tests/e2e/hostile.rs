@@ -12,28 +12,14 @@ use cntt_collector::store::AuditFilter;
 use cntt_common::wire::ErrorBody;
 use e2e::{spawn_collector, spawn_collector_with, sqlite_db, CollectorOptions, TestCollector};
 use reqwest::StatusCode;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A TLS client configuration trusting only `ca`.
-fn client_tls(ca: &Path) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    rustls::ClientConfig::builder_with_provider(cntt_collector::config::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
 
 /// A pinned HTTPS client whose connections come from another loopback address, so the
 /// per-address limits of an attacker on 127.0.0.1 do not apply to it.
 fn bystander(collector: &TestCollector) -> reqwest::Client {
     reqwest::Client::builder()
-        .use_preconfigured_tls(client_tls(&collector.ca_pem))
+        .use_preconfigured_tls(e2e::tls_client_config(&collector.ca_pem))
         .local_address(IpAddr::from([127, 0, 0, 2]))
         .timeout(Duration::from_secs(10))
         .build()
@@ -149,7 +135,8 @@ async fn slow_bodies_are_cut_and_health_keeps_answering() {
     );
     let collector = spawn_collector_with(&db, &options).await;
     let address = collector.base_url.trim_start_matches("https://").to_owned();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(&collector.ca_pem)));
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(e2e::tls_client_config(&collector.ca_pem)));
     let n_connections = 1100;
     let request_timeout = Duration::from_secs(2);
     let started = Instant::now();
@@ -606,7 +593,8 @@ async fn idle_connections_are_closed_after_the_header_timeout() {
     let db = sqlite_db();
     let collector = spawn_collector_with(&db, &limits("header_timeout = \"1s\"")).await;
     let address = collector.base_url.trim_start_matches("https://").to_owned();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(&collector.ca_pem)));
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(e2e::tls_client_config(&collector.ca_pem)));
     for request in ["", "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"] {
         let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
         let name = ServerName::try_from("localhost").unwrap();

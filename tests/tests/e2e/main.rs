@@ -49,6 +49,7 @@ mod hostile;
 mod incident_documents;
 mod incidents_api;
 mod inference;
+mod keep_alive;
 mod lifecycle;
 mod maintenance;
 mod notify;

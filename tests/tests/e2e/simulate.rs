@@ -37,6 +37,7 @@ async fn simulated_agents_report_through_the_agent_code_paths() {
         backlog: None,
         drain: Duration::ZERO,
         summary: None,
+        client_per_agent: false,
     };
     let summary = cntt_agent::simulate::run(fleet, std::future::pending())
         .await
@@ -106,6 +107,8 @@ async fn backlogs_are_delivered_and_summed_up() {
         backlog: Some("24700:10m".parse().unwrap()),
         drain: Duration::from_secs(30),
         summary: Some(summary_file.clone()),
+        // Each agent with its own client, connections and TLS sessions, as fleetbench runs them.
+        client_per_agent: true,
     };
     cntt_agent::simulate::run(fleet, std::future::pending())
         .await
@@ -113,6 +116,11 @@ async fn backlogs_are_delivered_and_summed_up() {
     let figures: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary_file).unwrap()).unwrap();
     assert_eq!(figures["backlog_agents"], 2, "{figures}");
+    assert_eq!(figures["client_per_agent"], true, "{figures}");
+    assert_eq!(
+        figures["live"]["failures"], 0,
+        "no live agent's upload failed: {figures}"
+    );
     assert_eq!(figures["pending"], 0, "{figures}");
     assert_eq!(figures["lost"], 0, "{figures}");
     // Ten minutes of checks every 500 ms, per agent, at least.

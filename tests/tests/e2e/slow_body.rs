@@ -5,24 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::{spawn_collector_with, sqlite_db, CollectorOptions};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A TLS client to the collector that trusts its CA.
-fn connector(ca_pem: &std::path::Path) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config =
-        rustls::ClientConfig::builder_with_provider(cntt_collector::config::tls::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
 
 /// Sends a 4,000-byte enrollment body in chunks of `chunk` bytes every `every`, and returns the
 /// status line of the answer and when it came.
@@ -33,10 +17,11 @@ async fn post_slowly(
 ) -> (String, Duration) {
     let address = collector.base_url.trim_start_matches("https://").to_owned();
     let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let mut tls = connector(&collector.ca_pem)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls =
+        tokio_rustls::TlsConnector::from(Arc::new(e2e::tls_client_config(&collector.ca_pem)))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
     let body_len = 4000;
     let head = format!(
         "POST /api/v1/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n"
