@@ -716,6 +716,8 @@ struct RoundTrips {
     requests: usize,
     /// Delivery attempts that failed and were retried.
     failures: u64,
+    /// Requests sent again at once after their connection failed under them.
+    resent: u64,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
     max_ms: Option<f64>,
@@ -749,6 +751,7 @@ impl RoundTrips {
         RoundTrips {
             requests: all.len(),
             failures: 0,
+            resent: 0,
             p50_ms: quantile(&all, 0.5),
             p99_ms: quantile(&all, 0.99),
             max_ms: all.last().copied(),
@@ -784,10 +787,12 @@ impl Figures {
             backlog_until_ms: None,
             live: RoundTrips {
                 failures: live.failures(),
+                resent: live.resent(),
                 ..RoundTrips::of(&live.samples(), started)
             },
             backlog: RoundTrips {
                 failures: backlog.failures(),
+                resent: backlog.resent(),
                 ..RoundTrips::of(&backlog.samples(), started)
             },
             client_per_agent: false,

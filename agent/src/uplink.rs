@@ -79,9 +79,16 @@ pub struct Timings {
     samples: Mutex<Vec<(std::time::Instant, Duration)>>,
     /// Delivery attempts that failed and were retried (unreachable, refused, cut off).
     failures: std::sync::atomic::AtomicU64,
+    /// Requests sent again at once after their connection failed under them.
+    resent: std::sync::atomic::AtomicU64,
 }
 
 impl Timings {
+    /// How many requests were sent again at once after their connection failed under them.
+    pub fn resent(&self) -> u64 {
+        self.resent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many delivery attempts failed so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(std::sync::atomic::Ordering::Relaxed)
@@ -306,9 +313,27 @@ impl Uplink {
         } else {
             request
         };
+        let again = request.try_clone();
         let sent = std::time::Instant::now();
         let response = match request.send().await {
             Ok(response) => response,
+            // The collector closes a kept-alive connection after it has been idle for its header
+            // timeout (30 s), about when an agent checking every 30 s sends again on it: the
+            // request meets the closing connection. A batch is idempotent (stored once by event
+            // id), so it goes again at once on a new connection, without a backoff or a warning;
+            // only a second failure counts.
+            Err(err) if !err.is_timeout() && again.is_some() => {
+                tracing::debug!(error = %error_chain(&err), "request failed on a kept-alive connection; sending it again at once");
+                if let Some(timings) = &self.timings {
+                    timings
+                        .resent
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                match again.expect("checked above").send().await {
+                    Ok(response) => response,
+                    Err(err) => return retry(format!("reaching {url}: {}", error_chain(&err))),
+                }
+            }
             Err(err) => return retry(format!("reaching {url}: {}", error_chain(&err))),
         };
         let status = response.status();

@@ -579,18 +579,29 @@ async fn a_corrupted_outbox_is_reported_and_the_agent_keeps_working() {
 async fn older_collector(
     collector: &TestCollector,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<bool>>>) {
-    let (url, seen, _) = stand_in_collector(collector, false).await;
+    let (url, seen, _) = stand_in_collector(collector, StandIn::Older).await;
     (url, seen)
 }
 
-/// Times of the requests a stand-in collector received.
-type Arrivals = std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>;
+/// Times of the uploads a stand-in collector received, each with whether it was left unanswered.
+type Arrivals = std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, bool)>>>;
 
-/// The stand-in: refuses gzip like an older collector, and when `busy_first` answers the very
-/// first request with 429 and `Retry-After: 2`.
+/// How a stand-in collector behaves beyond refusing gzip like an older collector.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StandIn {
+    /// Nothing more.
+    Older,
+    /// Answers the very first upload with 429 and `Retry-After: 2`.
+    BusyFirst,
+    /// Closes the connection instead of answering the second upload on each connection, as a
+    /// kept-alive connection closes when its idle timeout meets the agent's next request.
+    ClosesSecondUpload,
+}
+
+/// The stand-in collector, speaking just enough HTTP over the real test certificate.
 async fn stand_in_collector(
     collector: &TestCollector,
-    busy_first: bool,
+    mode: StandIn,
 ) -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
@@ -623,6 +634,7 @@ async fn stand_in_collector(
             let requests = requests.clone();
             let times = times.clone();
             tokio::spawn(async move {
+                let mut uploads_here = 0;
                 let mut data = Vec::new();
                 let mut buffer = [0u8; 8192];
                 loop {
@@ -657,12 +669,17 @@ async fn stand_in_collector(
                     }
                     let gzip = head.contains("content-encoding: gzip");
                     requests.lock().unwrap().push(gzip);
+                    uploads_here += 1;
+                    let dropped = mode == StandIn::ClosesSecondUpload && uploads_here == 2;
                     let first = {
                         let mut times = times.lock().unwrap();
-                        times.push(std::time::Instant::now());
+                        times.push((std::time::Instant::now(), dropped));
                         times.len() == 1
                     };
-                    if busy_first && first {
+                    if dropped {
+                        return;
+                    }
+                    if mode == StandIn::BusyFirst && first {
                         let answer = r#"{"error":"busy","message":"try again later"}"#;
                         let response = format!(
                             "HTTP/1.1 429 Too Many Requests\r\nretry-after: 2\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
@@ -746,7 +763,7 @@ async fn a_busy_collector_s_retry_after_is_honoured() {
     let db = sqlite_db();
     let collector = spawn_collector(&db).await;
     let agent = collector.enroll_agent("663").await;
-    let (url, _, arrivals) = stand_in_collector(&collector, true).await;
+    let (url, _, arrivals) = stand_in_collector(&collector, StandIn::BusyFirst).await;
     let mut config = config(&agent, "1s", "", &[]);
     config.heartbeat_interval = Duration::from_millis(100);
     config.uplink.url = Some(url);
@@ -757,10 +774,53 @@ async fn a_busy_collector_s_retry_after_is_honoured() {
     .await;
     running.stop().await;
     let arrivals = arrivals.lock().unwrap().clone();
-    let waited = arrivals[1] - arrivals[0];
+    let waited = arrivals[1].0 - arrivals[0].0;
     assert!(
         waited >= Duration::from_millis(1900),
         "waited {waited:?} after Retry-After: 2"
+    );
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_meeting_a_closing_kept_alive_connection_is_sent_again_at_once() {
+    let db = sqlite_db();
+    let collector = spawn_collector(&db).await;
+    let agent = collector.enroll_agent("663").await;
+    let (url, _, arrivals) = stand_in_collector(&collector, StandIn::ClosesSecondUpload).await;
+    let mut config = config(&agent, "1s", "", &[]);
+    config.heartbeat_interval = Duration::from_millis(300);
+    config.uplink.url = Some(url);
+    // The uplink's own backoff (about 1 s after a failure), so a resend at once is told from it.
+    config.uplink.max_backoff = Duration::from_secs(10);
+    let running = start(config);
+    eventually(
+        WAIT,
+        "three uploads left unanswered and sent again",
+        || async {
+            let arrivals = arrivals.lock().unwrap().clone();
+            let dropped = arrivals.iter().filter(|(_, dropped)| *dropped).count();
+            // Each unanswered upload followed by its resend.
+            (dropped >= 3 && !arrivals.last().unwrap().1).then_some(())
+        },
+    )
+    .await;
+    running.stop().await;
+    let arrivals = arrivals.lock().unwrap().clone();
+    for pair in arrivals.windows(2) {
+        if pair[0].1 {
+            let gap = pair[1].0 - pair[0].0;
+            // The uplink's backoff waits at least 0.8 s (1 s with jitter) here; a resend does not.
+            assert!(
+                gap < Duration::from_millis(500),
+                "an upload left unanswered is sent again at once, not after a backoff: {gap:?}"
+            );
+        }
+    }
+    let stats = cntt_agent::outbox::Outbox::inspect(&agent.state.path().join("outbox")).unwrap();
+    assert!(
+        stats.acked_through >= 3,
+        "the resent batches were acknowledged: {stats:?}"
     );
     collector.stop().await;
 }
