@@ -61,6 +61,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 struct Occupancy {
     max_total: usize,
     max_per_address: usize,
+    /// `cntt_collector_connections_open`, kept equal to the count.
+    gauge: prometheus::IntGauge,
     /// Connections open overall and per address; an address leaves the map at zero.
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
 }
@@ -76,12 +78,20 @@ impl Occupancy {
         }
         let before = open.0;
         open.0 += 1;
+        self.occupancy_gauge(open.0);
         open.1.insert(address, from_address + 1);
         let slot = Slot {
             occupancy: self.clone(),
             address,
         };
         Some((slot, before))
+    }
+}
+
+impl Occupancy {
+    /// Sets the gauge of open connections to `open`, under the occupancy lock.
+    fn occupancy_gauge(&self, open: usize) {
+        self.gauge.set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 }
 
@@ -100,6 +110,7 @@ impl Drop for Slot {
             .lock()
             .expect("occupancy lock is never poisoned");
         open.0 = open.0.saturating_sub(1);
+        self.occupancy.occupancy_gauge(open.0);
         if let Some(count) = open.1.get_mut(&self.address) {
             *count -= 1;
             if *count == 0 {
@@ -170,6 +181,7 @@ impl Server {
         let occupancy = Arc::new(Occupancy {
             max_total: limits.max_connections,
             max_per_address: limits.max_connections_per_address,
+            gauge: self.state.metrics.connections_open.clone(),
             open: Mutex::new((0, HashMap::new())),
         });
         let mut refused_connections: u64 = 0;
@@ -244,6 +256,7 @@ impl Server {
                     // so idle connections cannot fill memory when tens of thousands of agents send.
                     let keep_alive = open < limits.keep_alive_connections;
                     if !keep_alive {
+                        self.state.metrics.connections_without_keep_alive.inc();
                         one_request_connections += 1;
                         if one_request_connections.is_power_of_two() {
                             tracing::info!(

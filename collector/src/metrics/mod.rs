@@ -46,6 +46,11 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     /// TLS handshakes that failed, e.g. plain HTTP sent to the HTTPS port.
     pub tls_handshake_failures: IntCounter,
+    /// Connections open now (`http/server.rs`).
+    pub connections_open: IntGauge,
+    /// Connections accepted while `limits.keep_alive_connections` were open, so served one
+    /// request without keep-alive.
+    pub connections_without_keep_alive: IntCounter,
     /// Agents by state: `active`, `revoked`.
     pub agents: IntGaugeVec,
     /// Probe results stored, by `ok` = `true` or `false`.
@@ -114,6 +119,16 @@ impl Default for Metrics {
         let tls_handshake_failures = IntCounter::new(
             "cntt_collector_tls_handshake_failures_total",
             "TLS handshakes that failed, such as plain HTTP sent to the HTTPS port",
+        )
+        .expect("metric definition is valid");
+        let connections_open = IntGauge::new(
+            "cntt_collector_connections_open",
+            "TCP connections open now",
+        )
+        .expect("metric definition is valid");
+        let connections_without_keep_alive = IntCounter::new(
+            "cntt_collector_connections_without_keep_alive_total",
+            "Connections served one request without keep-alive, accepted while limits.keep_alive_connections were open",
         )
         .expect("metric definition is valid");
         let agents = IntGaugeVec::new(
@@ -227,6 +242,8 @@ impl Default for Metrics {
             Box::new(ingest_batches.clone()),
             Box::new(auth_failures.clone()),
             Box::new(tls_handshake_failures.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(connections_without_keep_alive.clone()),
             Box::new(agents.clone()),
             Box::new(probe_results.clone()),
             Box::new(incidents.clone()),
@@ -257,6 +274,8 @@ impl Default for Metrics {
             ingest_batches,
             auth_failures,
             tls_handshake_failures,
+            connections_open,
+            connections_without_keep_alive,
             agents,
             probe_results,
             incidents,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cntt_collector::domain::auth::Role;
 use e2e::{eventually, spawn_collector_with, sqlite_db, CollectorOptions, TestCollector};
 use rustls::pki_types::ServerName;
 use rustls::HandshakeKind;
@@ -126,6 +127,20 @@ async fn connections_over_the_keep_alive_budget_serve_one_request_and_resume_the
     );
     drop(again);
 
+    // The metrics count them: `extra`, `again` and the scrape's own connection went without
+    // keep-alive; the kept connection and the scrape's are open.
+    let admin = collector.api_token(Role::Admin, None).await;
+    let text = scrape(&collector, &admin).await;
+    assert_eq!(
+        value(&text, "cntt_collector_connections_without_keep_alive_total"),
+        3,
+        "{text}"
+    );
+    assert!(
+        value(&text, "cntt_collector_connections_open") >= 2,
+        "{text}"
+    );
+
     // Once the kept connection closes, its place is free again: a new one is kept.
     drop(kept);
     eventually(
@@ -141,5 +156,42 @@ async fn connections_over_the_keep_alive_budget_serve_one_request_and_resume_the
         },
     )
     .await;
+    // Every connection but the scrape's own has closed: the gauge comes back down.
+    eventually(
+        Duration::from_secs(10),
+        "the open connections gauge falls",
+        || {
+            let (collector, admin) = (&collector, &admin);
+            async move {
+                let text = scrape(collector, admin).await;
+                (value(&text, "cntt_collector_connections_open") == 1).then_some(())
+            }
+        },
+    )
+    .await;
     collector.stop().await;
+}
+
+/// `/metrics` as an admin sees it.
+async fn scrape(collector: &TestCollector, token: &str) -> String {
+    collector
+        .client()
+        .get(format!("{}/metrics", collector.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of an unlabelled metric in an exposition.
+fn value(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} not exposed"))
+        .trim()
+        .parse()
+        .unwrap()
 }
