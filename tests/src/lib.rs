@@ -282,6 +282,19 @@ impl TestCollector {
         first_line(&output)
     }
 
+    /// `/metrics` as the holder of `token` (an admin API token or the scrape token) reads it.
+    pub async fn metrics(&self, token: &str) -> String {
+        self.client()
+            .get(format!("{}/metrics", self.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("reading /metrics")
+    }
+
     /// An HTTPS client that trusts only this collector's CA.
     pub fn client(&self) -> reqwest::Client {
         cntt_agent::identity::pinned_client(&self.ca_pem, Duration::from_secs(30))

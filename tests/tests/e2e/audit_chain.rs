@@ -617,16 +617,7 @@ async fn a_syslog_server_away_never_stops_the_audit_log() {
     let entries = all_entries(&collector.store).await;
     assert_eq!(entries.len(), before + 20, "every entry is in the database");
     let admin = collector.api_token(Role::Admin, None).await;
-    let metrics = collector
-        .client()
-        .get(format!("{}/metrics", collector.base_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = collector.metrics(&admin).await;
     let dropped: usize = metrics
         .lines()
         .find_map(|line| line.strip_prefix("cntt_collector_audit_forward_dropped_total "))

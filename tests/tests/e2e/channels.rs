@@ -130,19 +130,6 @@ async fn file(
     )
 }
 
-async fn metrics(collector: &TestCollector, token: &str) -> String {
-    collector
-        .client()
-        .get(format!("{}/metrics", collector.base_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The texts each recipient got, in order of arrival.
 fn by_recipient(
     messages: impl IntoIterator<Item = (String, String)>,
@@ -233,7 +220,7 @@ both_databases! {
         assert!(text.contains("Lỗi gần nhất: the Zalo bot API answered 503, error_code 503: Service Unavailable"), "{text}");
         assert!(!text.contains(TOKEN) && !text.contains("bot-bi-mat"), "the token is never shown: {text}");
         channels.sms.wait_for(5, WAIT).await;
-        let metrics_text = metrics(&collector, &admin).await;
+        let metrics_text = collector.metrics(&admin).await;
         assert!(metrics_text.contains("cntt_collector_notify_channel_up{channel=\"zalo\"} 0"), "{metrics_text}");
         assert!(metrics_text.contains("cntt_collector_notify_channel_up{channel=\"sms\"} 1"), "{metrics_text}");
         // Once the last SMS is recorded as sent, only the Zalo notices wait.
@@ -281,7 +268,7 @@ both_databases! {
         }
         assert_eq!(channels.sms.delivered().len(), 5);
         assert_eq!(channels.smtp.messages().len(), 4 + 6 + 1, "openings by e-mail and one alarm");
-        let metrics_text = metrics(&collector, &admin).await;
+        let metrics_text = collector.metrics(&admin).await;
         assert!(metrics_text.contains("cntt_collector_notify_channel_up{channel=\"zalo\"} 1"), "{metrics_text}");
         assert!(metrics_text.contains("cntt_collector_notice_attempts_total{channel=\"zalo\",result=\"sent\"} 10"), "{metrics_text}");
         assert!(metrics_text.contains("cntt_collector_notice_attempts_total{channel=\"sms\",result=\"sent\"} 5"), "{metrics_text}");

@@ -438,16 +438,7 @@ async fn the_consolidated_report_states_only_what_was_measured_and_judged() {
     assert_eq!(list["province"]["tally"]["required"], 5);
 
     // The metrics count the dissolved unit's machines for its successor, not under its old code.
-    let metrics = collector
-        .client()
-        .get(format!("{}/metrics", collector.base_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = collector.metrics(&admin).await;
     let agents_of = |code: &str| {
         metrics
             .lines()

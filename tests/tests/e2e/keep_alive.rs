@@ -130,7 +130,7 @@ async fn connections_over_the_keep_alive_budget_serve_one_request_and_resume_the
     // The metrics count them: `extra`, `again` and the scrape's own connection went without
     // keep-alive; the kept connection and the scrape's are open.
     let admin = collector.api_token(Role::Admin, None).await;
-    let text = scrape(&collector, &admin).await;
+    let text = collector.metrics(&admin).await;
     assert_eq!(
         value(&text, "cntt_collector_connections_without_keep_alive_total"),
         3,
@@ -163,27 +163,13 @@ async fn connections_over_the_keep_alive_budget_serve_one_request_and_resume_the
         || {
             let (collector, admin) = (&collector, &admin);
             async move {
-                let text = scrape(collector, admin).await;
+                let text = collector.metrics(admin).await;
                 (value(&text, "cntt_collector_connections_open") == 1).then_some(())
             }
         },
     )
     .await;
     collector.stop().await;
-}
-
-/// `/metrics` as an admin sees it.
-async fn scrape(collector: &TestCollector, token: &str) -> String {
-    collector
-        .client()
-        .get(format!("{}/metrics", collector.base_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// The value of an unlabelled metric in an exposition.

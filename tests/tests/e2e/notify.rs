@@ -536,24 +536,7 @@ async fn notices_survive_a_dead_smtp_server_and_killed_collectors_arriving_once_
         process.kill();
         process = spawn_process(&collector);
     }
-    let admin_metrics = || {
-        let (client, url, admin) = (
-            collector.client(),
-            format!("{}/metrics", collector.base_url),
-            admin.clone(),
-        );
-        async move {
-            client
-                .get(url)
-                .bearer_auth(admin)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
-    };
+    let admin_metrics = || collector.metrics(&admin);
     let metrics = admin_metrics().await;
     assert!(
         metrics.contains("cntt_collector_notify_channel_up{channel=\"email\"} 0"),
