@@ -184,6 +184,51 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
         )
         .await
         .unwrap();
+    // A system code that is not in the register is refused, and the form comes back with what
+    // was typed: nobody writes a security incident's description twice.
+    browser.fill("#file", "system", "HT-KHONG-CO").await;
+    let text = submit_until(&browser, "#file", "không có trong danh mục").await;
+    assert!(text.contains("HT-KHONG-CO"), "{text}");
+    shoot(&browser, "incidents-new-refused").await;
+    for (name, expected) in [
+        ("title", "Máy văn thư nhiễm mã độc mã hoá dữ liệu"),
+        (
+            "description",
+            "Phát hiện tệp bị đổi đuôi .locked trên máy văn thư.",
+        ),
+        ("severity", "high"),
+        ("unit", "24700"),
+        ("started_at", local_input(started).as_str()),
+        ("system", "HT-KHONG-CO"),
+    ] {
+        let value = browser
+            .find(&format!("#file [name=\"{name}\"]"))
+            .await
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(
+            value.as_deref(),
+            Some(expected),
+            "the refused form kept {name}"
+        );
+    }
+    let security = cntt_collector::store::IncidentFilter {
+        kind: Some("security".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        collector
+            .store
+            .incidents_list(&security)
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "a refused filing stored an incident"
+    );
+    browser.fill("#file", "system", "").await;
     submit_until(&browser, "#file", "Đang xảy ra").await;
     let url = browser.client.current_url().await.unwrap().to_string();
     let id = url

@@ -776,6 +776,43 @@ struct NewPage {
     units: Vec<Choice>,
     severities: Vec<Choice>,
     discoveries: Vec<Choice>,
+    form: NewForm,
+    error: String,
+}
+
+/// The filing form, filled with `form`; with `error`, a refused submission comes back with what
+/// was typed (an officer may have written a long description) and answers 422.
+async fn new_page(
+    state: &AppState,
+    person: &Person,
+    form: NewForm,
+    error: String,
+) -> Result<Response, ConsoleError> {
+    let units = state.store.units_all().await?;
+    let scope = Scope::of(&person.principal(), &units);
+    let severities: Vec<(String, String)> = SEVERITIES
+        .iter()
+        .map(|value| ((*value).to_owned(), severity_text(value).to_owned()))
+        .collect();
+    let discoveries: Vec<(String, String)> = DISCOVERY
+        .iter()
+        .map(|(key, label)| ((*key).to_owned(), (*label).to_owned()))
+        .collect();
+    let status = if error.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut response = render(&NewPage {
+        layout: Layout::new(person, Section::Incidents, "Báo sự cố an toàn thông tin"),
+        units: unit_choices(&units, &scope, &form.unit),
+        severities: choices(&severities, &form.severity),
+        discoveries: choices(&discoveries, &form.discovery),
+        form,
+        error,
+    });
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 /// `GET /incidents/new`: the form to file a security incident.
@@ -793,30 +830,22 @@ async fn incidents_new(
             .await);
     }
     let units = state.store.units_all().await?;
-    let scope = Scope::of(&person.principal(), &units);
-    let current = units
-        .iter()
-        .find(|unit| Some(unit.id) == person.unit_id)
-        .map(|unit| unit.code.clone())
-        .unwrap_or_default();
-    let severities: Vec<(String, String)> = SEVERITIES
-        .iter()
-        .map(|value| ((*value).to_owned(), severity_text(value).to_owned()))
-        .collect();
-    let discoveries: Vec<(String, String)> = DISCOVERY
-        .iter()
-        .map(|(key, label)| ((*key).to_owned(), (*label).to_owned()))
-        .collect();
-    Ok(render(&NewPage {
-        layout: Layout::new(&person, Section::Incidents, "Báo sự cố an toàn thông tin"),
-        units: unit_choices(&units, &scope, &current),
-        severities: choices(&severities, "medium"),
-        discoveries: choices(&discoveries, "officer"),
-    }))
+    let form = NewForm {
+        unit: units
+            .iter()
+            .find(|unit| Some(unit.id) == person.unit_id)
+            .map(|unit| unit.code.clone())
+            .unwrap_or_default(),
+        severity: "medium".into(),
+        discovery: "officer".into(),
+        ..NewForm::default()
+    };
+    new_page(&state, &person, form, String::new()).await
 }
 
-/// The form of `POST /incidents/new`, the fields of `POST /api/v1/incidents`.
-#[derive(Debug, Deserialize)]
+/// The form of `POST /incidents/new`, the fields of `POST /api/v1/incidents`; kept as typed when
+/// a submission is refused.
+#[derive(Debug, Clone, Default, Deserialize)]
 struct NewForm {
     unit: String,
     #[serde(default)]
@@ -843,14 +872,25 @@ async fn incidents_create(
     posted: Posted<NewForm>,
 ) -> Result<Response, ConsoleError> {
     let Posted { person, form } = posted;
+    let times = local_input(&form.started_at, "Thời điểm bắt đầu").and_then(|started_at| {
+        Ok((
+            started_at,
+            local_input(&form.discovered_at, "Thời điểm phát hiện")?,
+        ))
+    });
+    let (started_at, discovered_at) = match times {
+        Ok(times) => times,
+        Err(ConsoleError::BadRequest(why)) => return new_page(&state, &person, form, why).await,
+        Err(err) => return Err(err),
+    };
     let filing = Filing {
-        started_at: local_input(&form.started_at, "Thời điểm bắt đầu")?,
-        discovered_at: local_input(&form.discovered_at, "Thời điểm phát hiện")?,
+        started_at,
+        discovered_at,
         unit: form.unit.clone(),
         kind: "security".into(),
-        severity: form.severity,
-        title: form.title,
-        description: form.description,
+        severity: form.severity.clone(),
+        title: form.title.clone(),
+        description: form.description.clone(),
         systems_affected: form
             .systems_affected
             .lines()
@@ -859,7 +899,7 @@ async fn incidents_create(
             .map(str::to_owned)
             .collect(),
         system: Some(form.system.trim().to_owned()).filter(|code| !code.is_empty()),
-        discovery: Some(form.discovery).filter(|value| !value.is_empty()),
+        discovery: Some(form.discovery.clone()).filter(|value| !value.is_empty()),
     };
     match services::file(
         &state.store,
@@ -871,6 +911,11 @@ async fn incidents_create(
     .await
     {
         Ok(incident) => Ok(see_other(&format!("/incidents/{}", incident.id))),
+        Err(Refusal::Invalid { vi, .. }) => new_page(&state, &person, form, vi).await,
+        Err(Refusal::NotFound(_)) => {
+            let why = "Không tìm thấy đơn vị đã chọn; xin chọn lại.".to_owned();
+            new_page(&state, &person, form, why).await
+        }
         Err(refusal) => Err(refused(&state, &person, &form.unit, refusal).await),
     }
 }
