@@ -329,6 +329,56 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
             "Tập huấn nhận biết thư giả mạo; sao lưu hằng ngày.",
         )
         .await;
+    // A restoration dated before the start is refused; the page comes back with the reason and
+    // the closing fields as typed, and nothing is closed.
+    browser
+        .client
+        .execute(
+            "document.querySelector('#close [name=restored_at]').value = arguments[0];",
+            vec![serde_json::Value::String(local_input(
+                started - time::Duration::days(1),
+            ))],
+        )
+        .await
+        .unwrap();
+    let text = submit_until(&browser, "#close", "trước khi sự cố bắt đầu").await;
+    assert!(text.contains("Đã khắc phục"), "still resolved: {text}");
+    shoot(&browser, "incidents-close-refused").await;
+    for (name, expected) in [
+        ("cause", "Người dùng mở tệp đính kèm thư điện tử giả mạo."),
+        (
+            "resolution",
+            "Cài lại máy, khôi phục dữ liệu từ bản sao lưu.",
+        ),
+        (
+            "lessons",
+            "Tập huấn nhận biết thư giả mạo; sao lưu hằng ngày.",
+        ),
+    ] {
+        let value = browser
+            .find(&format!("#close [name=\"{name}\"]"))
+            .await
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(
+            value.as_deref(),
+            Some(expected),
+            "the refused form kept {name}"
+        );
+    }
+    assert_eq!(
+        collector.store.incident(&id).await.unwrap().unwrap().state,
+        "resolved"
+    );
+    browser
+        .client
+        .execute(
+            "document.querySelector('#close [name=restored_at]').value = '';",
+            vec![],
+        )
+        .await
+        .unwrap();
     let text = submit_until(&browser, "#close", "Đã đóng").await;
     assert!(text.contains("Đã đóng"), "{text}");
     for expected in [

@@ -361,6 +361,51 @@ struct ShowPage {
     can_close: bool,
     manual: bool,
     closing: Vec<Fact>,
+    typed: Typed,
+    error: String,
+}
+
+/// What the action forms hold: empty, or what was typed in the one whose submission was refused.
+#[derive(Debug, Default)]
+struct Typed {
+    comment: String,
+    resolve_resolution: String,
+    resolve_restored_at: String,
+    cause: String,
+    close_resolution: String,
+    lessons: String,
+    close_restored_at: String,
+    note: String,
+}
+
+impl Typed {
+    /// The fields `verb`'s form sent, in that form only (the resolve and close forms both have a
+    /// resolution).
+    fn of(verb: &str, form: ActForm) -> Typed {
+        match verb {
+            "acknowledge" => Typed {
+                comment: form.comment,
+                ..Typed::default()
+            },
+            "resolve" => Typed {
+                resolve_resolution: form.resolution,
+                resolve_restored_at: form.restored_at,
+                ..Typed::default()
+            },
+            "close" => Typed {
+                cause: form.cause,
+                close_resolution: form.resolution,
+                lessons: form.lessons,
+                close_restored_at: form.restored_at,
+                ..Typed::default()
+            },
+            "notes" => Typed {
+                note: form.text,
+                ..Typed::default()
+            },
+            _ => Typed::default(),
+        }
+    }
 }
 
 /// A stored JSON list as lines; anything not a string is shown as JSON.
@@ -412,7 +457,20 @@ async fn incidents_show(
     person: Person,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let incident = incident_for(&state, &person, &id).await?;
+    show_page(&state, &person, &id, Typed::default(), String::new()).await
+}
+
+/// The incident's page; with `error`, an action refused with the reason above the forms and what
+/// was typed kept in its form (a closing report's cause and lessons are paragraphs), answering 422.
+async fn show_page(
+    state: &AppState,
+    person: &Person,
+    id: &str,
+    typed: Typed,
+    error: String,
+) -> Result<Response, ConsoleError> {
+    let id = id.to_owned();
+    let incident = incident_for(state, person, &id).await?;
     let mut reports = Vec::new();
     for (form, label) in [
         (Form::Initial, "Báo cáo ban đầu (Biểu mẫu 03)"),
@@ -584,8 +642,13 @@ async fn incidents_show(
         incident.number.as_deref().unwrap_or("Sự cố"),
         incident.title
     );
-    Ok(render(&ShowPage {
-        layout: Layout::new(&person, Section::Incidents, title),
+    let status = if error.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut response = render(&ShowPage {
+        layout: Layout::new(person, Section::Incidents, title),
         state: state_text(&incident.state),
         state_class: state_class(&incident.state),
         can_act,
@@ -614,11 +677,15 @@ async fn incidents_show(
         reports,
         closing_due,
         closing,
-    }))
+        typed,
+        error,
+    });
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 /// The fields of every action form (each form sends the ones it has).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct ActForm {
     #[serde(default)]
     text: String,
@@ -634,6 +701,9 @@ struct ActForm {
     restored_at: String,
 }
 
+/// Why an action was refused when the incident has moved on (someone else acted first).
+const WRONG_STATE: &str = "Sự cố không ở trạng thái cho phép thao tác này (có thể người khác vừa xử lý); trang dưới đây là trạng thái hiện tại.";
+
 /// A refusal of the incidents service as a page; a forbidden one is audited.
 async fn refused(
     state: &AppState,
@@ -647,9 +717,7 @@ async fn refused(
         Refusal::Invalid { vi, .. } => ConsoleError::BadRequest(vi),
         Refusal::WrongState(why) => {
             tracing::debug!(why, "console action in the wrong state");
-            ConsoleError::BadRequest(
-                "Sự cố không ở trạng thái cho phép thao tác này (có thể người khác vừa xử lý). Xin tải lại trang sự cố.".into(),
-            )
+            ConsoleError::BadRequest(WRONG_STATE.into())
         }
         Refusal::Internal(err) => ConsoleError::Internal(err),
     }
@@ -662,18 +730,26 @@ async fn incidents_act(
     posted: Posted<ActForm>,
 ) -> Result<Response, ConsoleError> {
     let Posted { person, form } = posted;
-    let restored_at = local_input(&form.restored_at, "Thời điểm khôi phục")?;
+    // A refused action shows the incident again with the reason and what was typed.
+    let again = |why: String| show_page(&state, &person, &id, Typed::of(&verb, form.clone()), why);
+    let restored_at = match local_input(&form.restored_at, "Thời điểm khôi phục") {
+        Ok(at) => at,
+        Err(ConsoleError::BadRequest(why)) => return again(why).await,
+        Err(err) => return Err(err),
+    };
     let request = match verb.as_str() {
         "acknowledge" => services::Request::Acknowledge,
-        "notes" => services::Request::Note { text: form.text },
+        "notes" => services::Request::Note {
+            text: form.text.clone(),
+        },
         "resolve" => services::Request::Resolve {
-            resolution: form.resolution,
+            resolution: form.resolution.clone(),
             restored_at,
         },
         "close" => services::Request::Close {
-            cause: form.cause,
-            resolution: form.resolution,
-            lessons: form.lessons,
+            cause: form.cause.clone(),
+            resolution: form.resolution.clone(),
+            lessons: form.lessons.clone(),
             restored_at,
         },
         _ => return Err(ConsoleError::NotFound),
@@ -691,11 +767,18 @@ async fn incidents_act(
     .await
     {
         Ok(acted) => acted,
+        Err(Refusal::Invalid { vi, .. }) => return again(vi).await,
+        Err(Refusal::WrongState(why)) => {
+            tracing::debug!(why, "console action in the wrong state");
+            return again(WRONG_STATE.into()).await;
+        }
         Err(refusal) => return Err(refused(&state, &person, &id, refusal).await),
     };
     // Acknowledging takes a comment: it is the incident's next note.
     if verb == "acknowledge" && !form.comment.trim().is_empty() {
-        let note = services::Request::Note { text: form.comment };
+        let note = services::Request::Note {
+            text: form.comment.clone(),
+        };
         if let Err(refusal) = services::act(
             &state.store,
             &principal,
