@@ -79,6 +79,21 @@ async fn shoot(browser: &Browser, name: &str) {
     browser.resize(DESKTOP).await;
 }
 
+/// Asserts that field `name` of `form` holds `expected`, as typed before a refused submission.
+async fn assert_kept(browser: &Browser, form: &str, name: &str, expected: &str) {
+    let value = browser
+        .find(&format!("{form} [name=\"{name}\"]"))
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        value.as_deref(),
+        Some(expected),
+        "the refused form {form} kept {name}"
+    );
+}
+
 /// Submits `form` and waits until the next page's text holds `expected` (the harness's `submit`
 /// may return while the old page is still there); returns that text.
 async fn submit_until(browser: &Browser, form: &str, expected: &str) -> String {
@@ -201,17 +216,7 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
         ("started_at", local_input(started).as_str()),
         ("system", "HT-KHONG-CO"),
     ] {
-        let value = browser
-            .find(&format!("#file [name=\"{name}\"]"))
-            .await
-            .prop("value")
-            .await
-            .unwrap();
-        assert_eq!(
-            value.as_deref(),
-            Some(expected),
-            "the refused form kept {name}"
-        );
+        assert_kept(&browser, "#file", name, expected).await;
     }
     let security = cntt_collector::store::IncidentFilter {
         kind: Some("security".into()),
@@ -355,17 +360,7 @@ async fn an_officer_works_an_incident_through_the_console_and_others_cannot() {
             "Tập huấn nhận biết thư giả mạo; sao lưu hằng ngày.",
         ),
     ] {
-        let value = browser
-            .find(&format!("#close [name=\"{name}\"]"))
-            .await
-            .prop("value")
-            .await
-            .unwrap();
-        assert_eq!(
-            value.as_deref(),
-            Some(expected),
-            "the refused form kept {name}"
-        );
+        assert_kept(&browser, "#close", name, expected).await;
     }
     assert_eq!(
         collector.store.incident(&id).await.unwrap().unwrap().state,
