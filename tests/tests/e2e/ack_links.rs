@@ -180,6 +180,17 @@ async fn a_notice_s_link_acknowledges_once_and_stops_escalation() {
     let (status, page) = get(&collector, &officer, &altered).await;
     assert_eq!(status, 403);
     assert!(page.contains("không hợp lệ"), "{page}");
+    // The refusal as the person sees it (target/console-screenshots/ack-refused-*.png).
+    browser
+        .goto(&format!("{}{altered}", collector.base_url))
+        .await;
+    assert!(browser.text().await.contains("không hợp lệ"));
+    let shots = browser
+        .screenshots("ack-refused", &[e2e::browser::DESKTOP, e2e::browser::PHONE])
+        .await;
+    assert!(shots
+        .iter()
+        .all(|shot| std::fs::metadata(shot).unwrap().len() > 1000));
     // A link of the same notice signed with an expiry in the past, as the collector would have.
     let key = collector.store.ack_link_key().await.unwrap();
     let notice_id = path.trim_start_matches("/ack/").split('.').next().unwrap();

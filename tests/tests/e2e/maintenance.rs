@@ -494,6 +494,13 @@ async fn windows_are_planned_checked_cancelled_and_audited_on_every_door() {
         .unwrap();
     browser.submit("#plan").await;
     let text = wait_text(&browser, "Thời lượng phải có dạng").await;
+    // The refusal as the person sees it (target/console-screenshots/maintenance-refused-*.png).
+    let shots = browser
+        .screenshots("maintenance-refused", &[DESKTOP, PHONE])
+        .await;
+    assert!(shots
+        .iter()
+        .all(|path| std::fs::metadata(path).unwrap().len() > 1000));
     assert!(
         text.contains("Thay bộ chuyển mạch tầng 2")
             || browser
