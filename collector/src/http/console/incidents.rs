@@ -18,7 +18,7 @@ use axum::Router;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{render, see_other, ConsoleError, Layout, Person, Posted, Section};
+use super::{render, render_form, see_other, ConsoleError, Layout, Person, Posted, Section};
 use crate::documents::incident::{self, Authority, Form, DISCOVERY};
 use crate::documents::issue::{file_name, Issuer, Unreadable};
 use crate::domain::auth::Scope;
@@ -642,46 +642,43 @@ async fn show_page(
         incident.number.as_deref().unwrap_or("Sự cố"),
         incident.title
     );
-    let status = if error.is_empty() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let mut response = render(&ShowPage {
-        layout: Layout::new(person, Section::Incidents, title),
-        state: state_text(&incident.state),
-        state_class: state_class(&incident.state),
-        can_act,
-        can_acknowledge: can_act && incident.state == "open",
-        can_resolve: can_act
-            && resolvable
-            && matches!(incident.state.as_str(), "open" | "acknowledged"),
-        can_close: can_act && incident.state == "resolved",
-        manual,
-        description: incident.description.clone(),
-        evidence: lines(&incident.evidence),
-        consequences: lines(&incident.consequences),
-        parent: incident.parent_id.clone().map(|parent| {
-            (
-                parent,
-                incident
-                    .parent_number
-                    .clone()
-                    .unwrap_or_else(|| "sự cố gốc".into()),
-            )
-        }),
-        id: incident.id,
-        facts,
-        timeline,
-        children,
-        reports,
-        closing_due,
-        closing,
-        typed,
-        error,
-    });
-    *response.status_mut() = status;
-    Ok(response)
+    let refused = !error.is_empty();
+    Ok(render_form(
+        &ShowPage {
+            layout: Layout::new(person, Section::Incidents, title),
+            state: state_text(&incident.state),
+            state_class: state_class(&incident.state),
+            can_act,
+            can_acknowledge: can_act && incident.state == "open",
+            can_resolve: can_act
+                && resolvable
+                && matches!(incident.state.as_str(), "open" | "acknowledged"),
+            can_close: can_act && incident.state == "resolved",
+            manual,
+            description: incident.description.clone(),
+            evidence: lines(&incident.evidence),
+            consequences: lines(&incident.consequences),
+            parent: incident.parent_id.clone().map(|parent| {
+                (
+                    parent,
+                    incident
+                        .parent_number
+                        .clone()
+                        .unwrap_or_else(|| "sự cố gốc".into()),
+                )
+            }),
+            id: incident.id,
+            facts,
+            timeline,
+            children,
+            reports,
+            closing_due,
+            closing,
+            typed,
+            error,
+        },
+        refused,
+    ))
 }
 
 /// The fields of every action form (each form sends the ones it has).
@@ -881,21 +878,18 @@ async fn new_page(
         .iter()
         .map(|(key, label)| ((*key).to_owned(), (*label).to_owned()))
         .collect();
-    let status = if error.is_empty() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let mut response = render(&NewPage {
-        layout: Layout::new(person, Section::Incidents, "Báo sự cố an toàn thông tin"),
-        units: unit_choices(&units, &scope, &form.unit),
-        severities: choices(&severities, &form.severity),
-        discoveries: choices(&discoveries, &form.discovery),
-        form,
-        error,
-    });
-    *response.status_mut() = status;
-    Ok(response)
+    let refused = !error.is_empty();
+    Ok(render_form(
+        &NewPage {
+            layout: Layout::new(person, Section::Incidents, "Báo sự cố an toàn thông tin"),
+            units: unit_choices(&units, &scope, &form.unit),
+            severities: choices(&severities, &form.severity),
+            discoveries: choices(&discoveries, &form.discovery),
+            form,
+            error,
+        },
+        refused,
+    ))
 }
 
 /// `GET /incidents/new`: the form to file a security incident.

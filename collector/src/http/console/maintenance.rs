@@ -11,7 +11,7 @@ use axum::Router;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{render, see_other, ConsoleError, Layout, Person, Posted, Section};
+use super::{render_form, see_other, ConsoleError, Layout, Person, Posted, Section};
 use crate::domain::auth::Scope;
 use crate::domain::maintenance::{duration_text, local_text};
 use crate::http::api::AppState;
@@ -171,22 +171,19 @@ async fn page(
             label: format!("{} ({})", unit.name, unit.code),
         })
         .collect();
-    let status = if error.is_empty() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let mut response = render(&MaintenancePage {
-        layout: Layout::new(person, Section::Maintenance, "Lịch bảo trì"),
-        current,
-        past: past.into_iter().take(50).collect(),
-        can_act: person.can_act(),
-        units,
-        form,
-        error,
-    });
-    *response.status_mut() = status;
-    Ok(response)
+    let refused = !error.is_empty();
+    Ok(render_form(
+        &MaintenancePage {
+            layout: Layout::new(person, Section::Maintenance, "Lịch bảo trì"),
+            current,
+            past: past.into_iter().take(50).collect(),
+            can_act: person.can_act(),
+            units,
+            form,
+            error,
+        },
+        refused,
+    ))
 }
 
 /// `GET /maintenance`.

@@ -169,6 +169,16 @@ pub fn render(page: &impl Template) -> Response {
     }
 }
 
+/// Renders a page holding a form; `refused` (a submission came back with its reason and what
+/// was typed) answers 422 instead of 200.
+pub fn render_form(page: &impl Template, refused: bool) -> Response {
+    let mut response = render(page);
+    if refused && response.status() == axum::http::StatusCode::OK {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
 /// What can go wrong while serving a page; each is shown as a page in Vietnamese.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
