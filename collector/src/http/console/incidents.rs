@@ -698,7 +698,8 @@ struct ActForm {
     restored_at: String,
 }
 
-/// Why an action was refused when the incident has moved on (someone else acted first).
+/// Why an action was refused when the incident has moved on (someone else acted first), shown
+/// above the incident's page as it now stands.
 const WRONG_STATE: &str = "Sự cố không ở trạng thái cho phép thao tác này (có thể người khác vừa xử lý); trang dưới đây là trạng thái hiện tại.";
 
 /// A refusal of the incidents service as a page; a forbidden one is audited.
@@ -714,7 +715,9 @@ async fn refused(
         Refusal::Invalid { vi, .. } => ConsoleError::BadRequest(vi),
         Refusal::WrongState(why) => {
             tracing::debug!(why, "console action in the wrong state");
-            ConsoleError::BadRequest(WRONG_STATE.into())
+            ConsoleError::BadRequest(
+                "Sự cố không ở trạng thái cho phép thao tác này (có thể người khác vừa xử lý). Xin tải lại trang sự cố.".into(),
+            )
         }
         Refusal::Internal(err) => ConsoleError::Internal(err),
     }
@@ -860,15 +863,21 @@ struct NewPage {
     error: String,
 }
 
-/// The filing form, filled with `form`; with `error`, a refused submission comes back with what
-/// was typed (an officer may have written a long description) and answers 422.
+/// The filing form, filled with `form` (no unit: the person's own); with `error`, a refused
+/// submission comes back with what was typed (an officer may have written a long description)
+/// and answers 422.
 async fn new_page(
     state: &AppState,
     person: &Person,
-    form: NewForm,
+    mut form: NewForm,
     error: String,
 ) -> Result<Response, ConsoleError> {
     let units = state.store.units_all().await?;
+    if form.unit.is_empty() {
+        if let Some(own) = units.iter().find(|unit| Some(unit.id) == person.unit_id) {
+            form.unit.clone_from(&own.code);
+        }
+    }
     let scope = Scope::of(&person.principal(), &units);
     let severities: Vec<(String, String)> = SEVERITIES
         .iter()
@@ -906,13 +915,7 @@ async fn incidents_new(
             )
             .await);
     }
-    let units = state.store.units_all().await?;
     let form = NewForm {
-        unit: units
-            .iter()
-            .find(|unit| Some(unit.id) == person.unit_id)
-            .map(|unit| unit.code.clone())
-            .unwrap_or_default(),
         severity: "medium".into(),
         discovery: "officer".into(),
         ..NewForm::default()
